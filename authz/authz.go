@@ -1,0 +1,86 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// KeySet is what the provider needs of its signing keys.
+type KeySet interface {
+	// Signer signs ID tokens with the active key (kid in the header) and
+	// decodes tokens signed by any published key.
+	Signer() jwt.Signer
+	// JWKSHandler serves the published public keys.
+	JWKSHandler() http.Handler
+}
+
+// Stores are the stores the provider reads and writes.
+type Stores struct {
+	Clients     storage.ClientStore
+	Users       storage.UserStore
+	Credentials storage.CredentialStore
+	Consents    storage.ConsentStore
+	Sessions    storage.SessionStore
+	Tokens      storage.TokenStore
+}
+
+// Config configures the provider. Zero durations take the defaults below.
+type Config struct {
+	// Issuer is the exact issuer identifier, e.g. https://id.example.com.
+	Issuer string
+	// Secret (at least 32 bytes) keys the HMAC of opaque tokens and codes.
+	Secret []byte
+	// SecureCookies marks cookies Secure; set when the issuer is https.
+	SecureCookies bool
+
+	AccessTokenLifespan   time.Duration // default 1h
+	RefreshTokenLifespan  time.Duration // default 30 days
+	IDTokenLifespan       time.Duration // default 1h
+	AuthorizeCodeLifespan time.Duration // default 5m
+	SessionLifespan       time.Duration // SSO session; default 24h
+	InteractionLifespan   time.Duration // time to sign in and consent; default 30m
+
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTokenLifespan, time.Hour)
+	def(&c.RefreshTokenLifespan, 30*24*time.Hour)
+	def(&c.IDTokenLifespan, time.Hour)
+	def(&c.AuthorizeCodeLifespan, 5*time.Minute)
+	def(&c.SessionLifespan, 24*time.Hour)
+	def(&c.InteractionLifespan, 30*time.Minute)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case c.Issuer == "":
+		errs = append(errs, errors.New("issuer is required"))
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		errs = append(errs, fmt.Errorf("issuer %q is not an absolute http(s) URL", c.Issuer))
+	case u.RawQuery != "" || u.Fragment != "":
+		errs = append(errs, fmt.Errorf("issuer %q must not have a query or fragment", c.Issuer))
+	}
+	if len(c.Secret) < 32 {
+		errs = append(errs, errors.New("secret must be at least 32 bytes"))
+	}
+	return errors.Join(errs...)
+}

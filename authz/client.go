@@ -1,0 +1,79 @@
+package authz
+
+import (
+	"encoding/json"
+	"fmt"
+
+	josev3 "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// client presents a storage.Client to fosite. fosite's interfaces still use
+// go-jose v3 for client key sets, so this file is the one that imports it.
+type client struct {
+	c    *storage.Client
+	jwks *josev3.JSONWebKeySet
+}
+
+var (
+	_ fosite.Client              = (*client)(nil)
+	_ fosite.OpenIDConnectClient = (*client)(nil)
+	_ fosite.ResponseModeClient  = (*client)(nil)
+)
+
+func newClient(c *storage.Client) (*client, error) {
+	cl := &client{c: c}
+	if len(c.JWKS) > 0 {
+		var set josev3.JSONWebKeySet
+		if err := json.Unmarshal(c.JWKS, &set); err != nil {
+			return nil, fmt.Errorf("client %q: stored JWKS: %w", c.ID, err)
+		}
+		cl.jwks = &set
+	}
+	return cl, nil
+}
+
+func (c *client) GetID() string             { return c.c.ID }
+func (c *client) GetHashedSecret() []byte   { return c.c.SecretHash }
+func (c *client) GetRedirectURIs() []string { return c.c.RedirectURIs }
+func (c *client) GetGrantTypes() fosite.Arguments {
+	if len(c.c.GrantTypes) == 0 {
+		return fosite.Arguments{"authorization_code"}
+	}
+	return c.c.GrantTypes
+}
+func (c *client) GetResponseTypes() fosite.Arguments {
+	if len(c.c.ResponseTypes) == 0 {
+		return fosite.Arguments{"code"}
+	}
+	return c.c.ResponseTypes
+}
+func (c *client) GetScopes() fosite.Arguments   { return c.c.Scopes }
+func (c *client) IsPublic() bool                { return c.c.Public }
+func (c *client) GetAudience() fosite.Arguments { return c.c.Audience }
+
+func (c *client) GetRequestURIs() []string                 { return nil }
+func (c *client) GetJSONWebKeys() *josev3.JSONWebKeySet    { return c.jwks }
+func (c *client) GetJSONWebKeysURI() string                { return c.c.JWKSURI }
+func (c *client) GetRequestObjectSigningAlgorithm() string { return "" }
+
+// GetTokenEndpointAuthSigningAlgorithm is the alg private_key_jwt assertions must use.
+func (c *client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
+
+func (c *client) GetTokenEndpointAuthMethod() string {
+	switch {
+	case c.c.TokenEndpointAuthMethod != "":
+		return c.c.TokenEndpointAuthMethod
+	case c.c.Public:
+		return "none"
+	default:
+		return "client_secret_basic"
+	}
+}
+
+// GetResponseModes lists the response modes every client may use.
+func (c *client) GetResponseModes() []fosite.ResponseModeType {
+	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFragment, fosite.ResponseModeFormPost}
+}

@@ -1,0 +1,354 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// fositeStore adapts Atrium's stores to the storage interfaces fosite's
+// handlers need. It is the only place fosite requests meet storage.
+type fositeStore struct {
+	clients storage.ClientStore
+	tokens  storage.TokenStore
+	now     func() time.Time
+}
+
+var (
+	_ fosite.ClientManager               = (*fositeStore)(nil)
+	_ oauth2.CoreStorage                 = (*fositeStore)(nil)
+	_ oauth2.TokenRevocationStorage      = (*fositeStore)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
+	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
+)
+
+// formOmit lists request parameters never stored with grant state.
+var formOmit = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "password", "token", "access_token"}
+
+// storedRequest is the serialized form of a fosite request.
+type storedRequest struct {
+	ID             string          `json:"id"`
+	RequestedAt    time.Time       `json:"requested_at"`
+	ClientID       string          `json:"client_id"`
+	RequestedScope []string        `json:"requested_scope,omitempty"`
+	GrantedScope   []string        `json:"granted_scope,omitempty"`
+	RequestedAud   []string        `json:"requested_audience,omitempty"`
+	GrantedAud     []string        `json:"granted_audience,omitempty"`
+	Form           url.Values      `json:"form,omitempty"`
+	Session        json.RawMessage `json:"session"`
+}
+
+// clientMemo remembers the clients loaded while serving one request: a code
+// exchange would otherwise load its client once per piece of grant state.
+type clientMemo map[string]*client
+
+type clientMemoKey struct{}
+
+// withClientMemo returns a context whose requests share loaded clients. It is
+// request-scoped: a client changed by an operator is seen by the next request.
+func withClientMemo(ctx context.Context) context.Context {
+	return context.WithValue(ctx, clientMemoKey{}, clientMemo{})
+}
+
+func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	memo, _ := ctx.Value(clientMemoKey{}).(clientMemo)
+	if c, ok := memo[id]; ok {
+		return c, nil
+	}
+	c, err := s.clients.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	cl, err := newClient(c)
+	if err != nil {
+		return nil, err
+	}
+	if memo != nil {
+		memo[id] = cl
+	}
+	return cl, nil
+}
+
+func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	// Validity is decided atomically by SetClientAssertionJWT.
+	return nil
+}
+
+func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	err := s.tokens.UseOnce(ctx, "jti:"+jti, exp)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return fosite.ErrJTIKnown
+	}
+	return err
+}
+
+func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature, accessSignature string, r fosite.Requester) error {
+	sess, err := json.Marshal(r.GetSession())
+	if err != nil {
+		return fmt.Errorf("serialize session: %w", err)
+	}
+	form := url.Values{}
+	for k, v := range r.GetRequestForm() {
+		form[k] = v
+	}
+	for _, k := range formOmit {
+		delete(form, k)
+	}
+	data, err := json.Marshal(storedRequest{
+		ID:             r.GetID(),
+		RequestedAt:    r.GetRequestedAt(),
+		ClientID:       r.GetClient().GetID(),
+		RequestedScope: r.GetRequestedScopes(),
+		GrantedScope:   r.GetGrantedScopes(),
+		RequestedAud:   r.GetRequestedAudience(),
+		GrantedAud:     r.GetGrantedAudience(),
+		Form:           form,
+		Session:        sess,
+	})
+	if err != nil {
+		return err
+	}
+	t := &storage.Token{
+		Kind:            kind,
+		Signature:       signature,
+		RequestID:       r.GetID(),
+		ClientID:        r.GetClient().GetID(),
+		Active:          true,
+		AccessSignature: accessSignature,
+		Data:            data,
+		CreatedAt:       s.now(),
+		ExpiresAt:       s.expiry(kind, r),
+	}
+	if ss, ok := r.GetSession().(*openid.DefaultSession); ok {
+		t.Subject = ss.Subject
+		if ss.Claims != nil {
+			t.SessionID, _ = ss.Claims.Extra["sid"].(string)
+		}
+	}
+	return s.tokens.CreateToken(ctx, t)
+}
+
+// expiry is when the stored state of a token may be dropped. Refresh and
+// access tokens are kept past their own expiry while the grant could still be
+// replayed, so reuse is detected rather than reported as unknown.
+func (s *fositeStore) expiry(kind storage.TokenKind, r fosite.Requester) time.Time {
+	sess := r.GetSession()
+	switch kind {
+	case storage.KindAccessToken:
+		return sess.GetExpiresAt(fosite.AccessToken)
+	case storage.KindRefreshToken:
+		if t := sess.GetExpiresAt(fosite.RefreshToken); !t.IsZero() {
+			return t
+		}
+		return s.now().Add(30 * 24 * time.Hour)
+	default:
+		// Codes, and the OpenID and PKCE state keyed by codes: keep the state
+		// a little past the code's expiry so a replay is recognised.
+		if t := sess.GetExpiresAt(fosite.AuthorizeCode); !t.IsZero() {
+			return t.Add(time.Hour)
+		}
+		return s.now().Add(time.Hour)
+	}
+}
+
+func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature string, session fosite.Session) (*fosite.Request, *storage.Token, error) {
+	t, err := s.tokens.GetToken(ctx, kind, signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(t.Data, &sr); err != nil {
+		return nil, nil, fmt.Errorf("decode stored request: %w", err)
+	}
+	client, err := s.GetClient(ctx, sr.ClientID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if session != nil {
+		if err := json.Unmarshal(sr.Session, session); err != nil {
+			return nil, nil, fmt.Errorf("decode stored session: %w", err)
+		}
+	}
+	req := &fosite.Request{
+		ID:                sr.ID,
+		RequestedAt:       sr.RequestedAt,
+		Client:            client,
+		RequestedScope:    sr.RequestedScope,
+		GrantedScope:      sr.GrantedScope,
+		RequestedAudience: sr.RequestedAud,
+		GrantedAudience:   sr.GrantedAud,
+		Form:              sr.Form,
+		Session:           session,
+	}
+	if req.Form == nil {
+		req.Form = url.Values{}
+	}
+	return req, t, nil
+}
+
+func (s *fositeStore) delete(ctx context.Context, kind storage.TokenKind, signature string) error {
+	err := s.tokens.DeleteToken(ctx, kind, signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	return err
+}
+
+// Authorization codes.
+
+func (s *fositeStore) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindAuthorizeCode, code, "", r)
+}
+
+func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, t, err := s.get(ctx, storage.KindAuthorizeCode, code, session)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		// fosite revokes what the code issued when it sees this error.
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
+}
+
+func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	err := s.tokens.DeactivateToken(ctx, storage.KindAuthorizeCode, code)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fosite.ErrNotFound
+	case errors.Is(err, storage.ErrConflict):
+		// A concurrent exchange spent the code first.
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return err
+}
+
+// Access tokens.
+
+func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindAccessToken, signature, "", r)
+}
+
+func (s *fositeStore) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := s.get(ctx, storage.KindAccessToken, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func (s *fositeStore) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return s.delete(ctx, storage.KindAccessToken, signature)
+}
+
+// Refresh tokens.
+
+func (s *fositeStore) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindRefreshToken, signature, accessSignature, r)
+}
+
+func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, t, err := s.get(ctx, storage.KindRefreshToken, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		// fosite revokes the whole grant when it sees this error.
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return s.delete(ctx, storage.KindRefreshToken, signature)
+}
+
+// RotateRefreshToken spends the refresh token and revokes the access token
+// issued with it. Exactly one of concurrent rotations of one token succeeds.
+func (s *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
+	t, err := s.tokens.GetToken(ctx, storage.KindRefreshToken, signature)
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.tokens.DeactivateToken(ctx, storage.KindRefreshToken, signature); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return fosite.ErrInactiveToken
+		}
+		return err
+	}
+	if t.AccessSignature != "" {
+		if err := s.tokens.DeleteToken(ctx, storage.KindAccessToken, t.AccessSignature); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// Revocation by grant.
+
+func (s *fositeStore) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := s.tokens.RevokeTokens(ctx, storage.KindRefreshToken, requestID)
+	return err
+}
+
+func (s *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := s.tokens.RevokeTokens(ctx, storage.KindAccessToken, requestID)
+	return err
+}
+
+// OpenID Connect and PKCE state, keyed by authorization code.
+
+func (s *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindOpenID, code, "", r)
+}
+
+func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	req, _, err := s.get(ctx, storage.KindOpenID, code, r.GetSession())
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, openid.ErrNoSessionFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return s.delete(ctx, storage.KindOpenID, code)
+}
+
+func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, storage.KindPKCE, code, "", r)
+}
+
+func (s *fositeStore) GetPKCERequestSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := s.get(ctx, storage.KindPKCE, code, session)
+	if err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, code string) error {
+	return s.delete(ctx, storage.KindPKCE, code)
+}

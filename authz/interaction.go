@@ -1,0 +1,606 @@
+package authz
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/atrium-id/atrium/authz/login"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// The interaction is the state of one authorization request between
+// /authorize and the authorization response. Its states and transitions:
+//
+//	/authorize ──► validated by fosite ──► [authenticate] ──► [consent] ──► issue
+//
+//	authenticate: skipped when the browser has an SSO session that satisfies
+//	    prompt and max_age; otherwise the interaction is stored and the browser
+//	    is sent to /login. prompt=none turns this step into login_required.
+//	consent: skipped when the user has granted the client every requested
+//	    scope and prompt does not contain consent; otherwise the browser is
+//	    sent to /consent. prompt=none turns this step into consent_required.
+//	    Deny ends the interaction with access_denied.
+//	issue: fosite writes the authorization response (with iss, RFC 9207) and
+//	    the interaction is deleted.
+//
+// The stored interaction holds the original request parameters; every step
+// re-validates them with fosite from storage, never from the browser. Pages
+// carry only the interaction ID and a CSRF token, and the interaction is
+// bound to the browser that started it by a cookie.
+type interaction struct {
+	ID          string     `json:"-"`
+	Form        url.Values `json:"form"`
+	RequestedAt time.Time  `json:"requested_at"`
+	CSRF        string     `json:"csrf"`
+	Binding     []byte     `json:"binding"` // SHA-256 of the browser binding cookie
+	UserID      string     `json:"user_id,omitempty"`
+	SessionID   string     `json:"session_id,omitempty"`
+	LoggedIn    bool       `json:"logged_in,omitempty"` // authenticated during this interaction
+	Consented   bool       `json:"consented,omitempty"`
+}
+
+const (
+	cookieSession = "atrium_session"
+	cookieBinding = "atrium_binding"
+
+	// acr values: "0" for a sign-in carried by an SSO session, "1" for a
+	// password entered during this request.
+	acrSSO      = "0"
+	acrPassword = "1"
+)
+
+func randomToken() string {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		panic("atrium: no randomness: " + err.Error())
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func digest(s string) []byte {
+	sum := sha256.Sum256([]byte(s))
+	return sum[:]
+}
+
+// sessionKey is the storage ID of the SSO session whose cookie is v, so a
+// leaked session table does not yield usable cookies.
+func sessionKey(cookie string) string {
+	return base64.RawURLEncoding.EncodeToString(digest(cookie))
+}
+
+// sid is the public session identifier put in ID tokens.
+func sid(sessionID string) string {
+	return base64.RawURLEncoding.EncodeToString(digest("sid:" + sessionID))[:22]
+}
+
+func (p *Provider) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: "/", HttpOnly: true,
+		Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
+		MaxAge: int(maxAge / time.Second),
+	})
+}
+
+func prompts(form url.Values) []string { return strings.Fields(form.Get("prompt")) }
+
+// authorize serves the authorization endpoint.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ar, err := p.newAuthorizeRequest(r.Context(), r)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	ix := &interaction{Form: cloneForm(ar.GetRequestForm()), RequestedAt: p.now()}
+	p.proceed(w, r, ar, ix)
+}
+
+// newAuthorizeRequest validates an authorization request with fosite, after
+// the checks fosite leaves to the provider.
+func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request) (fosite.AuthorizeRequester, error) {
+	if err := r.ParseForm(); err != nil {
+		return nil, fosite.ErrInvalidRequest.WithHint("The request could not be parsed.")
+	}
+	// Request objects are not supported; fosite would try to resolve them.
+	reqObj, reqURI := r.Form.Get("request"), r.Form.Get("request_uri")
+	r.Form.Del("request")
+	r.Form.Del("request_uri")
+	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		return ar, err
+	}
+	switch {
+	case reqObj != "":
+		return ar, fosite.ErrRequestNotSupported.WithHint("Request objects are not supported.")
+	case reqURI != "":
+		return ar, fosite.ErrRequestURINotSupported.WithHint("The request_uri parameter is not supported.")
+	}
+	pr := prompts(ar.GetRequestForm())
+	if slices.Contains(pr, "none") && len(pr) > 1 {
+		return ar, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other prompt values.")
+	}
+	if ma := ar.GetRequestForm().Get("max_age"); ma != "" {
+		if n, err := strconv.Atoi(ma); err != nil || n < 0 {
+			return ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer.")
+		}
+	}
+	// Fail PKCE problems before the user signs in rather than after.
+	challenge, method := ar.GetRequestForm().Get("code_challenge"), ar.GetRequestForm().Get("code_challenge_method")
+	switch {
+	case challenge == "" && ar.GetClient().IsPublic():
+		return ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE (code_challenge with code_challenge_method=S256).")
+	case challenge != "" && method != "S256":
+		return ar, fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
+	}
+	return ar, nil
+}
+
+// resume re-validates the authorization request stored in ix.
+func (p *Provider) resume(ctx context.Context, ix *interaction) (fosite.AuthorizeRequester, error) {
+	r, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(pathAuthorize)+"?"+ix.Form.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	return p.newAuthorizeRequest(ctx, r)
+}
+
+func cloneForm(f url.Values) url.Values {
+	c := make(url.Values, len(f))
+	for k, v := range f {
+		c[k] = slices.Clone(v)
+	}
+	return c
+}
+
+// proceed runs the interaction from where ix stands: authenticate, consent,
+// issue.
+func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ix *interaction) {
+	ctx := r.Context()
+	pr := prompts(ix.Form)
+	promptNone := slices.Contains(pr, "none")
+
+	var sess *storage.Session
+	var user *storage.User
+	if ix.LoggedIn {
+		var err error
+		if sess, err = p.stores.Sessions.GetSession(ctx, ix.SessionID); err == nil {
+			user, err = p.activeUser(ctx, sess.UserID)
+		}
+		if err != nil {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The sign-in session ended before the request completed."))
+			return
+		}
+	} else {
+		sess, user = p.currentSession(r)
+		if sess == nil || slices.Contains(pr, "login") || p.maxAgeExceeded(ix.Form, sess) {
+			if promptNone {
+				p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+				return
+			}
+			p.startStep(w, r, ar, ix, pathLogin)
+			return
+		}
+	}
+
+	if !ix.Consented {
+		granted, err := p.hasConsent(ctx, user.ID, ar)
+		if err != nil {
+			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		if !granted || slices.Contains(pr, "consent") {
+			if promptNone {
+				p.writeAuthorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not consented to this request."))
+				return
+			}
+			ix.UserID, ix.SessionID = user.ID, sess.ID
+			p.startStep(w, r, ar, ix, pathConsent)
+			return
+		}
+	}
+	p.issue(w, r, ar, ix, user, sess)
+}
+
+// currentSession returns the browser's SSO session and its user, or nils.
+func (p *Provider) currentSession(r *http.Request) (*storage.Session, *storage.User) {
+	c, err := r.Cookie(cookieSession)
+	if err != nil || c.Value == "" {
+		return nil, nil
+	}
+	ctx := r.Context()
+	sess, err := p.stores.Sessions.GetSession(ctx, sessionKey(c.Value))
+	if err != nil {
+		return nil, nil
+	}
+	user, err := p.activeUser(ctx, sess.UserID)
+	if err != nil {
+		return nil, nil
+	}
+	return sess, user
+}
+
+func (p *Provider) activeUser(ctx context.Context, id string) (*storage.User, error) {
+	u, err := p.stores.Users.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, storage.ErrNotFound
+	}
+	return u, nil
+}
+
+func (p *Provider) maxAgeExceeded(form url.Values, sess *storage.Session) bool {
+	v := form.Get("max_age")
+	if v == "" {
+		return false
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return true
+	}
+	return p.now().Sub(sess.AuthTime) > time.Duration(n)*time.Second
+}
+
+// consentScopes are the requested scopes that need the user's consent.
+func consentScopes(ar fosite.AuthorizeRequester) []string {
+	var out []string
+	for _, s := range ar.GetRequestedScopes() {
+		if s != "openid" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *Provider) hasConsent(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (bool, error) {
+	c, err := p.stores.Consents.GetConsent(ctx, userID, ar.GetClient().GetID())
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, s := range consentScopes(ar) {
+		if !slices.Contains(c.Scopes, s) {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// startStep stores ix and sends the browser to a page of the interaction.
+func (p *Provider) startStep(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ix *interaction, page string) {
+	if ix.ID == "" {
+		ix.ID = randomToken()
+		ix.CSRF = randomToken()
+		binding := ""
+		if c, err := r.Cookie(cookieBinding); err == nil && len(c.Value) >= 32 {
+			binding = c.Value
+		} else {
+			binding = randomToken()
+			p.setCookie(w, cookieBinding, binding, 0)
+		}
+		ix.Binding = digest(binding)
+	}
+	if err := p.saveInteraction(r.Context(), ix); err != nil {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	// Relative, so the browser stays on the host name it used.
+	http.Redirect(w, r, strings.TrimPrefix(page, "/")+"?interaction="+url.QueryEscape(ix.ID), http.StatusSeeOther)
+}
+
+func (p *Provider) saveInteraction(ctx context.Context, ix *interaction) error {
+	data, err := json.Marshal(ix)
+	if err != nil {
+		return err
+	}
+	return p.stores.Sessions.PutInteraction(ctx, &storage.Interaction{
+		ID: ix.ID, Data: data, ExpiresAt: ix.RequestedAt.Add(p.cfg.InteractionLifespan),
+	})
+}
+
+// loadInteraction returns the interaction named by the request, after
+// checking it belongs to this browser (and, for POSTs, the CSRF token).
+func (p *Provider) loadInteraction(r *http.Request) (*interaction, error) {
+	id := r.FormValue("interaction")
+	if id == "" {
+		return nil, errors.New("no interaction")
+	}
+	rec, err := p.stores.Sessions.GetInteraction(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	ix := &interaction{}
+	if err := json.Unmarshal(rec.Data, ix); err != nil {
+		return nil, err
+	}
+	ix.ID = rec.ID
+	c, err := r.Cookie(cookieBinding)
+	if err != nil || subtle.ConstantTimeCompare(digest(c.Value), ix.Binding) != 1 {
+		return nil, errors.New("interaction belongs to another browser")
+	}
+	if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf_token")), []byte(ix.CSRF)) != 1 {
+		return nil, errors.New("csrf token mismatch")
+	}
+	return ix, nil
+}
+
+// interactionGone is shown when a page's interaction cannot be used.
+func (p *Provider) interactionGone(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.InfoContext(r.Context(), "interaction rejected", "reason", err.Error(), "request_id", requestID(w, r))
+	p.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired or is not valid",
+		"Go back to the application and start signing in again.")
+}
+
+func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
+	ix, err := p.loadInteraction(r)
+	if err != nil {
+		p.interactionGone(w, r, err)
+		return
+	}
+	p.renderLogin(w, r, ix, http.StatusOK, ix.Form.Get("login_hint"), "")
+}
+
+func (p *Provider) renderLogin(w http.ResponseWriter, r *http.Request, ix *interaction, status int, email, problem string) {
+	cl, _ := p.stores.Clients.GetClient(r.Context(), ix.Form.Get("client_id"))
+	p.render(w, status, "login", pageData{
+		Title: "Sign in", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem, Client: cl,
+	})
+}
+
+// dummyHash is verified against when the email is unknown, so a failed
+// sign-in takes as long whether or not the account exists.
+var dummyHash = func() string {
+	h, err := login.HashPassword("atrium-no-such-user-password")
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ix, err := p.loadInteraction(r)
+	if err != nil {
+		p.interactionGone(w, r, err)
+		return
+	}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	password := r.PostFormValue("password")
+	user, err := p.checkPassword(ctx, email, password)
+	if err != nil {
+		p.log.InfoContext(ctx, "sign-in failed", "reason", err.Error(), "request_id", requestID(w, r))
+		p.renderLogin(w, r, ix, http.StatusUnauthorized, email, "Incorrect email or password.")
+		return
+	}
+	ar, err := p.resume(ctx, ix)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	now := p.now()
+	cookie := randomToken()
+	sess := &storage.Session{
+		ID: sessionKey(cookie), UserID: user.ID, AuthTime: now, AMR: []string{"pwd"}, ACR: acrPassword,
+		CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionLifespan),
+	}
+	if err := p.stores.Sessions.PutSession(ctx, sess); err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	// A new session ID at every sign-in: no fixation.
+	if old, err := r.Cookie(cookieSession); err == nil {
+		_ = p.stores.Sessions.DeleteSession(ctx, sessionKey(old.Value))
+	}
+	p.setCookie(w, cookieSession, cookie, 0)
+	ix.UserID, ix.SessionID, ix.LoggedIn = user.ID, sess.ID, true
+	p.proceed(w, r, ar, ix)
+}
+
+var errBadCredentials = errors.New("bad credentials")
+
+// checkPassword returns the user whose email and password match. Every
+// failure costs one argon2id verification.
+func (p *Provider) checkPassword(ctx context.Context, email, password string) (*storage.User, error) {
+	user, err := p.stores.Users.GetUserByEmail(ctx, email)
+	if err != nil {
+		_, _ = login.VerifyPassword(dummyHash, password)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fmt.Errorf("unknown email: %w", errBadCredentials)
+		}
+		return nil, err
+	}
+	hash := dummyHash
+	cred, err := p.stores.Credentials.GetCredential(ctx, user.ID, storage.CredentialPassword)
+	if err == nil {
+		hash = string(cred.Secret)
+	}
+	ok, verr := login.VerifyPassword(hash, password)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("no password credential: %w", errBadCredentials)
+	case verr != nil:
+		return nil, verr
+	case !ok:
+		return nil, fmt.Errorf("wrong password: %w", errBadCredentials)
+	case user.Disabled:
+		return nil, fmt.Errorf("account disabled: %w", errBadCredentials)
+	}
+	return user, nil
+}
+
+func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
+	ix, err := p.loadInteraction(r)
+	if err != nil || ix.UserID == "" {
+		p.interactionGone(w, r, cmpErr(err, "consent before sign-in"))
+		return
+	}
+	ar, err := p.resume(r.Context(), ix)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	p.renderConsent(w, r, ix, ar)
+}
+
+func cmpErr(err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(msg)
+}
+
+func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, ix *interaction, ar fosite.AuthorizeRequester) {
+	cl, _ := p.stores.Clients.GetClient(r.Context(), ar.GetClient().GetID())
+	var scopes []scopeView
+	for _, s := range consentScopes(ar) {
+		scopes = append(scopes, scopeView{Name: s, Description: scopeDescriptions[s]})
+	}
+	p.render(w, http.StatusOK, "consent", pageData{
+		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
+	})
+}
+
+func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ix, err := p.loadInteraction(r)
+	if err != nil || ix.UserID == "" {
+		p.interactionGone(w, r, cmpErr(err, "consent before sign-in"))
+		return
+	}
+	ar, err := p.resume(ctx, ix)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	switch r.PostFormValue("action") {
+	case "allow":
+	case "deny":
+		_ = p.stores.Sessions.DeleteInteraction(ctx, ix.ID)
+		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return
+	default:
+		p.renderConsent(w, r, ix, ar)
+		return
+	}
+	now := p.now()
+	c, err := p.stores.Consents.GetConsent(ctx, ix.UserID, ar.GetClient().GetID())
+	if errors.Is(err, storage.ErrNotFound) {
+		c, err = &storage.Consent{UserID: ix.UserID, ClientID: ar.GetClient().GetID(), CreatedAt: now}, nil
+	}
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	for _, s := range consentScopes(ar) {
+		if !slices.Contains(c.Scopes, s) {
+			c.Scopes = append(c.Scopes, s)
+		}
+	}
+	c.UpdatedAt = now
+	if err := p.stores.Consents.PutConsent(ctx, c); err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	ix.Consented = true
+	if !ix.LoggedIn {
+		// The user was signed in by the SSO session; make proceed use it.
+		ix.LoggedIn = true
+	}
+	p.proceed(w, r, ar, ix)
+}
+
+// issue grants the request and writes the authorization response.
+func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ix *interaction, user *storage.User, sess *storage.Session) {
+	ctx := r.Context()
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	acr := acrSSO
+	if ix.LoggedIn && ix.SessionID == sess.ID && sess.AuthTime.After(ix.RequestedAt) {
+		acr = sess.ACR
+	}
+	extra := userClaims(user, ar.GetGrantedScopes())
+	extra["sid"] = sid(sess.ID)
+	os := &openid.DefaultSession{
+		Subject: user.ID,
+		Claims: &jwt.IDTokenClaims{
+			Subject:                             user.ID,
+			AuthTime:                            sess.AuthTime,
+			RequestedAt:                         ix.RequestedAt,
+			AuthenticationContextClassReference: acr,
+			AuthenticationMethodsReferences:     sess.AMR,
+			Extra:                               extra,
+		},
+		Headers: &jwt.Headers{},
+	}
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, os)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	if ix.ID != "" {
+		_ = p.stores.Sessions.DeleteInteraction(ctx, ix.ID)
+	}
+	resp.AddParameter("iss", p.cfg.Issuer)
+	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// writeAuthorizeError answers an authorization request with an error: by
+// redirect (with state and iss) when the redirect URI is known good, on an
+// HTML page otherwise.
+func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	p.logOAuthError(w, r, rfc)
+	if ar == nil || !ar.IsRedirectURIValid() {
+		p.errorPage(w, r, http.StatusBadRequest, "The application sent an invalid sign-in request",
+			fmt.Sprintf("%s: %s", rfc.ErrorField, errorDescription(rfc)))
+		return
+	}
+	values := url.Values{"error": {rfc.ErrorField}, "iss": {p.cfg.Issuer}}
+	if d := errorDescription(rfc); d != "" {
+		values.Set("error_description", d)
+	}
+	if st := ar.GetState(); st != "" {
+		values.Set("state", st)
+	}
+	to := *ar.GetRedirectURI()
+	to.Fragment = ""
+	w.Header().Set("Cache-Control", "no-store")
+	switch ar.GetResponseMode() {
+	case fosite.ResponseModeFormPost:
+		w.Header().Set("Content-Type", "text/html;charset=UTF-8")
+		fosite.WriteAuthorizeFormPostResponse(to.String(), values, fosite.DefaultFormPostTemplate, w)
+		return
+	case fosite.ResponseModeFragment:
+		w.Header().Set("Location", to.String()+"#"+values.Encode())
+	default:
+		q := to.Query()
+		for k, v := range values {
+			q[k] = v
+		}
+		to.RawQuery = q.Encode()
+		w.Header().Set("Location", to.String())
+	}
+	w.WriteHeader(http.StatusSeeOther)
+}

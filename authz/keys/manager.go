@@ -1,0 +1,339 @@
+package keys
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/atrium-id/atrium/internal/secretbox"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// Options configures a Manager. Zero values take the defaults.
+type Options struct {
+	// Algorithm of new keys: RS256 (default), ES256 or EdDSA.
+	Algorithm string
+	// RetireAfter is how long a rotated-out key stays published so the
+	// tokens it signed keep verifying; default 24h.
+	RetireAfter time.Duration
+	// Refresh is how often the cached keys are reloaded from the store, so
+	// a rotation made by another process is picked up; default 30s.
+	Refresh time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// KeyInfo describes a published key. It never holds private material.
+type KeyInfo struct {
+	KID       string     `json:"kid"`
+	Algorithm string     `json:"alg"`
+	Status    string     `json:"status"`
+	CreatedAt time.Time  `json:"created_at"`
+	NotAfter  *time.Time `json:"not_after,omitempty"`
+}
+
+// missReloadInterval bounds reloads caused by tokens naming an unknown kid.
+const missReloadInterval = time.Second
+
+// Manager owns the signing keys: it creates and rotates them in the store,
+// keeps the decrypted keys in memory, signs with the active key and
+// verifies against every published key. It is safe for concurrent use.
+type Manager struct {
+	store storage.KeyStore
+	box   *secretbox.Box
+	opts  Options
+
+	state    atomic.Pointer[keySet]
+	reloadMu sync.Mutex // one reload at a time
+	lastMiss time.Time  // guarded by reloadMu
+	writeMu  sync.Mutex // serializes Ensure and Rotate in this process
+}
+
+// keySet is an immutable snapshot of the published keys.
+type keySet struct {
+	expires time.Time       // reload after this
+	active  *key            // nil when the store has no active key
+	keys    []*key          // active first, then newest first
+	byKID   map[string]*key // every key in keys
+	jwks    []byte          // the JWKS document
+}
+
+// NewManager returns a Manager over store whose private keys are sealed by
+// box. It does not touch the store; call Ensure at start-up.
+func NewManager(store storage.KeyStore, box *secretbox.Box, opts Options) (*Manager, error) {
+	if store == nil || box == nil {
+		return nil, errors.New("keys: a key store and a secret box are required")
+	}
+	if opts.Algorithm == "" {
+		opts.Algorithm = RS256
+	}
+	if err := checkAlgorithm(opts.Algorithm); err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if opts.RetireAfter < 0 || opts.Refresh < 0 {
+		return nil, errors.New("keys: RetireAfter and Refresh must not be negative")
+	}
+	if opts.RetireAfter == 0 {
+		opts.RetireAfter = 24 * time.Hour
+	}
+	if opts.Refresh == 0 {
+		opts.Refresh = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Manager{store: store, box: box, opts: opts}, nil
+}
+
+// Ensure creates an active key with the configured algorithm when the store
+// has none. It is safe to call more than once.
+func (m *Manager) Ensure(ctx context.Context) error {
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	s, err := m.reload(ctx)
+	if err != nil {
+		return err
+	}
+	if s.active != nil {
+		return nil
+	}
+	now := m.opts.Now()
+	if _, err := m.create(ctx, m.opts.Algorithm, now, now); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Rotate makes a new key with alg ("" means the configured algorithm) the
+// active one. The previous active key stays published for RetireAfter so
+// the tokens it signed keep verifying. The new key signs in this process at
+// once; other processes pick it up within their Refresh.
+func (m *Manager) Rotate(ctx context.Context, alg string) (KeyInfo, error) {
+	if alg == "" {
+		alg = m.opts.Algorithm
+	}
+	if err := checkAlgorithm(alg); err != nil {
+		return KeyInfo{}, fmt.Errorf("keys: %w", err)
+	}
+	m.writeMu.Lock()
+	defer m.writeMu.Unlock()
+	now := m.opts.Now()
+	k, err := m.create(ctx, alg, now, now.Add(m.opts.RetireAfter))
+	if err != nil {
+		return KeyInfo{}, err
+	}
+	return k.info(), nil
+}
+
+// create generates a key, stores it as the active one (retiring the others
+// with NotAfter retireAfter) and reloads the cache.
+func (m *Manager) create(ctx context.Context, alg string, now, retireAfter time.Time) (*key, error) {
+	priv, err := generate(alg)
+	if err != nil {
+		return nil, fmt.Errorf("keys: generate %s key: %w", alg, err)
+	}
+	k, err := newKey(alg, priv)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	rec, err := seal(m.box, k, now)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	if err := m.store.RotateKey(ctx, rec, retireAfter); err != nil {
+		return nil, fmt.Errorf("keys: store new key: %w", err)
+	}
+	if _, err := m.reload(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+// List describes the published keys, read from the store: the active key
+// first, then the retired ones newest first.
+func (m *Manager) List(ctx context.Context) ([]KeyInfo, error) {
+	recs, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: list: %w", err)
+	}
+	slices.SortStableFunc(recs, func(a, b *storage.SigningKey) int {
+		return cmp.Compare(rank(a.Status), rank(b.Status))
+	})
+	now := m.opts.Now()
+	var out []KeyInfo
+	for _, r := range recs {
+		if !r.NotAfter.IsZero() && !now.Before(r.NotAfter) {
+			continue
+		}
+		ki := KeyInfo{KID: r.ID, Algorithm: r.Algorithm, Status: r.Status, CreatedAt: r.CreatedAt}
+		if !r.NotAfter.IsZero() {
+			na := r.NotAfter
+			ki.NotAfter = &na
+		}
+		out = append(out, ki)
+	}
+	return out, nil
+}
+
+// rank orders the active key before the others.
+func rank(status string) int {
+	if status == storage.KeyActive {
+		return 0
+	}
+	return 1
+}
+
+// current returns the cached keys, reloading them once Refresh has passed.
+// While one goroutine reloads, the others keep using the previous snapshot;
+// if a reload fails the previous snapshot stays in use and the reload is
+// retried after Refresh.
+func (m *Manager) current(ctx context.Context) (*keySet, error) {
+	s := m.state.Load()
+	now := m.opts.Now()
+	if s != nil && now.Before(s.expires) {
+		return s, nil
+	}
+	if s != nil {
+		if !m.reloadMu.TryLock() {
+			return s, nil
+		}
+	} else {
+		m.reloadMu.Lock()
+	}
+	defer m.reloadMu.Unlock()
+	if s2 := m.state.Load(); s2 != nil && s2 != s && now.Before(s2.expires) {
+		return s2, nil
+	}
+	ctx, cancel := detach(ctx)
+	defer cancel()
+	fresh, err := m.reloadLocked(ctx)
+	if err != nil {
+		if s == nil {
+			return nil, err
+		}
+		stale := *s
+		stale.expires = now.Add(m.opts.Refresh)
+		m.state.Store(&stale)
+		return &stale, nil
+	}
+	return fresh, nil
+}
+
+// reloadTimeout bounds a cache reload made on behalf of a request.
+const reloadTimeout = 10 * time.Second
+
+// detach keeps a request's values but not its cancellation for a cache
+// reload, so a client going away does not leave the cache stale for
+// another Refresh.
+func detach(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
+}
+
+// reload loads the keys from the store now.
+func (m *Manager) reload(ctx context.Context) (*keySet, error) {
+	m.reloadMu.Lock()
+	defer m.reloadMu.Unlock()
+	return m.reloadLocked(ctx)
+}
+
+// lookup finds a published key by kid, reloading at most once every
+// missReloadInterval when the kid is unknown (a key rotated in by another
+// process).
+func (m *Manager) lookup(ctx context.Context, kid string) (*key, error) {
+	s, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := m.opts.Now()
+	if k := s.byKID[kid]; k != nil && !k.expired(now) {
+		return k, nil
+	}
+	m.reloadMu.Lock()
+	if s2 := m.state.Load(); s2 != s {
+		s = s2 // reloaded meanwhile
+	} else if now.Sub(m.lastMiss) >= missReloadInterval {
+		m.lastMiss = now
+		ctx, cancel := detach(ctx)
+		if fresh, err := m.reloadLocked(ctx); err == nil {
+			s = fresh
+		}
+		cancel()
+	}
+	m.reloadMu.Unlock()
+	if k := s.byKID[kid]; k != nil && !k.expired(now) {
+		return k, nil
+	}
+	return nil, fmt.Errorf("keys: unknown key id %q", kid)
+}
+
+func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
+	recs, err := m.store.ListKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: load: %w", err)
+	}
+	now := m.opts.Now()
+	prev := m.state.Load()
+	s := &keySet{expires: now.Add(m.opts.Refresh), byKID: make(map[string]*key, len(recs))}
+	var rest []*key
+	for _, r := range recs {
+		if !r.NotAfter.IsZero() && !now.Before(r.NotAfter) {
+			continue
+		}
+		if _, dup := s.byKID[r.ID]; dup {
+			continue
+		}
+		var k *key
+		if prev != nil {
+			if old := prev.byKID[r.ID]; old != nil && bytes.Equal(old.sealed, r.PrivateKey) && old.alg == r.Algorithm {
+				cp := *old // reuse the parsed key; status and NotAfter may have changed
+				cp.status, cp.createdAt, cp.notAfter = r.Status, r.CreatedAt, r.NotAfter
+				k = &cp
+			}
+		}
+		if k == nil {
+			if k, err = open(m.box, r); err != nil {
+				return nil, fmt.Errorf("keys: %w", err)
+			}
+		}
+		s.byKID[k.kid] = k
+		if k.status == storage.KeyActive && s.active == nil {
+			s.active = k
+			continue
+		}
+		rest = append(rest, k)
+	}
+	if s.active != nil {
+		s.keys = append(s.keys, s.active)
+	}
+	s.keys = append(s.keys, rest...)
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.keys))}
+	for _, k := range s.keys {
+		set.Keys = append(set.Keys, k.jwk)
+	}
+	if s.jwks, err = json.Marshal(set); err != nil {
+		return nil, fmt.Errorf("keys: encode JWKS: %w", err)
+	}
+	m.state.Store(s)
+	return s, nil
+}
+
+// activeKey returns the key that signs new tokens.
+func (m *Manager) activeKey(ctx context.Context) (*key, error) {
+	s, err := m.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if s.active == nil {
+		return nil, errors.New("keys: no active signing key (run Ensure or rotate a key)")
+	}
+	return s.active, nil
+}

@@ -1,0 +1,81 @@
+package authz
+
+import (
+	"bytes"
+	"embed"
+	"html/template"
+	"net/http"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+// pageData is what every page template receives.
+type pageData struct {
+	Title       string
+	Interaction string
+	CSRF        string
+	Email       string
+	Error       string
+	Client      *storage.Client
+	Scopes      []scopeView
+	Message     string
+	RequestID   string
+}
+
+type scopeView struct {
+	Name        string
+	Description string
+}
+
+var scopeDescriptions = map[string]string{
+	"profile":        "Your name and profile details",
+	"email":          "Your email address",
+	"address":        "Your postal address",
+	"phone":          "Your phone number",
+	"offline_access": "Stay signed in to the app when you are away",
+}
+
+// securePageHeaders are set on every HTML page the provider renders.
+func securePageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'")
+}
+
+func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name+".html", d); err != nil {
+		p.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	securePageHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// errorPage shows a person what went wrong, with the request ID to quote.
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
+	p.render(w, status, "error", pageData{Title: title, Message: message, RequestID: requestID(w, r)})
+}
+
+func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
+	p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+}
+
+// requestID is the ID the request logger assigned (set on the response).
+func requestID(w http.ResponseWriter, r *http.Request) string {
+	if id := w.Header().Get("X-Request-ID"); id != "" {
+		return id
+	}
+	return r.Header.Get("X-Request-ID")
+}

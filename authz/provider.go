@@ -1,0 +1,390 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// Provider is the OpenID Provider. It is an http.Handler serving every
+// endpoint at the root of the issuer's path.
+type Provider struct {
+	cfg       Config
+	stores    Stores
+	keys      KeySet
+	log       *slog.Logger
+	oauth     fosite.OAuth2Provider
+	discovery []byte
+	mux       *http.ServeMux
+}
+
+// fositeConfig adds what fosite's Config cannot express: client assertions
+// may name either the token endpoint or the issuer as their audience.
+type fositeConfig struct {
+	*fosite.Config
+	issuer string
+}
+
+func (c *fositeConfig) GetTokenURLs(context.Context) []string {
+	return []string{c.TokenURL, c.issuer}
+}
+
+// New builds a provider. It validates cfg and returns every problem at once.
+func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	p := &Provider{cfg: cfg, stores: st, keys: keys, log: log, mux: http.NewServeMux()}
+
+	fc := &fositeConfig{issuer: cfg.Issuer, Config: &fosite.Config{
+		AccessTokenLifespan:            cfg.AccessTokenLifespan,
+		RefreshTokenLifespan:           cfg.RefreshTokenLifespan,
+		AuthorizeCodeLifespan:          cfg.AuthorizeCodeLifespan,
+		IDTokenLifespan:                cfg.IDTokenLifespan,
+		IDTokenIssuer:                  cfg.Issuer,
+		AccessTokenIssuer:              cfg.Issuer,
+		TokenURL:                       p.url(pathToken),
+		GlobalSecret:                   cfg.Secret,
+		ClientSecretsHasher:            secretHasher{},
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		AllowedPromptValues:            []string{"none", "login", "consent"},
+		// state and nonce belong to the client; any non-empty value is accepted.
+		MinParameterEntropy: 1,
+		RefreshTokenScopes:  []string{"offline_access"},
+		ScopeStrategy:       fosite.ExactScopeStrategy,
+	}}
+	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
+		Signer:                     keys.Signer(),
+	}
+	p.oauth = fosite.NewOAuth2Provider(store, fc)
+	for _, factory := range []compose.Factory{
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+	} {
+		h := factory(fc, store, strategy)
+		if ah, ok := h.(fosite.AuthorizeEndpointHandler); ok {
+			fc.AuthorizeEndpointHandlers.Append(ah)
+		}
+		if th, ok := h.(fosite.TokenEndpointHandler); ok {
+			fc.TokenEndpointHandlers.Append(th)
+		}
+		if ti, ok := h.(fosite.TokenIntrospector); ok {
+			fc.TokenIntrospectionHandlers.Append(ti)
+		}
+		if rh, ok := h.(fosite.RevocationHandler); ok {
+			fc.RevocationHandlers.Append(rh)
+		}
+	}
+	var err error
+	if p.discovery, err = json.Marshal(p.discoveryDocument()); err != nil {
+		return nil, err
+	}
+	p.routes()
+	return p, nil
+}
+
+// Endpoint paths, relative to the issuer.
+const (
+	pathAuthorize  = "/authorize"
+	pathToken      = "/token"
+	pathUserinfo   = "/userinfo"
+	pathJWKS       = "/jwks"
+	pathIntrospect = "/introspect"
+	pathRevoke     = "/revoke"
+	pathLogin      = "/login"
+	pathConsent    = "/consent"
+)
+
+func (p *Provider) url(path string) string { return p.cfg.Issuer + path }
+
+func (p *Provider) routes() {
+	m := p.mux
+	m.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery)
+	m.HandleFunc("GET /.well-known/oauth-authorization-server", p.serveDiscovery)
+	m.Handle("GET "+pathJWKS, cors(p.keys.JWKSHandler()))
+	m.HandleFunc("GET "+pathAuthorize, p.authorize)
+	m.HandleFunc("POST "+pathAuthorize, p.authorize)
+	m.HandleFunc("POST "+pathToken, p.token)
+	m.HandleFunc("GET "+pathUserinfo, p.userinfo)
+	m.HandleFunc("POST "+pathUserinfo, p.userinfo)
+	m.HandleFunc("POST "+pathIntrospect, p.introspect)
+	m.HandleFunc("POST "+pathRevoke, p.revoke)
+	m.HandleFunc("GET "+pathLogin, p.loginPage)
+	m.HandleFunc("POST "+pathLogin, p.loginSubmit)
+	m.HandleFunc("GET "+pathConsent, p.consentPage)
+	m.HandleFunc("POST "+pathConsent, p.consentSubmit)
+}
+
+// ServeHTTP implements http.Handler.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.mux.ServeHTTP(w, r) }
+
+// cors lets browser apps read public documents.
+func cors(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Scopes the provider knows, and the claims each releases.
+var scopeClaims = map[string][]string{
+	"openid":         {"sub"},
+	"profile":        {"name", "given_name", "family_name", "nickname", "picture", "locale", "zoneinfo", "updated_at"},
+	"email":          {"email", "email_verified"},
+	"address":        {"address"},
+	"phone":          {"phone_number", "phone_number_verified"},
+	"offline_access": nil,
+}
+
+var supportedScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
+
+func (p *Provider) discoveryDocument() map[string]any {
+	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
+	claims := []string{"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"}
+	for _, s := range supportedScopes {
+		claims = append(claims, scopeClaims[s]...)
+	}
+	return map[string]any{
+		"issuer":                                                   p.cfg.Issuer,
+		"authorization_endpoint":                                   p.url(pathAuthorize),
+		"token_endpoint":                                           p.url(pathToken),
+		"userinfo_endpoint":                                        p.url(pathUserinfo),
+		"jwks_uri":                                                 p.url(pathJWKS),
+		"introspection_endpoint":                                   p.url(pathIntrospect),
+		"revocation_endpoint":                                      p.url(pathRevoke),
+		"scopes_supported":                                         supportedScopes,
+		"response_types_supported":                                 []string{"code"},
+		"response_modes_supported":                                 []string{"query", "fragment", "form_post"},
+		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                                  []string{"public"},
+		"id_token_signing_alg_values_supported":                    []string{"RS256", "ES256", "EdDSA"},
+		"token_endpoint_auth_methods_supported":                    append(authMethods, "none"),
+		"token_endpoint_auth_signing_alg_values_supported":         []string{"RS256"},
+		"introspection_endpoint_auth_methods_supported":            authMethods,
+		"introspection_endpoint_auth_signing_alg_values_supported": []string{"RS256"},
+		"revocation_endpoint_auth_methods_supported":               append(authMethods, "none"),
+		"revocation_endpoint_auth_signing_alg_values_supported":    []string{"RS256"},
+		"code_challenge_methods_supported":                         []string{"S256"},
+		"prompt_values_supported":                                  []string{"none", "login", "consent"},
+		"claims_supported":                                         claims,
+		"acr_values_supported":                                     []string{acrSSO, acrPassword},
+		"claims_parameter_supported":                               false,
+		"request_parameter_supported":                              false,
+		"request_uri_parameter_supported":                          false,
+		"authorization_response_iss_parameter_supported":           true,
+	}
+}
+
+func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	_, _ = w.Write(p.discovery)
+}
+
+// newSession returns the empty session fosite fills from storage.
+func newSession() *openid.DefaultSession {
+	return &openid.DefaultSession{Claims: &jwt.IDTokenClaims{}, Headers: &jwt.Headers{}}
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	ctx := withClientMemo(r.Context())
+	sess := newSession()
+	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
+	if err != nil {
+		p.writeTokenError(w, r, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// fosite has checked the scopes and audience against the client's.
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		sess.Subject = ar.GetClient().GetID()
+	}
+	resp, err := p.oauth.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.writeTokenError(w, r, err)
+		return
+	}
+	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// writeTokenError writes an RFC 6749 §5.2 error.
+func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	p.logOAuthError(w, r, rfc)
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	if rfc.CodeField == http.StatusUnauthorized {
+		h.Set("WWW-Authenticate", `Basic realm="atrium"`)
+	}
+	w.WriteHeader(rfc.CodeField)
+	_ = json.NewEncoder(w).Encode(map[string]string{
+		"error":             rfc.ErrorField,
+		"error_description": errorDescription(rfc),
+	})
+}
+
+// errorDescription is the client-facing description, limited to the
+// characters RFC 6749 allows in error_description.
+func errorDescription(rfc *fosite.RFC6749Error) string {
+	d := rfc.DescriptionField
+	if rfc.HintField != "" {
+		d += " " + rfc.HintField
+	}
+	return strings.Map(func(c rune) rune {
+		switch {
+		case c == '"':
+			return '\''
+		case c == '\\':
+			return '/'
+		case c < 0x20 || c > 0x7e:
+			return -1
+		}
+		return c
+	}, d)
+}
+
+func (p *Provider) logOAuthError(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
+	level := slog.LevelInfo
+	if rfc.CodeField >= 500 {
+		level = slog.LevelError
+	}
+	p.log.Log(r.Context(), level, "oauth error", "path", r.URL.Path, "error", rfc.ErrorField,
+		"hint", rfc.HintField, "debug", rfc.DebugField, "request_id", requestID(w, r))
+}
+
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := withClientMemo(r.Context())
+	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
+	if err != nil {
+		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
+		p.oauth.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := withClientMemo(r.Context())
+	err := p.oauth.NewRevocationRequest(ctx, r)
+	if err != nil {
+		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
+	}
+	p.oauth.WriteRevocationResponse(ctx, w, err)
+}
+
+func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	token := fosite.AccessTokenFromRequest(r)
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="atrium"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "No access token was sent."})
+		return
+	}
+	sess := newSession()
+	_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	if err != nil {
+		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
+		return
+	}
+	user, err := p.stores.Users.GetUser(ctx, sess.Subject)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && user.Disabled) {
+		bearerError(w, http.StatusUnauthorized, "invalid_token", "The user of this access token no longer exists.")
+		return
+	}
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	claims := userClaims(user, ar.GetGrantedScopes())
+	claims["sub"] = user.ID
+	writeJSON(w, http.StatusOK, claims)
+}
+
+func bearerError(w http.ResponseWriter, status int, code, desc string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="atrium", error="`+code+`", error_description="`+desc+`"`)
+	writeJSON(w, status, map[string]string{"error": code, "error_description": desc})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// userClaims returns the claims the granted scopes release about u.
+func userClaims(u *storage.User, scopes fosite.Arguments) map[string]any {
+	c := map[string]any{}
+	set := func(k, v string) {
+		if v != "" {
+			c[k] = v
+		}
+	}
+	if scopes.Has("profile") {
+		set("name", u.Name)
+		set("given_name", u.GivenName)
+		set("family_name", u.FamilyName)
+		set("nickname", u.Nickname)
+		set("picture", u.Picture)
+		set("locale", u.Locale)
+		set("zoneinfo", u.Zoneinfo)
+		if !u.UpdatedAt.IsZero() {
+			c["updated_at"] = u.UpdatedAt.Unix()
+		}
+	}
+	if scopes.Has("email") && u.Email != "" {
+		c["email"] = u.Email
+		c["email_verified"] = u.EmailVerified
+	}
+	if scopes.Has("address") && u.Address != (storage.Address{}) {
+		c["address"] = u.Address
+	}
+	if scopes.Has("phone") && u.PhoneNumber != "" {
+		c["phone_number"] = u.PhoneNumber
+		c["phone_number_verified"] = u.PhoneNumberVerified
+	}
+	return c
+}
+
+// now is the provider's clock.
+func (p *Provider) now() time.Time { return p.cfg.Now() }

@@ -1,0 +1,320 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/atrium-id/atrium/authz"
+	"github.com/atrium-id/atrium/internal/config"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// clientView is how the CLI shows a client. It never holds the secret
+// digest; ClientSecret is set only by create, the one time it is shown.
+type clientView struct {
+	ClientID                string          `json:"client_id"`
+	ClientSecret            string          `json:"client_secret,omitempty"`
+	Name                    string          `json:"name,omitempty"`
+	RedirectURIs            []string        `json:"redirect_uris"`
+	PostLogoutRedirectURIs  []string        `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
+	Scopes                  []string        `json:"scopes"`
+	Public                  bool            `json:"public"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	CreatedAt               time.Time       `json:"created_at"`
+	UpdatedAt               time.Time       `json:"updated_at"`
+}
+
+func viewClient(c *storage.Client) clientView {
+	nonNil := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	v := clientView{
+		ClientID:                c.ID,
+		Name:                    c.Name,
+		RedirectURIs:            nonNil(c.RedirectURIs),
+		PostLogoutRedirectURIs:  c.PostLogoutRedirectURIs,
+		GrantTypes:              nonNil(c.GrantTypes),
+		ResponseTypes:           nonNil(c.ResponseTypes),
+		Scopes:                  nonNil(c.Scopes),
+		Public:                  c.Public,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		CreatedAt:               c.CreatedAt,
+		UpdatedAt:               c.UpdatedAt,
+	}
+	if json.Valid(c.JWKS) {
+		v.JWKS = c.JWKS
+	}
+	return v
+}
+
+// clientSpec is a client as the flags or the config file describe it.
+type clientSpec struct {
+	id, secret, name string
+	redirectURIs     []string
+	postLogoutURIs   []string
+	grantTypes       []string
+	scopes           []string
+	public           bool
+	authMethod       string
+	jwks             []byte
+}
+
+// build validates s and returns the client to store (its digest set) and
+// the secret to show: the given one, or a generated one for a confidential
+// client without one. Messages name the flags.
+func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
+	var errs []error
+	bad := func(flag, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s: "+format, append([]any{flag}, args...)...))
+	}
+	if s.id == "" {
+		s.id = randomHex(16)
+	} else if strings.ContainsFunc(s.id, func(r rune) bool { return r <= ' ' || r == 0x7f }) || len(s.id) > 255 {
+		bad("id", "%q must be 1 to 255 characters without spaces or control characters", s.id)
+	}
+	if len(s.grantTypes) == 0 {
+		s.grantTypes = slices.Clone(config.DefaultGrantTypes)
+	}
+	if len(s.scopes) == 0 {
+		s.scopes = slices.Clone(config.DefaultScopes)
+	}
+	for _, g := range s.grantTypes {
+		if !slices.Contains(config.GrantTypes, g) {
+			bad("grant-type", "unknown grant type %q (accepted: %s)", g, strings.Join(config.GrantTypes, ", "))
+		}
+	}
+	switch {
+	case s.authMethod == "" && s.public:
+		s.authMethod = config.AuthNone
+	case s.authMethod == "":
+		s.authMethod = config.DefaultAuthMethod
+	case !slices.Contains(config.AuthMethods, s.authMethod):
+		bad("token-endpoint-auth-method", "unknown method %q (accepted: %s)", s.authMethod, strings.Join(config.AuthMethods, ", "))
+	case s.public && s.authMethod != config.AuthNone:
+		bad("token-endpoint-auth-method", "a --public client authenticates with none, not %s", s.authMethod)
+	case s.authMethod == config.AuthNone:
+		s.public = true
+	}
+	switch {
+	case s.public && s.secret != "":
+		bad("secret", "a public client has no secret (drop --secret or --public)")
+	case s.authMethod == config.AuthPrivateKeyJWT && s.secret != "":
+		bad("secret", "a private_key_jwt client has no secret")
+	}
+	if s.public && slices.Contains(s.grantTypes, config.GrantClientCredentials) {
+		bad("grant-type", "a public client cannot use client_credentials")
+	}
+	switch {
+	case s.authMethod == config.AuthPrivateKeyJWT && s.jwks == nil:
+		bad("jwks-file", "required for private_key_jwt")
+	case s.authMethod != config.AuthPrivateKeyJWT && s.jwks != nil:
+		bad("jwks-file", "only a private_key_jwt client has a key set (add --token-endpoint-auth-method private_key_jwt)")
+	case s.jwks != nil:
+		if err := config.CheckJWKS(s.jwks); err != nil {
+			bad("jwks-file", "%v", err)
+		}
+	}
+	if slices.Contains(s.grantTypes, config.GrantAuthorizationCode) && len(s.redirectURIs) == 0 {
+		bad("redirect-uri", "required for the authorization_code grant")
+	}
+	for _, u := range s.redirectURIs {
+		if err := config.CheckRedirectURI(u); err != nil {
+			bad("redirect-uri", "%v", err)
+		}
+	}
+	for _, u := range s.postLogoutURIs {
+		if err := config.CheckRedirectURI(u); err != nil {
+			bad("post-logout-redirect-uri", "%v", err)
+		}
+	}
+	for _, sc := range s.scopes {
+		if err := config.CheckScope(sc); err != nil {
+			bad("scope", "%v", err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, "", err
+	}
+
+	c := &storage.Client{
+		ID:                      s.id,
+		Name:                    s.name,
+		RedirectURIs:            s.redirectURIs,
+		PostLogoutRedirectURIs:  s.postLogoutURIs,
+		GrantTypes:              s.grantTypes,
+		ResponseTypes:           []string{"code"},
+		Scopes:                  s.scopes,
+		Public:                  s.public,
+		TokenEndpointAuthMethod: s.authMethod,
+		JWKS:                    s.jwks,
+		CreatedAt:               now,
+		UpdatedAt:               now,
+	}
+	secret := s.secret
+	if !s.public && s.authMethod != config.AuthPrivateKeyJWT {
+		if secret == "" {
+			secret = authz.GenerateSecret()
+		}
+		c.SecretHash = authz.HashClientSecret(secret)
+	}
+	return c, secret, nil
+}
+
+func (c *cli) clientsCreate(args []string) error {
+	var com common
+	fs := c.flagSet("clients create", "Registers a client and prints it, with its secret (shown only this once).", &com)
+	var (
+		s        clientSpec
+		redirect = &listFlag{}
+		logout   = &listFlag{}
+		grants   = &listFlag{split: true}
+		scopes   = &listFlag{split: true}
+		jwksFile string
+	)
+	fs.StringVar(&s.id, "id", "", "client `ID` (default: generated)")
+	fs.StringVar(&s.secret, "secret", "", "client `secret` (default: generated and printed once)")
+	fs.StringVar(&s.name, "name", "", "display `name` shown on the consent page")
+	fs.Var(redirect, "redirect-uri", "redirect `URI` (repeatable)")
+	fs.Var(logout, "post-logout-redirect-uri", "post-logout redirect `URI` (repeatable)")
+	fs.Var(grants, "grant-type", "grant `type` (repeatable): "+strings.Join(config.GrantTypes, ", ")+" (default authorization_code, refresh_token)")
+	fs.Var(scopes, "scope", "allowed `scope` (repeatable; default openid profile email offline_access)")
+	fs.BoolVar(&s.public, "public", false, "a public client (native or browser app): no secret, auth method none, PKCE required")
+	fs.StringVar(&s.authMethod, "token-endpoint-auth-method", "", "`method`: "+strings.Join(config.AuthMethods, ", ")+" (default client_secret_basic)")
+	fs.StringVar(&jwksFile, "jwks-file", "", "JSON Web Key Set `file` of the client's public keys (private_key_jwt)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	s.redirectURIs, s.postLogoutURIs, s.grantTypes, s.scopes = redirect.values, logout.values, grants.values, scopes.values
+	if jwksFile != "" {
+		b, err := os.ReadFile(jwksFile)
+		if err != nil {
+			return fmt.Errorf("--jwks-file: %w", err)
+		}
+		s.jwks = b
+	}
+	cl, secret, err := s.build(time.Now().UTC())
+	if err != nil {
+		return err
+	}
+
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CreateClient(c.ctx, cl); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return fmt.Errorf("--id: client %q already exists", cl.ID)
+		}
+		return fmt.Errorf("create client: %w", err)
+	}
+	v := viewClient(cl)
+	v.ClientSecret = secret
+	return printJSON(c.stdout, v)
+}
+
+func (c *cli) clientsList(args []string) error {
+	var com common
+	fs := c.flagSet("clients list", "Prints every client as a JSON array.", &com)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	out := []clientView{}
+	p := storage.Page{Limit: 500}
+	for {
+		page, next, err := st.ListClients(c.ctx, p)
+		if err != nil {
+			return fmt.Errorf("list clients: %w", err)
+		}
+		for _, cl := range page {
+			out = append(out, viewClient(cl))
+		}
+		if next == "" {
+			break
+		}
+		p.After = next
+	}
+	return printJSON(c.stdout, out)
+}
+
+func (c *cli) clientsGet(args []string) error {
+	var com common
+	fs := c.flagSet("clients get", "Prints one client.", &com)
+	id := fs.String("id", "", "client `ID`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("clients get: --id is required")
+	}
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	cl, err := st.GetClient(c.ctx, *id)
+	if err != nil {
+		return clientErr(*id, err)
+	}
+	return printJSON(c.stdout, viewClient(cl))
+}
+
+func (c *cli) clientsDelete(args []string) error {
+	var com common
+	fs := c.flagSet("clients delete", "Deletes a client.", &com)
+	id := fs.String("id", "", "client `ID`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("clients delete: --id is required")
+	}
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.DeleteClient(c.ctx, *id); err != nil {
+		return clientErr(*id, err)
+	}
+	return printJSON(c.stdout, map[string]any{"client_id": *id, "deleted": true})
+}
+
+func clientErr(id string, err error) error {
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no client %q", id)
+	}
+	return fmt.Errorf("client %q: %w", id, err)
+}

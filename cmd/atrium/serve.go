@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/atrium-id/atrium/authz"
+	"github.com/atrium-id/atrium/authz/login"
+	"github.com/atrium-id/atrium/internal/config"
+	"github.com/atrium-id/atrium/internal/httplog"
+	"github.com/atrium-id/atrium/internal/secretbox"
+	"github.com/atrium-id/atrium/storage"
+	sqlstore "github.com/atrium-id/atrium/storage/sql"
+)
+
+// HTTP server limits.
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 64 << 10
+	shutdownTimeout   = 15 * time.Second
+	cleanupInterval   = time.Minute
+	healthTimeout     = 3 * time.Second
+)
+
+// The demo user and client serve --dev creates.
+const (
+	demoEmail       = "demo@example.com"
+	demoClientID    = "demo"
+	demoRedirectURI = "http://127.0.0.1:9000/callback"
+)
+
+func (c *cli) serve(args []string) error {
+	var com common
+	fs := c.flagSet("serve", "Runs the OpenID Provider until SIGINT or SIGTERM.", &com)
+	dev := fs.Bool("dev", false, "development mode: generate a master secret into the data folder, seed a demo user and client, text logs, allow any issuer")
+	addr := fs.String("addr", "", "`host:port` to listen on (env ATRIUM_ADDR; default 127.0.0.1:8080)")
+	issuer := fs.String("issuer", "", "issuer `URL` (env ATRIUM_ISSUER; default http://<addr> on a loopback address)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(&com, func(cfg *config.Config) {
+		cfg.Dev = *dev
+		if *addr != "" {
+			cfg.Addr = *addr
+		}
+		if *issuer != "" {
+			cfg.Issuer = *issuer
+		}
+	}, true)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, c.stderr)
+	return serve(c.ctx, cfg, log)
+}
+
+// newLogger builds the server's logger from the log settings.
+func newLogger(l config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(l.Level)) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	if l.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve runs the server with a validated config until ctx is done.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
+	var master []byte
+	var err error
+	if cfg.Dev {
+		var created bool
+		if master, created, err = devMasterKey(cfg); err != nil {
+			return err
+		}
+		if created {
+			log.Warn("dev: generated a master secret; do not use --dev in production", "file", cfg.DataDir+string(os.PathSeparator)+devMasterFile)
+		}
+	} else if master, err = cfg.MasterKey(); err != nil {
+		return err
+	}
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	km, err := newKeyManager(cfg, st, master)
+	if err != nil {
+		return err
+	}
+	if err := km.Ensure(ctx); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	if err := upsertStatic(ctx, st, cfg, log); err != nil {
+		return err
+	}
+	if cfg.Dev {
+		if err := seedDemo(ctx, st, log); err != nil {
+			return err
+		}
+	}
+
+	provider, err := authz.New(authz.Config{
+		Issuer:                cfg.Issuer,
+		Secret:                secretbox.Derive(master, purposeTokenHMAC, 32),
+		SecureCookies:         strings.HasPrefix(cfg.Issuer, "https://"),
+		AccessTokenLifespan:   cfg.Tokens.AccessTokenLifespan.D,
+		RefreshTokenLifespan:  cfg.Tokens.RefreshTokenLifespan.D,
+		IDTokenLifespan:       cfg.Tokens.IDTokenLifespan.D,
+		AuthorizeCodeLifespan: cfg.Tokens.AuthorizeCodeLifespan.D,
+		SessionLifespan:       cfg.Session.Lifespan.D,
+		InteractionLifespan:   cfg.Session.InteractionLifespan.D,
+	}, authz.Stores{
+		Clients:     st,
+		Users:       st,
+		Credentials: st,
+		Consents:    st,
+		Sessions:    st,
+		Tokens:      st,
+	}, km, log)
+	if err != nil {
+		return fmt.Errorf("provider: %w", err)
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/", provider)
+	mux.Handle("GET /healthz", healthHandler(st, log))
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           httplog.Handler(mux, log),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "store", storeKind(cfg), "dev", cfg.Dev)
+
+	var wg sync.WaitGroup
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	wg.Go(func() { cleanupLoop(loopCtx, st, log) })
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		stopLoop()
+		wg.Wait()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	stopLoop()
+	wg.Wait()
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// pinger is implemented by stores that can check their connection.
+type pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// healthHandler answers 200 "ok" when the durable store answers.
+func healthHandler(st storage.ClientStore, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
+		defer cancel()
+		var err error
+		if p, ok := st.(pinger); ok {
+			err = p.Ping(ctx)
+		} else {
+			_, _, err = st.ListClients(ctx, storage.Page{Limit: 1})
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if err != nil {
+			log.ErrorContext(ctx, "health check failed", "err", err, "request_id", httplog.RequestID(r.Context()))
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, "unavailable")
+			return
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+}
+
+// cleanupLoop deletes expired sessions, codes and tokens every minute.
+func cleanupLoop(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
+	t := time.NewTicker(cleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := st.DeleteExpired(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("deleting expired records failed", "err", err)
+		case n > 0:
+			log.Debug("deleted expired records", "count", n)
+		}
+	}
+}
+
+// staticStores is what the config's clients and users are written to.
+type staticStores interface {
+	storage.ClientStore
+	userStores
+}
+
+// upsertStatic creates or updates the clients and users of the config file.
+func upsertStatic(ctx context.Context, st staticStores, cfg *config.Config, log *slog.Logger) error {
+	now := time.Now().UTC()
+	for i, sc := range cfg.Clients {
+		cl := &storage.Client{
+			ID:                      sc.ID,
+			Name:                    sc.Name,
+			RedirectURIs:            sc.RedirectURIs,
+			PostLogoutRedirectURIs:  sc.PostLogoutRedirectURIs,
+			GrantTypes:              sc.GrantTypes,
+			ResponseTypes:           []string{"code"},
+			Scopes:                  sc.Scopes,
+			Public:                  sc.Public,
+			TokenEndpointAuthMethod: sc.TokenEndpointAuthMethod,
+			CreatedAt:               now,
+			UpdatedAt:               now,
+		}
+		if sc.Secret != "" {
+			cl.SecretHash = authz.HashClientSecret(sc.Secret)
+		}
+		if sc.JWKSFile != "" {
+			b, err := os.ReadFile(sc.JWKSFile)
+			if err != nil {
+				return fmt.Errorf("clients[%d].jwks_file: %w", i, err)
+			}
+			cl.JWKS = b
+		}
+		old, err := st.GetClient(ctx, sc.ID)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			err = st.CreateClient(ctx, cl)
+		case err == nil:
+			cl.CreatedAt = old.CreatedAt
+			err = st.UpdateClient(ctx, cl)
+		}
+		if err != nil {
+			return fmt.Errorf("clients[%d] (%s): %w", i, sc.ID, err)
+		}
+		log.Info("static client loaded", "client_id", sc.ID)
+	}
+	for i, su := range cfg.Users {
+		u, err := st.GetUserByEmail(ctx, su.Email)
+		switch {
+		case errors.Is(err, storage.ErrNotFound):
+			u = &storage.User{ID: newUserID(), Email: strings.ToLower(su.Email), Name: su.Name, CreatedAt: now, UpdatedAt: now}
+			err = createUser(ctx, st, u, su.Password)
+		case err == nil:
+			if su.Name != "" && su.Name != u.Name {
+				u.Name, u.UpdatedAt = su.Name, now
+				err = st.UpdateUser(ctx, u)
+			}
+			if err == nil {
+				err = checkPassword(su.Password)
+			}
+			if err == nil {
+				err = login.SetPassword(ctx, st, u.ID, su.Password, now)
+			}
+		}
+		if errors.Is(err, login.ErrWeakPassword) {
+			return fmt.Errorf("users[%d].password: %w", i, err)
+		} else if err != nil {
+			return fmt.Errorf("users[%d] (%s): %w", i, su.Email, err)
+		}
+		log.Info("static user loaded", "email", u.Email, "user_id", u.ID)
+	}
+	return nil
+}
+
+// seedDemo creates the demo user and client when they are absent. Their
+// secrets are logged once, when created: the only secrets ever logged.
+func seedDemo(ctx context.Context, st staticStores, log *slog.Logger) error {
+	now := time.Now().UTC()
+	if _, err := st.GetUserByEmail(ctx, demoEmail); errors.Is(err, storage.ErrNotFound) {
+		password := demoPassword()
+		u := &storage.User{ID: newUserID(), Email: demoEmail, EmailVerified: true, Name: "Demo User", CreatedAt: now, UpdatedAt: now}
+		if err := createUser(ctx, st, u, password); err != nil {
+			return fmt.Errorf("demo user: %w", err)
+		}
+		log.Info("dev: created the demo user (its password is shown only now)", "email", demoEmail, "password", password, "user_id", u.ID)
+	} else if err != nil {
+		return fmt.Errorf("demo user: %w", err)
+	} else {
+		log.Info("dev: demo user exists (its password was shown when it was created)", "email", demoEmail)
+	}
+
+	if _, err := st.GetClient(ctx, demoClientID); errors.Is(err, storage.ErrNotFound) {
+		spec := clientSpec{
+			id:           demoClientID,
+			name:         "Demo app",
+			redirectURIs: []string{demoRedirectURI},
+			grantTypes:   []string{config.GrantAuthorizationCode, config.GrantRefreshToken, config.GrantClientCredentials},
+		}
+		cl, secret, err := spec.build(now)
+		if err != nil {
+			return fmt.Errorf("demo client: %w", err)
+		}
+		if err := st.CreateClient(ctx, cl); err != nil {
+			return fmt.Errorf("demo client: %w", err)
+		}
+		log.Info("dev: created the demo client (its secret is shown only now)", "client_id", demoClientID, "client_secret", secret, "redirect_uri", demoRedirectURI)
+	} else if err != nil {
+		return fmt.Errorf("demo client: %w", err)
+	} else {
+		log.Info("dev: demo client exists (its secret was shown when it was created)", "client_id", demoClientID)
+	}
+	return nil
+}
+
+// demoPassword returns 16 random lower-case letters and digits (80 bits).
+func demoPassword() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}

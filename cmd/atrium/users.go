@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/atrium-id/atrium/authz/login"
+	"github.com/atrium-id/atrium/internal/config"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// userView is how the CLI shows a user; it never holds a password.
+type userView struct {
+	ID            string    `json:"id"`
+	Email         string    `json:"email"`
+	EmailVerified bool      `json:"email_verified"`
+	Name          string    `json:"name,omitempty"`
+	Disabled      bool      `json:"disabled,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+func viewUser(u *storage.User) userView {
+	return userView{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name, Disabled: u.Disabled, CreatedAt: u.CreatedAt}
+}
+
+// userStores is what creating a user writes to.
+type userStores interface {
+	storage.UserStore
+	storage.CredentialStore
+}
+
+// checkPassword applies login's length rule before anything is written.
+func checkPassword(pw string) error {
+	if n := len([]rune(pw)); n < login.MinPasswordLength || len(pw) > login.MaxPasswordLength {
+		return login.ErrWeakPassword
+	}
+	return nil
+}
+
+// createUser stores a new user with a password. If the password cannot be
+// stored, the user is removed again so a failed create leaves nothing.
+func createUser(ctx context.Context, st userStores, u *storage.User, password string) error {
+	if err := checkPassword(password); err != nil {
+		return err
+	}
+	if err := st.CreateUser(ctx, u); err != nil {
+		return err
+	}
+	if err := login.SetPassword(ctx, st, u.ID, password, u.CreatedAt); err != nil {
+		if derr := st.DeleteUser(ctx, u.ID); derr != nil {
+			err = errors.Join(err, fmt.Errorf("remove the half-created user %s: %w", u.ID, derr))
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *cli) usersCreate(args []string) error {
+	var com common
+	fs := c.flagSet("users create", "Creates a user with a password and prints it (never the password).", &com)
+	email := fs.String("email", "", "`address` the user signs in with")
+	password := fs.String("password", "", fmt.Sprintf("`password` (%d to %d characters)", login.MinPasswordLength, login.MaxPasswordLength))
+	name := fs.String("name", "", "full `name`")
+	verified := fs.Bool("email-verified", false, "mark the address verified")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var errs []error
+	if *email == "" {
+		errs = append(errs, errors.New("--email: required"))
+	} else if err := config.CheckEmail(*email); err != nil {
+		errs = append(errs, fmt.Errorf("--email: %w", err))
+	}
+	if *password == "" {
+		errs = append(errs, errors.New("--password: required"))
+	} else if err := checkPassword(*password); err != nil {
+		errs = append(errs, fmt.Errorf("--password: %w", err))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	now := time.Now().UTC()
+	u := &storage.User{
+		ID: newUserID(), Email: strings.ToLower(*email), EmailVerified: *verified, Name: *name,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := createUser(c.ctx, st, u, *password); err != nil {
+		switch {
+		case errors.Is(err, storage.ErrAlreadyExists):
+			return fmt.Errorf("--email: a user with email %q already exists", *email)
+		case errors.Is(err, login.ErrWeakPassword):
+			return fmt.Errorf("--password: %w", err)
+		}
+		return fmt.Errorf("create user: %w", err)
+	}
+	return printJSON(c.stdout, viewUser(u))
+}
+
+func (c *cli) usersList(args []string) error {
+	var com common
+	fs := c.flagSet("users list", "Prints every user as a JSON array.", &com)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	out := []userView{}
+	p := storage.Page{Limit: 500}
+	for {
+		page, next, err := st.ListUsers(c.ctx, p)
+		if err != nil {
+			return fmt.Errorf("list users: %w", err)
+		}
+		for _, u := range page {
+			out = append(out, viewUser(u))
+		}
+		if next == "" {
+			break
+		}
+		p.After = next
+	}
+	return printJSON(c.stdout, out)
+}
+
+func (c *cli) usersDelete(args []string) error {
+	var com common
+	fs := c.flagSet("users delete", "Deletes a user with their credentials, linked identities and consents.", &com)
+	id := fs.String("id", "", "user `ID`")
+	email := fs.String("email", "", "user `address` (instead of --id)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if (*id == "") == (*email == "") {
+		return errors.New("users delete: give exactly one of --id and --email")
+	}
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if *email != "" {
+		u, err := st.GetUserByEmail(c.ctx, *email)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no user with email %q", *email)
+		} else if err != nil {
+			return fmt.Errorf("find user: %w", err)
+		}
+		*id = u.ID
+	}
+	if err := st.DeleteUser(c.ctx, *id); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return fmt.Errorf("no user %q", *id)
+		}
+		return fmt.Errorf("delete user: %w", err)
+	}
+	return printJSON(c.stdout, map[string]any{"id": *id, "deleted": true})
+}

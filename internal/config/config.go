@@ -1,0 +1,509 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of Atrium. Zero values are filled by SetDefaults.
+type Config struct {
+	// Issuer is the exact issuer identifier, e.g. https://id.example.com.
+	Issuer string `yaml:"issuer"`
+	// Addr is the host:port the server listens on.
+	Addr string `yaml:"addr"`
+	// DataDir is the folder of the embedded database (and, with --dev, of
+	// the generated master secret).
+	DataDir string `yaml:"data_dir"`
+	// MasterSecret (at least 32 bytes) seals signing keys and derives the
+	// token HMAC key. MasterSecretFile names a file holding it instead.
+	MasterSecret     string `yaml:"master_secret"`
+	MasterSecretFile string `yaml:"master_secret_file"`
+
+	Storage Storage `yaml:"storage"`
+	Signing Signing `yaml:"signing"`
+	Tokens  Tokens  `yaml:"tokens"`
+	Session Session `yaml:"session"`
+	Log     Log     `yaml:"log"`
+
+	// Clients and Users are upserted by serve at start.
+	Clients []Client `yaml:"clients"`
+	Users   []User   `yaml:"users"`
+
+	// Dev is serve's --dev mode. It is not a file key.
+	Dev bool `yaml:"-"`
+
+	// from maps a key path to the environment variable that set it.
+	from map[string]string
+}
+
+// Storage selects the durable store.
+type Storage struct {
+	// DSN is a postgres:// URL or a SQLite file path; empty means
+	// <data_dir>/atrium.db.
+	DSN string `yaml:"dsn"`
+}
+
+// Signing configures the ID token signing keys.
+type Signing struct {
+	Algorithm string `yaml:"algorithm"` // RS256, ES256 or EdDSA
+	// RetireAfter is how long a rotated-out key stays published.
+	RetireAfter Duration `yaml:"retire_after"`
+}
+
+// Tokens sets the lifespans of what the token endpoint issues.
+type Tokens struct {
+	AccessTokenLifespan   Duration `yaml:"access_token_lifespan"`
+	RefreshTokenLifespan  Duration `yaml:"refresh_token_lifespan"`
+	IDTokenLifespan       Duration `yaml:"id_token_lifespan"`
+	AuthorizeCodeLifespan Duration `yaml:"authorize_code_lifespan"`
+}
+
+// Session sets the lifespans of browser state.
+type Session struct {
+	// Lifespan is the SSO session's.
+	Lifespan Duration `yaml:"lifespan"`
+	// InteractionLifespan is the time a person has to sign in and consent.
+	InteractionLifespan Duration `yaml:"interaction_lifespan"`
+}
+
+// Log configures the server's log.
+type Log struct {
+	Format string `yaml:"format"` // json or text
+	Level  string `yaml:"level"`  // debug, info, warn or error
+}
+
+// Client is a relying party declared in the config file.
+type Client struct {
+	ID                      string   `yaml:"id"`
+	Secret                  string   `yaml:"secret"`
+	Name                    string   `yaml:"name"`
+	RedirectURIs            []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs  []string `yaml:"post_logout_redirect_uris"`
+	GrantTypes              []string `yaml:"grant_types"`
+	Scopes                  []string `yaml:"scopes"`
+	Public                  bool     `yaml:"public"`
+	TokenEndpointAuthMethod string   `yaml:"token_endpoint_auth_method"`
+	// JWKSFile is the client's public key set, for private_key_jwt.
+	JWKSFile string `yaml:"jwks_file"`
+}
+
+// User is an end user declared in the config file.
+type User struct {
+	Email    string `yaml:"email"`
+	Password string `yaml:"password"`
+	Name     string `yaml:"name"`
+}
+
+// Duration is a Go duration string such as "90s", "1h" or "720h". A value
+// that does not parse is kept and reported by Validate, with its key.
+type Duration struct {
+	D   time.Duration
+	raw string
+	bad bool
+}
+
+// UnmarshalText records s; it never fails so that Validate can report every
+// bad value at once.
+func (d *Duration) UnmarshalText(b []byte) error {
+	d.raw = strings.TrimSpace(string(b))
+	v, err := time.ParseDuration(d.raw)
+	d.D, d.bad = v, err != nil
+	return nil
+}
+
+// MarshalText writes the duration in Go syntax.
+func (d Duration) MarshalText() ([]byte, error) {
+	if d.bad {
+		return []byte(d.raw), nil
+	}
+	return []byte(d.D.String()), nil
+}
+
+// Defaults.
+const (
+	DefaultAddr      = "127.0.0.1:8080"
+	DefaultDataDir   = "./data"
+	DefaultAlgorithm = "RS256"
+)
+
+// Accepted values.
+var (
+	Algorithms = []string{"RS256", "ES256", "EdDSA"}
+	LogFormats = []string{"json", "text"}
+	LogLevels  = []string{"debug", "info", "warn", "error"}
+)
+
+// MinMasterSecret is the shortest master secret accepted, in bytes.
+const MinMasterSecret = 32
+
+// EnvPrefix starts every environment variable Atrium reads.
+const EnvPrefix = "ATRIUM_"
+
+// EnvName is the environment variable overriding the key path, e.g.
+// "tokens.access_token_lifespan" -> ATRIUM_TOKENS_ACCESS_TOKEN_LIFESPAN.
+func EnvName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// Load reads the YAML file at path (none when path is "") strictly, then
+// applies ATRIUM_* overrides read with getenv. It does not set defaults or
+// validate; call SetDefaults and Validate after applying flags.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	c := &Config{}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := Parse(b, c); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if getenv != nil {
+		if err := c.applyEnv(getenv); err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Parse decodes a YAML document into c, refusing unknown keys. Every
+// unknown key is reported, by its full path.
+func Parse(b []byte, c *Config) error {
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return err
+	}
+	if len(root.Content) == 0 {
+		return nil // empty document
+	}
+	if errs := unknownKeys(root.Content[0], reflect.TypeFor[Config](), ""); len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+// unknownKeys walks a decoded node against the type it will be decoded
+// into and reports keys the type does not have.
+func unknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch {
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Struct && t != reflect.TypeFor[Duration]():
+		var errs []error
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			f, ok := fieldByTag(t, k.Value)
+			p := join(path, k.Value)
+			if !ok {
+				errs = append(errs, fmt.Errorf("line %d: %s: unknown key", k.Line, p))
+				continue
+			}
+			errs = append(errs, unknownKeys(v, f.Type, p)...)
+		}
+		return errs
+	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
+		var errs []error
+		for i, v := range n.Content {
+			errs = append(errs, unknownKeys(v, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+		}
+		return errs
+	}
+	return nil
+}
+
+func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key && name != "-" {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// Keys lists every key path, in file order, e.g. "tokens.id_token_lifespan".
+// Lists (clients, users) are one key each.
+func Keys() []string {
+	var keys []string
+	walk(reflect.ValueOf(&Config{}).Elem(), "", func(path string, _ reflect.Value) {
+		keys = append(keys, path)
+	})
+	return keys
+}
+
+// walk calls fn for every leaf key of v: strings, bools, durations and lists.
+func walk(v reflect.Value, path string, fn func(path string, v reflect.Value)) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		fv, p := v.Field(i), join(path, name)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[Duration]() {
+			walk(fv, p, fn)
+			continue
+		}
+		fn(p, fv)
+	}
+}
+
+// applyEnv sets every key whose ATRIUM_* variable is non-empty. Lists
+// (ATRIUM_CLIENTS, ATRIUM_USERS) are YAML or JSON documents.
+func (c *Config) applyEnv(getenv func(string) string) error {
+	var errs []error
+	walk(reflect.ValueOf(c).Elem(), "", func(path string, v reflect.Value) {
+		name := EnvName(path)
+		s := getenv(name)
+		if s == "" {
+			return
+		}
+		if c.from == nil {
+			c.from = map[string]string{}
+		}
+		c.from[path] = name
+		switch p := v.Addr().Interface().(type) {
+		case *string:
+			*p = s
+		case *bool:
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a boolean", name, s))
+			}
+			*p = b
+		case *Duration:
+			_ = p.UnmarshalText([]byte(s))
+		default:
+			dec := yaml.NewDecoder(strings.NewReader(s))
+			dec.KnownFields(true)
+			if err := dec.Decode(p); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// key names a key path in a message, with the variable that set it if any.
+func (c *Config) key(path string) string {
+	if env, ok := c.from[path]; ok {
+		return path + " (from " + env + ")"
+	}
+	return path
+}
+
+// SetDefaults fills every unset key. The issuer defaults to http://<addr>
+// when addr is a loopback address (or in dev mode, where an unspecified
+// host becomes localhost).
+func (c *Config) SetDefaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defDur := func(d *Duration, v time.Duration) {
+		if d.raw == "" && d.D == 0 {
+			d.D = v
+		}
+	}
+	def(&c.Addr, DefaultAddr)
+	def(&c.DataDir, DefaultDataDir)
+	def(&c.Signing.Algorithm, DefaultAlgorithm)
+	defDur(&c.Signing.RetireAfter, 24*time.Hour)
+	defDur(&c.Tokens.AccessTokenLifespan, time.Hour)
+	defDur(&c.Tokens.RefreshTokenLifespan, 720*time.Hour)
+	defDur(&c.Tokens.IDTokenLifespan, time.Hour)
+	defDur(&c.Tokens.AuthorizeCodeLifespan, 5*time.Minute)
+	defDur(&c.Session.Lifespan, 24*time.Hour)
+	defDur(&c.Session.InteractionLifespan, 30*time.Minute)
+	if c.Dev {
+		def(&c.Log.Format, "text")
+	}
+	def(&c.Log.Format, "json")
+	def(&c.Log.Level, "info")
+	if c.Issuer == "" {
+		if host, port, err := net.SplitHostPort(c.Addr); err == nil {
+			switch {
+			case isLoopback(host):
+				c.Issuer = "http://" + c.Addr
+			case c.Dev && (host == "" || net.ParseIP(host).IsUnspecified()):
+				c.Issuer = "http://" + net.JoinHostPort("localhost", port)
+			}
+		}
+	}
+	for i := range c.Clients {
+		cl := &c.Clients[i]
+		if len(cl.GrantTypes) == 0 {
+			cl.GrantTypes = append([]string(nil), DefaultGrantTypes...)
+		}
+		if len(cl.Scopes) == 0 {
+			cl.Scopes = append([]string(nil), DefaultScopes...)
+		}
+		if cl.TokenEndpointAuthMethod == AuthNone {
+			cl.Public = true
+		}
+		if cl.TokenEndpointAuthMethod == "" {
+			cl.TokenEndpointAuthMethod = DefaultAuthMethod
+			if cl.Public {
+				cl.TokenEndpointAuthMethod = AuthNone
+			}
+		}
+	}
+}
+
+// DSN is the durable store's data source: storage.dsn, or the SQLite file
+// in the data folder.
+func (c *Config) DSN() string {
+	if c.Storage.DSN != "" {
+		return c.Storage.DSN
+	}
+	return filepath.Join(c.DataDir, "atrium.db")
+}
+
+// UsesDataDir reports whether the durable store lives in the data folder.
+func (c *Config) UsesDataDir() bool { return c.Storage.DSN == "" }
+
+// ErrNoMasterSecret is returned by MasterKey when none is configured.
+var ErrNoMasterSecret = errors.New("no master secret configured")
+
+// MasterKey returns the configured master secret: master_secret, or the
+// contents of master_secret_file with surrounding white space removed.
+func (c *Config) MasterKey() ([]byte, error) {
+	switch {
+	case c.MasterSecret != "":
+		return []byte(c.MasterSecret), nil
+	case c.MasterSecretFile != "":
+		b, err := os.ReadFile(c.MasterSecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", c.key("master_secret_file"), err)
+		}
+		return bytes.TrimSpace(b), nil
+	}
+	return nil, ErrNoMasterSecret
+}
+
+// Validate reports every malformed key at once, each message naming its key.
+// It applies to every command; CheckServe adds what a server needs.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.key(path)}, args...)...))
+	}
+
+	if c.Issuer != "" {
+		u, err := url.Parse(c.Issuer)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			bad("issuer", "%q is not an absolute http(s) URL", c.Issuer)
+		case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+			bad("issuer", "%q must not have a query, fragment or user info", c.Issuer)
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr", "%q is not host:port", c.Addr)
+	}
+	if c.DataDir == "" && c.Storage.DSN == "" {
+		bad("data_dir", "must not be empty")
+	}
+	if c.MasterSecret != "" && c.MasterSecretFile != "" {
+		bad("master_secret", "set either master_secret or master_secret_file, not both")
+	} else if key, err := c.MasterKey(); err == nil && len(key) < MinMasterSecret {
+		src := "master_secret"
+		if c.MasterSecret == "" {
+			src = "master_secret_file"
+		}
+		bad(src, "must be at least %d bytes, got %d (generate one with `openssl rand -base64 32`)", MinMasterSecret, len(key))
+	} else if err != nil && !errors.Is(err, ErrNoMasterSecret) {
+		errs = append(errs, err)
+	}
+	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
+		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))
+	}
+	for _, d := range []struct {
+		path string
+		d    Duration
+	}{
+		{"signing.retire_after", c.Signing.RetireAfter},
+		{"tokens.access_token_lifespan", c.Tokens.AccessTokenLifespan},
+		{"tokens.refresh_token_lifespan", c.Tokens.RefreshTokenLifespan},
+		{"tokens.id_token_lifespan", c.Tokens.IDTokenLifespan},
+		{"tokens.authorize_code_lifespan", c.Tokens.AuthorizeCodeLifespan},
+		{"session.lifespan", c.Session.Lifespan},
+		{"session.interaction_lifespan", c.Session.InteractionLifespan},
+	} {
+		switch {
+		case d.d.bad:
+			bad(d.path, "%q is not a duration (use Go syntax such as 90s, 15m, 1h, 720h)", d.d.raw)
+		case d.d.D <= 0:
+			bad(d.path, "must be positive, got %s", d.d.D)
+		}
+	}
+	if !slices.Contains(LogFormats, c.Log.Format) {
+		bad("log.format", "%q is not one of %s", c.Log.Format, strings.Join(LogFormats, ", "))
+	}
+	if !slices.Contains(LogLevels, c.Log.Level) {
+		bad("log.level", "%q is not one of %s", c.Log.Level, strings.Join(LogLevels, ", "))
+	}
+	errs = append(errs, c.validateClients()...)
+	errs = append(errs, c.validateUsers()...)
+	return errors.Join(errs...)
+}
+
+// CheckServe reports what stops the server from starting outside --dev: a
+// missing master secret, a missing issuer, or an issuer that is neither
+// https nor on a loopback host.
+func (c *Config) CheckServe() error {
+	if c.Dev {
+		return nil
+	}
+	var errs []error
+	if c.MasterSecret == "" && c.MasterSecretFile == "" {
+		errs = append(errs, fmt.Errorf("master_secret: required without --dev: set master_secret or master_secret_file in the config file "+
+			"(or %s / %s) to at least %d random bytes, e.g. `openssl rand -base64 32`; serve --dev generates one into the data folder",
+			EnvName("master_secret"), EnvName("master_secret_file"), MinMasterSecret))
+	}
+	if c.Issuer == "" {
+		errs = append(errs, fmt.Errorf("issuer: required when addr %q is not a loopback address: set it to the public https URL of this server, e.g. https://id.example.com", c.Addr))
+	} else if u, err := url.Parse(c.Issuer); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		errs = append(errs, fmt.Errorf("%s: %q must use https unless its host is loopback (127.0.0.0/8, ::1, localhost): "+
+			"codes, tokens and session cookies would travel in clear text", c.key("issuer"), c.Issuer))
+	}
+	return errors.Join(errs...)
+}
+
+// isLoopback reports whether host is localhost or a loopback IP.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,361 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func noEnv(string) string { return "" }
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// load is what every command does: file, environment, defaults, Validate.
+func load(t *testing.T, path string, getenv func(string) string) (*Config, error) {
+	t.Helper()
+	c, err := Load(path, getenv)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDefaults()
+	return c, c.Validate()
+}
+
+func TestBadConfigs(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want []string
+	}{
+		{"unknown_key", []string{"line 2: issuerr: unknown key"}},
+		{"unknown_nested_key", []string{"line 2: tokens.access_token_lifespn: unknown key"}},
+		{"unknown_client_key", []string{"line 4: clients[0].redirect_uri: unknown key"}},
+		{"syntax", []string{"did not find expected"}},
+		{"wrong_type", []string{"cannot unmarshal !!seq into config.Tokens"}},
+		{"bad_duration", []string{`tokens.access_token_lifespan: "abc" is not a duration`}},
+		{"duration_without_unit", []string{`session.lifespan: "3600" is not a duration`}},
+		{"negative_duration", []string{"signing.retire_after: must be positive, got -5m0s"}},
+		{"bad_algorithm", []string{`signing.algorithm: "HS256" is not one of RS256, ES256, EdDSA`}},
+		{"bad_log_format", []string{`log.format: "xml" is not one of json, text`}},
+		{"bad_log_level", []string{`log.level: "verbose" is not one of debug, info, warn, error`}},
+		{"bad_addr", []string{`addr: "8080" is not host:port`}},
+		{"relative_issuer", []string{`issuer: "id.example.com" is not an absolute http(s) URL`}},
+		{"issuer_query", []string{`issuer: "https://id.example.com/?tenant=1" must not have a query`}},
+		{"short_master_secret", []string{"master_secret: must be at least 32 bytes, got 9"}},
+		{"both_master_secrets", []string{"master_secret: set either master_secret or master_secret_file, not both"}},
+		{"missing_master_secret_file", []string{"master_secret_file: open testdata/does-not-exist"}},
+		{"client_missing_id", []string{"clients[0].id: required"}},
+		{"client_duplicate_id", []string{`clients[1].id: "web" is declared twice`}},
+		{"client_unknown_grant_type", []string{`clients[0].grant_types[1]: unknown grant type "password" (accepted: authorization_code, refresh_token, client_credentials)`}},
+		{"client_unknown_auth_method", []string{`clients[0].token_endpoint_auth_method: unknown method "client_secret_jwt" (accepted: client_secret_basic, client_secret_post, private_key_jwt, none)`}},
+		{"client_relative_redirect_uri", []string{`clients[0].redirect_uris[0]: "/callback" is not an absolute URL`}},
+		{"client_redirect_uri_fragment", []string{`clients[0].redirect_uris[0]: "https://app.example.com/callback#top" must not contain a fragment`}},
+		{"client_missing_redirect_uri", []string{"clients[0].redirect_uris: required for the authorization_code grant"}},
+		{"client_public_with_secret", []string{"clients[0].secret: a public client has no secret"}},
+		{"client_public_client_credentials", []string{"clients[0].grant_types: a public client cannot use client_credentials"}},
+		{"client_missing_secret", []string{"clients[0].secret: required for a client_secret_basic client (or set public: true)"}},
+		{"client_private_key_jwt_without_jwks", []string{"clients[0].jwks_file: required for private_key_jwt"}},
+		{"client_private_jwks", []string{`clients[0].jwks_file: testdata/private.jwks.json: key 0 (kid "app-1") is a private key`}},
+		{"client_jwks_without_rsa", []string{"clients[0].jwks_file: testdata/ec.jwks.json: no RSA key"}},
+		{"client_bad_scope", []string{`clients[0].scopes[0]: "openid profile" is not a scope token`}},
+		{"user_bad_email", []string{`users[0].email: "ada" is not an email address`}},
+		{"user_duplicate_email", []string{`users[1].email: "Ada@Example.com" is declared twice`}},
+		{"user_missing_password", []string{"users[0].password: required"}},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			_, err := load(t, filepath.Join("testdata", tc.file+".bad.yaml"), noEnv)
+			if err == nil {
+				t.Fatalf("expected an error")
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q\ndoes not contain %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+// Every bad file in testdata has a case above.
+func TestEveryBadFileIsTested(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.bad.yaml")
+	if len(files) < 30 {
+		t.Fatalf("found %d bad files", len(files))
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := &Config{
+		Addr:   "nope",
+		Tokens: Tokens{AccessTokenLifespan: dur("abc")},
+		Log:    Log{Format: "xml"},
+		Users:  []User{{Email: "ada"}},
+	}
+	c.SetDefaults()
+	err := c.Validate()
+	for _, want := range []string{
+		`addr: "nope" is not host:port`,
+		`tokens.access_token_lifespan: "abc" is not a duration`,
+		`log.format: "xml"`,
+		`users[0].email: "ada" is not an email address`,
+		`users[0].password: required`,
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not contain %q", err, want)
+		}
+	}
+}
+
+func dur(s string) Duration {
+	var d Duration
+	_ = d.UnmarshalText([]byte(s))
+	return d
+}
+
+func TestFullGoodConfig(t *testing.T) {
+	c, err := load(t, "testdata/full.good.yaml", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckServe(); err != nil {
+		t.Fatalf("CheckServe: %v", err)
+	}
+	want := &Config{
+		Issuer:       "https://id.example.com",
+		Addr:         "0.0.0.0:9090",
+		DataDir:      "/var/lib/atrium",
+		MasterSecret: "0123456789abcdef0123456789abcdef0123456789",
+		Storage:      Storage{DSN: "postgres://atrium@db.internal:5432/atrium?sslmode=require"},
+		Signing:      Signing{Algorithm: "ES256", RetireAfter: dur("48h")},
+		Tokens: Tokens{
+			AccessTokenLifespan:   dur("15m"),
+			RefreshTokenLifespan:  dur("240h"),
+			IDTokenLifespan:       dur("10m"),
+			AuthorizeCodeLifespan: dur("2m"),
+		},
+		Session: Session{Lifespan: dur("12h"), InteractionLifespan: dur("20m")},
+		Log:     Log{Format: "text", Level: "debug"},
+		Clients: []Client{
+			{
+				ID: "web", Secret: "web-secret-0123456789", Name: "Web app",
+				RedirectURIs:            []string{"https://app.example.com/callback"},
+				PostLogoutRedirectURIs:  []string{"https://app.example.com/"},
+				GrantTypes:              []string{"authorization_code", "refresh_token"},
+				Scopes:                  []string{"openid", "profile", "email"},
+				TokenEndpointAuthMethod: "client_secret_post",
+			},
+			{
+				ID: "mobile", Name: "Mobile app", Public: true,
+				RedirectURIs:            []string{"com.example.app:/oauth/callback"},
+				GrantTypes:              DefaultGrantTypes,
+				Scopes:                  DefaultScopes,
+				TokenEndpointAuthMethod: "none",
+			},
+			{
+				ID: "backend", Name: "Backend job",
+				GrantTypes:              []string{"client_credentials"},
+				Scopes:                  DefaultScopes,
+				TokenEndpointAuthMethod: "private_key_jwt",
+				JWKSFile:                "testdata/client.jwks.json",
+			},
+		},
+		Users: []User{{Email: "ada@example.com", Password: "correct horse battery staple", Name: "Ada Lovelace"}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+	if got := c.DSN(); got != want.Storage.DSN {
+		t.Errorf("DSN() = %q", got)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t, "", noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"issuer", c.Issuer, "http://127.0.0.1:8080"},
+		{"addr", c.Addr, "127.0.0.1:8080"},
+		{"data_dir", c.DataDir, "./data"},
+		{"dsn", c.DSN(), filepath.Join("data", "atrium.db")},
+		{"signing.algorithm", c.Signing.Algorithm, "RS256"},
+		{"signing.retire_after", c.Signing.RetireAfter.D, 24 * time.Hour},
+		{"tokens.access_token_lifespan", c.Tokens.AccessTokenLifespan.D, time.Hour},
+		{"tokens.refresh_token_lifespan", c.Tokens.RefreshTokenLifespan.D, 720 * time.Hour},
+		{"tokens.id_token_lifespan", c.Tokens.IDTokenLifespan.D, time.Hour},
+		{"tokens.authorize_code_lifespan", c.Tokens.AuthorizeCodeLifespan.D, 5 * time.Minute},
+		{"session.lifespan", c.Session.Lifespan.D, 24 * time.Hour},
+		{"session.interaction_lifespan", c.Session.InteractionLifespan.D, 30 * time.Minute},
+		{"log.format", c.Log.Format, "json"},
+		{"log.level", c.Log.Level, "info"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+
+	dev := &Config{Dev: true, Addr: "0.0.0.0:8080"}
+	dev.SetDefaults()
+	if dev.Log.Format != "text" || dev.Issuer != "http://localhost:8080" {
+		t.Errorf("dev defaults: format %q issuer %q", dev.Log.Format, dev.Issuer)
+	}
+	configured := &Config{Dev: true, Log: Log{Format: "json"}}
+	configured.SetDefaults()
+	if configured.Log.Format != "json" {
+		t.Errorf("dev must keep a configured log format, got %q", configured.Log.Format)
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := map[string]string{
+		"ATRIUM_ISSUER":                       "https://login.example.org",
+		"ATRIUM_ADDR":                         "127.0.0.1:9999",
+		"ATRIUM_DATA_DIR":                     "/srv/atrium",
+		"ATRIUM_MASTER_SECRET":                strings.Repeat("x", 40),
+		"ATRIUM_STORAGE_DSN":                  "postgres://root@127.0.0.1:5432/test",
+		"ATRIUM_SIGNING_ALGORITHM":            "EdDSA",
+		"ATRIUM_SIGNING_RETIRE_AFTER":         "72h",
+		"ATRIUM_TOKENS_ACCESS_TOKEN_LIFESPAN": "5m",
+		"ATRIUM_SESSION_INTERACTION_LIFESPAN": "10m",
+		"ATRIUM_LOG_FORMAT":                   "text",
+		"ATRIUM_LOG_LEVEL":                    "warn",
+		"ATRIUM_USERS":                        `[{"email": "grace@example.com", "password": "correct horse battery staple"}]`,
+		"ATRIUM_CLIENTS":                      "- id: svc\n  secret: s3cret-s3cret\n  grant_types: [client_credentials]\n",
+	}
+	c, err := load(t, "testdata/full.good.yaml", envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"issuer", c.Issuer, "https://login.example.org"},
+		{"addr", c.Addr, "127.0.0.1:9999"},
+		{"data_dir", c.DataDir, "/srv/atrium"},
+		{"master_secret", c.MasterSecret, strings.Repeat("x", 40)},
+		{"storage.dsn", c.Storage.DSN, "postgres://root@127.0.0.1:5432/test"},
+		{"signing.algorithm", c.Signing.Algorithm, "EdDSA"},
+		{"signing.retire_after", c.Signing.RetireAfter.D, 72 * time.Hour},
+		{"tokens.access_token_lifespan", c.Tokens.AccessTokenLifespan.D, 5 * time.Minute},
+		{"tokens.id_token_lifespan (from the file)", c.Tokens.IDTokenLifespan.D, 10 * time.Minute},
+		{"session.interaction_lifespan", c.Session.InteractionLifespan.D, 10 * time.Minute},
+		{"log.format", c.Log.Format, "text"},
+		{"log.level", c.Log.Level, "warn"},
+		{"users", len(c.Users), 1},
+		{"users[0].email", c.Users[0].Email, "grace@example.com"},
+		{"clients", len(c.Clients), 1},
+		{"clients[0].id", c.Clients[0].ID, "svc"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s = %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestBadEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"duration", map[string]string{"ATRIUM_TOKENS_ACCESS_TOKEN_LIFESPAN": "abc"},
+			`tokens.access_token_lifespan (from ATRIUM_TOKENS_ACCESS_TOKEN_LIFESPAN): "abc" is not a duration`},
+		{"algorithm", map[string]string{"ATRIUM_SIGNING_ALGORITHM": "none"},
+			`signing.algorithm (from ATRIUM_SIGNING_ALGORITHM): "none" is not one of`},
+		{"clients", map[string]string{"ATRIUM_CLIENTS": "- id: a\n  secrett: x\n"},
+			"ATRIUM_CLIENTS: yaml: unmarshal errors:\n  line 2: field secrett not found"},
+		{"short master secret", map[string]string{"ATRIUM_MASTER_SECRET": "short"},
+			"master_secret (from ATRIUM_MASTER_SECRET): must be at least 32 bytes, got 5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, "", envOf(tc.env))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v does not contain %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "short\"") {
+				t.Errorf("the error repeats a secret: %v", err)
+			}
+		})
+	}
+}
+
+func TestCheckServe(t *testing.T) {
+	secret := strings.Repeat("s", 32)
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string // "" means no error
+	}{
+		{"no master secret", Config{Issuer: "https://id.example.com"},
+			"master_secret: required without --dev"},
+		{"http issuer on a public host", Config{Issuer: "http://id.example.com", MasterSecret: secret},
+			`issuer: "http://id.example.com" must use https unless its host is loopback`},
+		{"http issuer on a private address", Config{Issuer: "http://10.0.0.5:8080", MasterSecret: secret},
+			"must use https"},
+		{"no issuer on a public address", Config{Addr: "0.0.0.0:8080", MasterSecret: secret},
+			"issuer: required when addr"},
+		{"http loopback issuer", Config{Issuer: "http://127.0.0.1:8080", MasterSecret: secret}, ""},
+		{"http localhost issuer", Config{Issuer: "http://localhost:8080", MasterSecret: secret}, ""},
+		{"http ::1 issuer", Config{Issuer: "http://[::1]:8080", MasterSecret: secret}, ""},
+		{"derived loopback issuer", Config{MasterSecret: secret}, ""},
+		{"https issuer", Config{Issuer: "https://id.example.com", MasterSecretFile: "testdata/full.good.yaml"}, ""},
+		{"dev allows anything", Config{Dev: true, Issuer: "http://id.example.com"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.cfg
+			c.SetDefaults()
+			err := c.CheckServe()
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("error %v does not contain %q", err, tc.want)
+			}
+		})
+	}
+	c := Config{}
+	c.SetDefaults()
+	err := c.CheckServe()
+	if err == nil || !strings.Contains(err.Error(), "ATRIUM_MASTER_SECRET") || !strings.Contains(err.Error(), "--dev generates one") {
+		t.Errorf("the refusal should say how to set the secret: %v", err)
+	}
+}
+
+func TestMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "master")
+	if err := os.WriteFile(file, []byte("  "+strings.Repeat("k", 32)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := (&Config{MasterSecretFile: file}).MasterKey()
+	if err != nil || string(key) != strings.Repeat("k", 32) {
+		t.Fatalf("MasterKey() = %q, %v", key, err)
+	}
+	if _, err := (&Config{}).MasterKey(); err != ErrNoMasterSecret {
+		t.Fatalf("MasterKey() without a secret: %v", err)
+	}
+}
+
+// The README documents every key and its environment variable.
+func TestREADMEDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Skip("no README")
+	}
+	for _, k := range Keys() {
+		if !strings.Contains(string(b), "`"+k+"`") || !strings.Contains(string(b), EnvName(k)) {
+			t.Errorf("README.md does not document %s (%s)", k, EnvName(k))
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors returned by every backend; compare with errors.Is.
+var (
+	// ErrNotFound: no record with that key (or it has expired).
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists: a record with that key, or a unique field, exists.
+	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrConflict: the record changed underneath the caller.
+	ErrConflict = errors.New("storage: conflict")
+)
+
+// Page asks for one page of a listing ordered by ID: the records whose ID
+// sorts after After, at most Limit of them (0 means a backend default of 100;
+// backends cap Limit at 1000).
+type Page struct {
+	After string
+	Limit int
+}
+
+// Client is a relying party registered with the provider.
+type Client struct {
+	ID string
+	// SecretHash is the SHA-256 digest of the client secret; empty for
+	// public clients and for private_key_jwt clients.
+	SecretHash              []byte
+	Name                    string
+	RedirectURIs            []string
+	PostLogoutRedirectURIs  []string
+	GrantTypes              []string
+	ResponseTypes           []string
+	Scopes                  []string
+	Audience                []string
+	Public                  bool
+	TokenEndpointAuthMethod string // client_secret_basic, client_secret_post, private_key_jwt, none
+	// JWKS is a JSON Web Key Set document (raw JSON) for private_key_jwt.
+	JWKS      []byte
+	JWKSURI   string
+	LogoURI   string
+	PolicyURI string
+	TOSURI    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Address is the OpenID Connect address claim.
+type Address struct {
+	Formatted     string `json:"formatted,omitempty"`
+	StreetAddress string `json:"street_address,omitempty"`
+	Locality      string `json:"locality,omitempty"`
+	Region        string `json:"region,omitempty"`
+	PostalCode    string `json:"postal_code,omitempty"`
+	Country       string `json:"country,omitempty"`
+}
+
+// User is an end user. ID is opaque and stable and is the OpenID subject.
+// Email is unique without regard to case; backends store it lower-cased.
+type User struct {
+	ID                  string
+	Email               string
+	EmailVerified       bool
+	Name                string
+	GivenName           string
+	FamilyName          string
+	Nickname            string
+	Picture             string
+	Locale              string
+	Zoneinfo            string
+	PhoneNumber         string
+	PhoneNumberVerified bool
+	Address             Address
+	Disabled            bool
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+}
+
+// Credential types.
+const (
+	CredentialPassword = "password"
+)
+
+// Credential is a secret a user signs in with. For passwords Secret is a
+// PHC-formatted argon2id hash. A user has at most one credential per Type
+// unless the type allows several (keyed then by ID).
+type Credential struct {
+	ID        string
+	UserID    string
+	Type      string
+	Secret    []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Identity links a user to an account at an upstream identity provider.
+// (Provider, Subject) is unique.
+type Identity struct {
+	ID        string
+	UserID    string
+	Provider  string
+	Subject   string
+	Email     string
+	Claims    []byte // the upstream claims as JSON
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Consent records the scopes a user granted a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Key statuses.
+const (
+	KeyActive  = "active"  // signs new tokens; exactly one at a time
+	KeyRetired = "retired" // still published until NotAfter so old tokens verify
+)
+
+// SigningKey is a provider signing key. PrivateKey is sealed by the caller
+// (AES-256-GCM); storage never sees it in the clear. PublicJWK is the public
+// half as a JSON Web Key.
+type SigningKey struct {
+	ID         string // the JWK kid
+	Algorithm  string // RS256, ES256, EdDSA
+	PrivateKey []byte
+	PublicJWK  []byte
+	Status     string
+	CreatedAt  time.Time
+	NotAfter   time.Time // zero while active; a retired key is dropped after it
+}
+
+// Session is an SSO session in a browser.
+type Session struct {
+	ID        string
+	UserID    string
+	AuthTime  time.Time
+	AMR       []string
+	ACR       string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Interaction is a pending authorization request while the user signs in
+// and consents. Data is owned by the caller.
+type Interaction struct {
+	ID        string
+	Data      []byte
+	ExpiresAt time.Time
+}
+
+// TokenKind names the kind of grant state a Token holds.
+type TokenKind string
+
+// Token kinds.
+const (
+	KindAuthorizeCode TokenKind = "authorize_code"
+	KindAccessToken   TokenKind = "access_token"
+	KindRefreshToken  TokenKind = "refresh_token"
+	KindOpenID        TokenKind = "openid" // OpenID request state keyed by authorization code
+	KindPKCE          TokenKind = "pkce"   // PKCE request state keyed by authorization code
+)
+
+// Token is the server-side state of a code or token, keyed by (Kind,
+// Signature). RequestID groups everything issued from one grant, so a whole
+// grant can be revoked at once. Data is owned by the caller.
+type Token struct {
+	Kind            TokenKind
+	Signature       string
+	RequestID       string
+	ClientID        string
+	Subject         string
+	SessionID       string
+	Active          bool
+	AccessSignature string // refresh tokens: the access token issued with it
+	Data            []byte
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+}
+
+// ClientStore stores relying parties.
+type ClientStore interface {
+	CreateClient(ctx context.Context, c *Client) error // ErrAlreadyExists
+	GetClient(ctx context.Context, id string) (*Client, error)
+	UpdateClient(ctx context.Context, c *Client) error // ErrNotFound
+	DeleteClient(ctx context.Context, id string) error // ErrNotFound
+	// ListClients returns a page and the After value of the next page, ""
+	// when this page is the last.
+	ListClients(ctx context.Context, p Page) ([]*Client, string, error)
+}
+
+// UserStore stores end users.
+type UserStore interface {
+	CreateUser(ctx context.Context, u *User) error // ErrAlreadyExists for ID or email
+	GetUser(ctx context.Context, id string) (*User, error)
+	GetUserByEmail(ctx context.Context, email string) (*User, error) // case-insensitive
+	UpdateUser(ctx context.Context, u *User) error                   // ErrNotFound, ErrAlreadyExists for email
+	// DeleteUser removes the user with its credentials, identities and
+	// consents. ErrNotFound when absent.
+	DeleteUser(ctx context.Context, id string) error
+	ListUsers(ctx context.Context, p Page) ([]*User, string, error)
+}
+
+// CredentialStore stores the secrets users sign in with.
+type CredentialStore interface {
+	// PutCredential creates or replaces the user's credential of c.Type.
+	PutCredential(ctx context.Context, c *Credential) error
+	GetCredential(ctx context.Context, userID, typ string) (*Credential, error)
+	DeleteCredential(ctx context.Context, userID, typ string) error
+}
+
+// IdentityStore stores links to upstream identity providers.
+type IdentityStore interface {
+	CreateIdentity(ctx context.Context, i *Identity) error // ErrAlreadyExists for (Provider, Subject)
+	GetIdentity(ctx context.Context, provider, subject string) (*Identity, error)
+	ListIdentities(ctx context.Context, userID string) ([]*Identity, error)
+	UpdateIdentity(ctx context.Context, i *Identity) error
+	DeleteIdentity(ctx context.Context, id string) error
+}
+
+// ConsentStore stores what users granted clients.
+type ConsentStore interface {
+	GetConsent(ctx context.Context, userID, clientID string) (*Consent, error)
+	PutConsent(ctx context.Context, c *Consent) error // create or replace
+	DeleteConsent(ctx context.Context, userID, clientID string) error
+	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
+}
+
+// KeyStore stores signing keys.
+type KeyStore interface {
+	// ListKeys returns every key not past its NotAfter, newest first.
+	ListKeys(ctx context.Context) ([]*SigningKey, error)
+	// RotateKey atomically retires every active key (Status KeyRetired,
+	// NotAfter retireAfter) and stores next as the one active key.
+	RotateKey(ctx context.Context, next *SigningKey, retireAfter time.Time) error
+	DeleteKey(ctx context.Context, id string) error
+}
+
+// SessionStore stores SSO sessions and pending interactions.
+type SessionStore interface {
+	PutSession(ctx context.Context, s *Session) error // create or replace
+	GetSession(ctx context.Context, id string) (*Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	ListUserSessions(ctx context.Context, userID string) ([]*Session, error)
+
+	PutInteraction(ctx context.Context, i *Interaction) error // create or replace
+	GetInteraction(ctx context.Context, id string) (*Interaction, error)
+	DeleteInteraction(ctx context.Context, id string) error
+}
+
+// TokenStore stores grant state: codes, tokens and replay markers.
+type TokenStore interface {
+	CreateToken(ctx context.Context, t *Token) error // ErrAlreadyExists
+	// GetToken returns the token, active or not; ErrNotFound once expired.
+	GetToken(ctx context.Context, kind TokenKind, signature string) (*Token, error)
+	DeleteToken(ctx context.Context, kind TokenKind, signature string) error // ErrNotFound
+	// DeactivateToken marks a token spent. It reports ErrNotFound when there
+	// is no such token and ErrConflict when it was already inactive, so
+	// exactly one of several concurrent callers succeeds.
+	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
+	// RevokeTokens deletes every token of kind issued under requestID and
+	// reports how many it deleted.
+	RevokeTokens(ctx context.Context, kind TokenKind, requestID string) (int, error)
+	// UseOnce records key until exp and returns ErrAlreadyExists if it is
+	// already recorded and not expired (client assertion jti replay).
+	UseOnce(ctx context.Context, key string, exp time.Time) error
+}

@@ -1,0 +1,227 @@
+package sql
+
+import (
+	"context"
+	sqldb "database/sql"
+	"errors"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// ListKeys implements storage.KeyStore.
+func (s *Store) ListKeys(ctx context.Context) ([]*storage.SigningKey, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id, algorithm, private_key, public_jwk, status, created_at, not_after
+		FROM signing_keys WHERE not_after = 0 OR not_after > ? ORDER BY created_at DESC, id`), micros(s.now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*storage.SigningKey
+	for rows.Next() {
+		var (
+			k                 storage.SigningKey
+			created, notAfter int64
+		)
+		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicJWK, &k.Status, &created, &notAfter); err != nil {
+			return nil, err
+		}
+		k.CreatedAt, k.NotAfter = fromMicros(created), fromMicros(notAfter)
+		out = append(out, &k)
+	}
+	return out, rows.Err()
+}
+
+// RotateKey implements storage.KeyStore. On PostgreSQL an advisory lock
+// serializes rotations, so two nodes rotating at once still leave exactly
+// one active key (the partial unique index would reject the second).
+func (s *Store) RotateKey(ctx context.Context, next *storage.SigningKey, retireAfter time.Time) error {
+	s.stamp(&next.CreatedAt, nil)
+	next.Status, next.NotAfter = storage.KeyActive, time.Time{}
+	return s.inTx(ctx, func(tx *sqldb.Tx) error {
+		if s.dialect == Postgres {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7316001)`); err != nil {
+				return err
+			}
+		}
+		if _, err := s.execOn(ctx, tx, `UPDATE signing_keys SET status = ?, not_after = ? WHERE status = ?`,
+			storage.KeyRetired, micros(retireAfter), storage.KeyActive); err != nil {
+			return err
+		}
+		_, err := s.execOn(ctx, tx, `INSERT INTO signing_keys (id, algorithm, private_key, public_jwk, status, created_at, not_after)
+			VALUES (?, ?, ?, ?, ?, ?, 0)`, next.ID, next.Algorithm, next.PrivateKey, next.PublicJWK, storage.KeyActive, micros(next.CreatedAt))
+		return err
+	})
+}
+
+// DeleteKey implements storage.KeyStore.
+func (s *Store) DeleteKey(ctx context.Context, id string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM signing_keys WHERE id = ?`, id))
+}
+
+// PutSession implements storage.SessionStore.
+func (s *Store) PutSession(ctx context.Context, ss *storage.Session) error {
+	s.stamp(&ss.CreatedAt, nil)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, amr, acr, created_at, expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, auth_time = excluded.auth_time,
+			amr = excluded.amr, acr = excluded.acr, expires_at = excluded.expires_at`,
+		ss.ID, ss.UserID, micros(ss.AuthTime), list(ss.AMR), ss.ACR, micros(ss.CreatedAt), micros(ss.ExpiresAt))
+	return err
+}
+
+const sessionColumns = `id, user_id, auth_time, amr, acr, created_at, expires_at`
+
+// GetSession implements storage.SessionStore.
+func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
+	return scanSession(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+sessionColumns+` FROM sessions
+		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, micros(s.now())))
+}
+
+// DeleteSession implements storage.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id))
+}
+
+// ListUserSessions implements storage.SessionStore: the user's live
+// sessions, newest first.
+func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*storage.Session, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY created_at DESC, id`), userID, micros(s.now()))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*storage.Session
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ss)
+	}
+	return out, rows.Err()
+}
+
+func scanSession(r scanner) (*storage.Session, error) {
+	var (
+		ss                         storage.Session
+		amr                        string
+		authTime, created, expires int64
+	)
+	if err := r.Scan(&ss.ID, &ss.UserID, &authTime, &amr, &ss.ACR, &created, &expires); err != nil {
+		return nil, mapErr(err)
+	}
+	var err error
+	if ss.AMR, err = unlist(amr); err != nil {
+		return nil, err
+	}
+	ss.AuthTime, ss.CreatedAt, ss.ExpiresAt = fromMicros(authTime), fromMicros(created), fromMicros(expires)
+	return &ss, nil
+}
+
+// PutInteraction implements storage.SessionStore.
+func (s *Store) PutInteraction(ctx context.Context, i *storage.Interaction) error {
+	_, err := s.exec(ctx, `INSERT INTO interactions (id, data, expires_at) VALUES (?, ?, ?)
+		ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at`,
+		i.ID, i.Data, micros(i.ExpiresAt))
+	return err
+}
+
+// GetInteraction implements storage.SessionStore.
+func (s *Store) GetInteraction(ctx context.Context, id string) (*storage.Interaction, error) {
+	var (
+		i       storage.Interaction
+		expires int64
+	)
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, data, expires_at FROM interactions
+		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, micros(s.now())).Scan(&i.ID, &i.Data, &expires)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	i.ExpiresAt = fromMicros(expires)
+	return &i, nil
+}
+
+// DeleteInteraction implements storage.SessionStore.
+func (s *Store) DeleteInteraction(ctx context.Context, id string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM interactions WHERE id = ?`, id))
+}
+
+// CreateToken implements storage.TokenStore.
+func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
+	s.stamp(&t.CreatedAt, nil)
+	_, err := s.exec(ctx, `INSERT INTO tokens (kind, signature, request_id, client_id, subject, session_id,
+		active, access_signature, data, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.SessionID, b2i(t.Active),
+		t.AccessSignature, t.Data, micros(t.CreatedAt), micros(t.ExpiresAt))
+	return err
+}
+
+// GetToken implements storage.TokenStore.
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature string) (*storage.Token, error) {
+	var (
+		t                storage.Token
+		k                string
+		active           int
+		created, expires int64
+	)
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT kind, signature, request_id, client_id, subject, session_id,
+		active, access_signature, data, created_at, expires_at FROM tokens
+		WHERE kind = ? AND signature = ? AND (expires_at = 0 OR expires_at > ?)`), string(kind), signature, micros(s.now())).
+		Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.SessionID, &active, &t.AccessSignature,
+			&t.Data, &created, &expires)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	t.Kind, t.Active = storage.TokenKind(k), active != 0
+	t.CreatedAt, t.ExpiresAt = fromMicros(created), fromMicros(expires)
+	return &t, nil
+}
+
+// DeleteToken implements storage.TokenStore.
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM tokens WHERE kind = ? AND signature = ?`, string(kind), signature))
+}
+
+// DeactivateToken implements storage.TokenStore. The conditional update
+// is the arbiter: of concurrent callers exactly one changes the row.
+func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
+	now := micros(s.now())
+	n, err := s.exec(ctx, `UPDATE tokens SET active = 0 WHERE kind = ? AND signature = ? AND active = 1
+		AND (expires_at = 0 OR expires_at > ?)`, string(kind), signature, now)
+	if err != nil || n == 1 {
+		return err
+	}
+	var active int
+	err = s.db.QueryRowContext(ctx, s.rebind(`SELECT active FROM tokens WHERE kind = ? AND signature = ?
+		AND (expires_at = 0 OR expires_at > ?)`), string(kind), signature, now).Scan(&active)
+	if errors.Is(err, sqldb.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	return storage.ErrConflict
+}
+
+// RevokeTokens implements storage.TokenStore.
+func (s *Store) RevokeTokens(ctx context.Context, kind storage.TokenKind, requestID string) (int, error) {
+	n, err := s.exec(ctx, `DELETE FROM tokens WHERE kind = ? AND request_id = ?`, string(kind), requestID)
+	return int(n), err
+}
+
+// UseOnce implements storage.TokenStore. The upsert only overwrites a
+// marker that has expired, so a live marker makes it change nothing.
+func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {
+	n, err := s.exec(ctx, `INSERT INTO use_once (key, expires_at) VALUES (?, ?)
+		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE use_once.expires_at <= ?`,
+		key, micros(exp), micros(s.now()))
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrAlreadyExists
+	}
+	return nil
+}

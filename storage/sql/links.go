@@ -1,0 +1,128 @@
+package sql
+
+import (
+	"context"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+const identityColumns = `id, user_id, provider, subject, email, claims, created_at, updated_at`
+
+// CreateIdentity implements storage.IdentityStore.
+func (s *Store) CreateIdentity(ctx context.Context, i *storage.Identity) error {
+	s.stamp(&i.CreatedAt, &i.UpdatedAt)
+	_, err := s.exec(ctx, `INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		i.ID, i.UserID, i.Provider, i.Subject, i.Email, i.Claims, micros(i.CreatedAt), micros(i.UpdatedAt))
+	return err
+}
+
+// GetIdentity implements storage.IdentityStore.
+func (s *Store) GetIdentity(ctx context.Context, provider, subject string) (*storage.Identity, error) {
+	return scanIdentity(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+identityColumns+`
+		FROM identities WHERE provider = ? AND subject = ?`), provider, subject))
+}
+
+// ListIdentities implements storage.IdentityStore.
+func (s *Store) ListIdentities(ctx context.Context, userID string) ([]*storage.Identity, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+identityColumns+`
+		FROM identities WHERE user_id = ? ORDER BY provider, subject`), userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*storage.Identity
+	for rows.Next() {
+		i, err := scanIdentity(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, i)
+	}
+	return out, rows.Err()
+}
+
+// UpdateIdentity implements storage.IdentityStore: the link's e-mail,
+// claims and owner change; provider and subject do not.
+func (s *Store) UpdateIdentity(ctx context.Context, i *storage.Identity) error {
+	if i.UpdatedAt.IsZero() || !i.UpdatedAt.After(i.CreatedAt) {
+		i.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	}
+	return affectedOne(s.exec(ctx, `UPDATE identities SET user_id = ?, email = ?, claims = ?, updated_at = ?
+		WHERE id = ?`, i.UserID, i.Email, i.Claims, micros(i.UpdatedAt), i.ID))
+}
+
+// DeleteIdentity implements storage.IdentityStore.
+func (s *Store) DeleteIdentity(ctx context.Context, id string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM identities WHERE id = ?`, id))
+}
+
+func scanIdentity(r scanner) (*storage.Identity, error) {
+	var (
+		i                storage.Identity
+		created, updated int64
+	)
+	if err := r.Scan(&i.ID, &i.UserID, &i.Provider, &i.Subject, &i.Email, &i.Claims, &created, &updated); err != nil {
+		return nil, mapErr(err)
+	}
+	i.CreatedAt, i.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &i, nil
+}
+
+// GetConsent implements storage.ConsentStore.
+func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
+	return scanConsent(s.db.QueryRowContext(ctx, s.rebind(`SELECT user_id, client_id, scopes, created_at, updated_at
+		FROM consents WHERE user_id = ? AND client_id = ?`), userID, clientID))
+}
+
+// PutConsent implements storage.ConsentStore; a replaced consent keeps
+// its creation time.
+func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
+	s.stamp(&c.CreatedAt, &c.UpdatedAt)
+	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, list(c.Scopes), micros(c.CreatedAt), micros(c.UpdatedAt))
+	return err
+}
+
+// DeleteConsent implements storage.ConsentStore.
+func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID))
+}
+
+// ListConsents implements storage.ConsentStore.
+func (s *Store) ListConsents(ctx context.Context, userID string) ([]*storage.Consent, error) {
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT user_id, client_id, scopes, created_at, updated_at
+		FROM consents WHERE user_id = ? ORDER BY client_id`), userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*storage.Consent
+	for rows.Next() {
+		c, err := scanConsent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+func scanConsent(r scanner) (*storage.Consent, error) {
+	var (
+		c                storage.Consent
+		scopes           string
+		created, updated int64
+	)
+	if err := r.Scan(&c.UserID, &c.ClientID, &scopes, &created, &updated); err != nil {
+		return nil, mapErr(err)
+	}
+	var err error
+	if c.Scopes, err = unlist(scopes); err != nil {
+		return nil, err
+	}
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &c, nil
+}

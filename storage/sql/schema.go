@@ -1,0 +1,174 @@
+package sql
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// migrations are applied in order, each once; append, never edit.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+CREATE TABLE clients (
+	id TEXT PRIMARY KEY,
+	secret_hash {{blob}},
+	name TEXT NOT NULL,
+	redirect_uris TEXT NOT NULL,
+	post_logout_redirect_uris TEXT NOT NULL,
+	grant_types TEXT NOT NULL,
+	response_types TEXT NOT NULL,
+	scopes TEXT NOT NULL,
+	audience TEXT NOT NULL,
+	public INTEGER NOT NULL,
+	token_endpoint_auth_method TEXT NOT NULL,
+	jwks {{blob}},
+	jwks_uri TEXT NOT NULL,
+	logo_uri TEXT NOT NULL,
+	policy_uri TEXT NOT NULL,
+	tos_uri TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE users (
+	id TEXT PRIMARY KEY,
+	email TEXT UNIQUE,
+	email_verified INTEGER NOT NULL,
+	name TEXT NOT NULL,
+	given_name TEXT NOT NULL,
+	family_name TEXT NOT NULL,
+	nickname TEXT NOT NULL,
+	picture TEXT NOT NULL,
+	locale TEXT NOT NULL,
+	zoneinfo TEXT NOT NULL,
+	phone_number TEXT NOT NULL,
+	phone_number_verified INTEGER NOT NULL,
+	address TEXT NOT NULL,
+	disabled INTEGER NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+CREATE TABLE credentials (
+	user_id TEXT NOT NULL,
+	type TEXT NOT NULL,
+	id TEXT NOT NULL,
+	secret {{blob}},
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, type)
+);
+CREATE TABLE identities (
+	id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	provider TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	email TEXT NOT NULL,
+	claims {{blob}},
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	UNIQUE (provider, subject)
+);
+CREATE INDEX identities_user ON identities (user_id);
+CREATE TABLE consents (
+	user_id TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	scopes TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, client_id)
+);
+CREATE TABLE signing_keys (
+	id TEXT PRIMARY KEY,
+	algorithm TEXT NOT NULL,
+	private_key {{blob}} NOT NULL,
+	public_jwk {{blob}} NOT NULL,
+	status TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	not_after BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys (status) WHERE status = 'active';
+CREATE TABLE sessions (
+	id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	auth_time BIGINT NOT NULL,
+	amr TEXT NOT NULL,
+	acr TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX sessions_user ON sessions (user_id);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE TABLE interactions (
+	id TEXT PRIMARY KEY,
+	data {{blob}},
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX interactions_expiry ON interactions (expires_at);
+CREATE TABLE tokens (
+	kind TEXT NOT NULL,
+	signature TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	subject TEXT NOT NULL,
+	session_id TEXT NOT NULL,
+	active INTEGER NOT NULL,
+	access_signature TEXT NOT NULL,
+	data {{blob}},
+	created_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL,
+	PRIMARY KEY (kind, signature)
+);
+CREATE INDEX tokens_request ON tokens (request_id);
+CREATE INDEX tokens_expiry ON tokens (expires_at);
+CREATE TABLE use_once (
+	key TEXT PRIMARY KEY,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX use_once_expiry ON use_once (expires_at);
+`,
+}
+
+// Migrate brings the schema up to date. It is safe to run concurrently
+// from several processes: PostgreSQL serializes on an advisory lock and
+// SQLite on its write lock.
+func (s *Store) Migrate(ctx context.Context) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.dialect == Postgres {
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7316002)`); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		return err
+	}
+	var current int
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+		return err
+	}
+	if current > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this binary knows (%d)", current, len(migrations))
+	}
+	blob := "BLOB"
+	if s.dialect == Postgres {
+		blob = "BYTEA"
+	}
+	for v := current + 1; v <= len(migrations); v++ {
+		ddl := strings.ReplaceAll(migrations[v-1], "{{blob}}", blob)
+		for _, stmt := range strings.Split(ddl, ";") {
+			if strings.TrimSpace(stmt) == "" {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, micros(s.now())); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return tx.Commit()
+}

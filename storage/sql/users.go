@@ -1,0 +1,171 @@
+package sql
+
+import (
+	"context"
+	sqldb "database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+const userColumns = `id, email, email_verified, name, given_name, family_name, nickname, picture,
+	locale, zoneinfo, phone_number, phone_number_verified, address, disabled, created_at, updated_at`
+
+// email stores an address lower-cased, and no address as NULL so that
+// users without one do not collide on the unique index.
+func email(e string) sqldb.NullString {
+	e = strings.ToLower(strings.TrimSpace(e))
+	return sqldb.NullString{String: e, Valid: e != ""}
+}
+
+func userArgs(u *storage.User) []any {
+	addr, _ := json.Marshal(u.Address) // plain strings always marshal
+	return []any{u.ID, email(u.Email), b2i(u.EmailVerified), u.Name, u.GivenName, u.FamilyName, u.Nickname,
+		u.Picture, u.Locale, u.Zoneinfo, u.PhoneNumber, b2i(u.PhoneNumberVerified), string(addr),
+		b2i(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt)}
+}
+
+// CreateUser implements storage.UserStore.
+func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
+	u.Email = strings.ToLower(strings.TrimSpace(u.Email))
+	s.stamp(&u.CreatedAt, &u.UpdatedAt)
+	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, userArgs(u)...)
+	return err
+}
+
+// GetUser implements storage.UserStore.
+func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
+	return scanUser(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+}
+
+// GetUserByEmail implements storage.UserStore.
+func (s *Store) GetUserByEmail(ctx context.Context, e string) (*storage.User, error) {
+	ne := email(e)
+	if !ne.Valid {
+		return nil, storage.ErrNotFound
+	}
+	return scanUser(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+userColumns+` FROM users WHERE email = ?`), ne.String))
+}
+
+// UpdateUser implements storage.UserStore; CreatedAt is kept.
+func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
+	u.Email = strings.ToLower(strings.TrimSpace(u.Email))
+	if u.UpdatedAt.IsZero() || !u.UpdatedAt.After(u.CreatedAt) {
+		u.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
+	}
+	a := userArgs(u)
+	args := append(append([]any{}, a[1:14]...), a[15], a[0])
+	return affectedOne(s.exec(ctx, `UPDATE users SET email = ?, email_verified = ?, name = ?, given_name = ?,
+		family_name = ?, nickname = ?, picture = ?, locale = ?, zoneinfo = ?, phone_number = ?,
+		phone_number_verified = ?, address = ?, disabled = ?, updated_at = ? WHERE id = ?`, args...))
+}
+
+// DeleteUser implements storage.UserStore: the user goes with every
+// credential, linked identity, consent, session and grant of theirs.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	return s.inTx(ctx, func(tx *sqldb.Tx) error {
+		if err := affectedOne(s.execOn(ctx, tx, `DELETE FROM users WHERE id = ?`, id)); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM credentials WHERE user_id = ?`,
+			`DELETE FROM identities WHERE user_id = ?`,
+			`DELETE FROM consents WHERE user_id = ?`,
+			`DELETE FROM sessions WHERE user_id = ?`,
+			`DELETE FROM tokens WHERE subject = ?`,
+		} {
+			if _, err := s.execOn(ctx, tx, q, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListUsers implements storage.UserStore.
+func (s *Store) ListUsers(ctx context.Context, p storage.Page) ([]*storage.User, string, error) {
+	limit := pageLimit(p)
+	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`), p.After, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	defer rows.Close()
+	var out []*storage.User
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > limit {
+		out = out[:limit]
+		next = out[limit-1].ID
+	}
+	return out, next, nil
+}
+
+func scanUser(r scanner) (*storage.User, error) {
+	var (
+		u                                 storage.User
+		em                                sqldb.NullString
+		verified, phoneVerified, disabled int
+		addr                              string
+		created, updated                  int64
+	)
+	err := r.Scan(&u.ID, &em, &verified, &u.Name, &u.GivenName, &u.FamilyName, &u.Nickname, &u.Picture,
+		&u.Locale, &u.Zoneinfo, &u.PhoneNumber, &phoneVerified, &addr, &disabled, &created, &updated)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if err := json.Unmarshal([]byte(addr), &u.Address); err != nil {
+		return nil, fmt.Errorf("corrupt address of user %s: %w", u.ID, err)
+	}
+	u.Email = em.String
+	u.EmailVerified, u.PhoneNumberVerified, u.Disabled = verified != 0, phoneVerified != 0, disabled != 0
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &u, nil
+}
+
+// PutCredential implements storage.CredentialStore.
+func (s *Store) PutCredential(ctx context.Context, c *storage.Credential) error {
+	s.stamp(&c.CreatedAt, &c.UpdatedAt)
+	if c.ID == "" {
+		c.ID = c.UserID + ":" + c.Type
+	}
+	_, err := s.exec(ctx, `INSERT INTO credentials (user_id, type, id, secret, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, type) DO UPDATE SET id = excluded.id, secret = excluded.secret,
+			updated_at = excluded.updated_at`,
+		c.UserID, c.Type, c.ID, c.Secret, micros(c.CreatedAt), micros(c.UpdatedAt))
+	return err
+}
+
+// GetCredential implements storage.CredentialStore.
+func (s *Store) GetCredential(ctx context.Context, userID, typ string) (*storage.Credential, error) {
+	var (
+		c                storage.Credential
+		created, updated int64
+	)
+	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT user_id, type, id, secret, created_at, updated_at
+		FROM credentials WHERE user_id = ? AND type = ?`), userID, typ).
+		Scan(&c.UserID, &c.Type, &c.ID, &c.Secret, &created, &updated)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &c, nil
+}
+
+// DeleteCredential implements storage.CredentialStore.
+func (s *Store) DeleteCredential(ctx context.Context, userID, typ string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM credentials WHERE user_id = ? AND type = ?`, userID, typ))
+}

@@ -215,6 +215,14 @@ func newSession() *openid.DefaultSession {
 
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
+	// fosite answers invalid_request for a grant no handler knows; RFC 6749
+	// §5.2 calls that unsupported_grant_type.
+	if r.Method == http.MethodPost && r.ParseForm() == nil {
+		if gt := r.PostForm.Get("grant_type"); gt != "" && !supportedGrantTypes[gt] {
+			p.writeTokenError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt))
+			return
+		}
+	}
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
@@ -237,6 +245,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+var supportedGrantTypes = map[string]bool{
+	"authorization_code": true,
+	"refresh_token":      true,
+	"client_credentials": true,
 }
 
 // writeTokenError writes an RFC 6749 §5.2 error.

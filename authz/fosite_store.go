@@ -90,7 +90,8 @@ func (s *fositeStore) ClientAssertionJWTValid(ctx context.Context, jti string) e
 func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
 	err := s.tokens.UseOnce(ctx, "jti:"+jti, exp)
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return fosite.ErrJTIKnown
+		// RFC 7523 §3: a replayed assertion fails client authentication.
+		return fosite.ErrInvalidClient.WithHint("The client assertion was already used.")
 	}
 	return err
 }

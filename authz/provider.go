@@ -226,6 +226,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
+		var rfc *fosite.RFC6749Error
+		if !errors.As(err, &rfc) && r.PostForm.Get("client_assertion") != "" {
+			// fosite passes a client assertion's claim validation errors
+			// (expired, not yet valid) through unwrapped.
+			err = fosite.ErrInvalidClient.WithHint("The client assertion is expired or not yet valid.").WithDebug(err.Error())
+		}
 		p.writeTokenError(w, r, err)
 		return
 	}

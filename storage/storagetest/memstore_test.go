@@ -1,0 +1,543 @@
+package storagetest_test
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+	"github.com/atrium-id/atrium/storage/storagetest"
+)
+
+// TestMemStore runs the suite against memStore, a reference store kept to
+// the contract so the suite itself is checked without a database.
+func TestMemStore(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T, clock *storagetest.Clock) storagetest.Store {
+		return newMemStore(clock.Now)
+	})
+}
+
+type credKey struct{ user, typ string }
+type consentKey struct{ user, client string }
+type tokenKey struct {
+	kind storage.TokenKind
+	sig  string
+}
+
+// memStore keeps every record in maps under one lock; records are copied
+// in and out and times normalised as a database backend would.
+type memStore struct {
+	now        func() time.Time
+	mu         sync.Mutex
+	clients    map[string]storage.Client
+	users      map[string]storage.User
+	creds      map[credKey]storage.Credential
+	identities map[string]storage.Identity
+	consents   map[consentKey]storage.Consent
+	keys       map[string]storage.SigningKey
+	sessions   map[string]storage.Session
+	inters     map[string]storage.Interaction
+	tokens     map[tokenKey]storage.Token
+	once       map[string]time.Time
+}
+
+func newMemStore(now func() time.Time) *memStore {
+	return &memStore{
+		now:        now,
+		clients:    map[string]storage.Client{},
+		users:      map[string]storage.User{},
+		creds:      map[credKey]storage.Credential{},
+		identities: map[string]storage.Identity{},
+		consents:   map[consentKey]storage.Consent{},
+		keys:       map[string]storage.SigningKey{},
+		sessions:   map[string]storage.Session{},
+		inters:     map[string]storage.Interaction{},
+		tokens:     map[tokenKey]storage.Token{},
+		once:       map[string]time.Time{},
+	}
+}
+
+func norm(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC().Truncate(time.Microsecond)
+}
+
+func (s *memStore) expired(exp time.Time) bool { return !norm(exp).After(norm(s.now())) }
+
+// page lists the records of m (keyed by ID) after p.After, in ID order.
+func page[T any](m map[string]T, p storage.Page) ([]*T, string) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	var out []*T
+	last := ""
+	for _, id := range slices.Sorted(maps.Keys(m)) {
+		if id <= p.After {
+			continue
+		}
+		if len(out) == limit {
+			return out, last
+		}
+		v := m[id]
+		out = append(out, &v)
+		last = id
+	}
+	return out, ""
+}
+
+func (s *memStore) CreateClient(_ context.Context, c *storage.Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[c.ID]; ok {
+		return storage.ErrAlreadyExists
+	}
+	s.clients[c.ID] = normClient(*c)
+	return nil
+}
+
+func normClient(c storage.Client) storage.Client {
+	c.CreatedAt, c.UpdatedAt = norm(c.CreatedAt), norm(c.UpdatedAt)
+	return c
+}
+
+func (s *memStore) GetClient(_ context.Context, id string) (*storage.Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.clients[id]
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return &c, nil
+}
+
+func (s *memStore) UpdateClient(_ context.Context, c *storage.Client) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[c.ID]; !ok {
+		return storage.ErrNotFound
+	}
+	s.clients[c.ID] = normClient(*c)
+	return nil
+}
+
+func (s *memStore) DeleteClient(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.clients[id]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.clients, id)
+	return nil
+}
+
+func (s *memStore) ListClients(_ context.Context, p storage.Page) ([]*storage.Client, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, next := page(s.clients, p)
+	return out, next, nil
+}
+
+func (s *memStore) emailTaken(email, except string) bool {
+	for id, u := range s.users {
+		if id != except && u.Email == email {
+			return true
+		}
+	}
+	return false
+}
+
+func normUser(u storage.User) storage.User {
+	u.Email = strings.ToLower(u.Email)
+	u.CreatedAt, u.UpdatedAt = norm(u.CreatedAt), norm(u.UpdatedAt)
+	return u
+}
+
+func (s *memStore) CreateUser(_ context.Context, u *storage.User) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := normUser(*u)
+	if _, ok := s.users[u.ID]; ok || s.emailTaken(n.Email, "") {
+		return storage.ErrAlreadyExists
+	}
+	s.users[u.ID] = n
+	return nil
+}
+
+func (s *memStore) GetUser(_ context.Context, id string) (*storage.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.users[id]
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return &u, nil
+}
+
+func (s *memStore) GetUserByEmail(_ context.Context, email string) (*storage.User, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range s.users {
+		if u.Email == strings.ToLower(email) {
+			return &u, nil
+		}
+	}
+	return nil, storage.ErrNotFound
+}
+
+func (s *memStore) UpdateUser(_ context.Context, u *storage.User) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[u.ID]; !ok {
+		return storage.ErrNotFound
+	}
+	n := normUser(*u)
+	if s.emailTaken(n.Email, u.ID) {
+		return storage.ErrAlreadyExists
+	}
+	s.users[u.ID] = n
+	return nil
+}
+
+func (s *memStore) DeleteUser(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.users[id]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.users, id)
+	maps.DeleteFunc(s.creds, func(k credKey, _ storage.Credential) bool { return k.user == id })
+	maps.DeleteFunc(s.identities, func(_ string, i storage.Identity) bool { return i.UserID == id })
+	maps.DeleteFunc(s.consents, func(k consentKey, _ storage.Consent) bool { return k.user == id })
+	maps.DeleteFunc(s.sessions, func(_ string, x storage.Session) bool { return x.UserID == id })
+	return nil
+}
+
+func (s *memStore) ListUsers(_ context.Context, p storage.Page) ([]*storage.User, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out, next := page(s.users, p)
+	return out, next, nil
+}
+
+func (s *memStore) PutCredential(_ context.Context, c *storage.Credential) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := *c
+	n.CreatedAt, n.UpdatedAt = norm(n.CreatedAt), norm(n.UpdatedAt)
+	s.creds[credKey{c.UserID, c.Type}] = n
+	return nil
+}
+
+func (s *memStore) GetCredential(_ context.Context, userID, typ string) (*storage.Credential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.creds[credKey{userID, typ}]
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return &c, nil
+}
+
+func (s *memStore) DeleteCredential(_ context.Context, userID, typ string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.creds[credKey{userID, typ}]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.creds, credKey{userID, typ})
+	return nil
+}
+
+func normIdentity(i storage.Identity) storage.Identity {
+	i.CreatedAt, i.UpdatedAt = norm(i.CreatedAt), norm(i.UpdatedAt)
+	return i
+}
+
+func (s *memStore) CreateIdentity(_ context.Context, i *storage.Identity) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.identities[i.ID]; ok {
+		return storage.ErrAlreadyExists
+	}
+	for _, x := range s.identities {
+		if x.Provider == i.Provider && x.Subject == i.Subject {
+			return storage.ErrAlreadyExists
+		}
+	}
+	s.identities[i.ID] = normIdentity(*i)
+	return nil
+}
+
+func (s *memStore) GetIdentity(_ context.Context, provider, subject string) (*storage.Identity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.identities {
+		if x.Provider == provider && x.Subject == subject {
+			return &x, nil
+		}
+	}
+	return nil, storage.ErrNotFound
+}
+
+func (s *memStore) ListIdentities(_ context.Context, userID string) ([]*storage.Identity, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*storage.Identity
+	for _, x := range s.identities {
+		if x.UserID == userID {
+			out = append(out, &x)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) UpdateIdentity(_ context.Context, i *storage.Identity) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.identities[i.ID]; !ok {
+		return storage.ErrNotFound
+	}
+	s.identities[i.ID] = normIdentity(*i)
+	return nil
+}
+
+func (s *memStore) DeleteIdentity(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.identities[id]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.identities, id)
+	return nil
+}
+
+func (s *memStore) GetConsent(_ context.Context, userID, clientID string) (*storage.Consent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.consents[consentKey{userID, clientID}]
+	if !ok {
+		return nil, storage.ErrNotFound
+	}
+	return &c, nil
+}
+
+func (s *memStore) PutConsent(_ context.Context, c *storage.Consent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := *c
+	n.CreatedAt, n.UpdatedAt = norm(n.CreatedAt), norm(n.UpdatedAt)
+	s.consents[consentKey{c.UserID, c.ClientID}] = n
+	return nil
+}
+
+func (s *memStore) DeleteConsent(_ context.Context, userID, clientID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.consents[consentKey{userID, clientID}]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.consents, consentKey{userID, clientID})
+	return nil
+}
+
+func (s *memStore) ListConsents(_ context.Context, userID string) ([]*storage.Consent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*storage.Consent
+	for k, c := range s.consents {
+		if k.user == userID {
+			out = append(out, &c)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) ListKeys(_ context.Context) ([]*storage.SigningKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*storage.SigningKey
+	for _, k := range s.keys {
+		if k.NotAfter.IsZero() || !s.expired(k.NotAfter) {
+			out = append(out, &k)
+		}
+	}
+	slices.SortFunc(out, func(a, b *storage.SigningKey) int { return b.CreatedAt.Compare(a.CreatedAt) })
+	return out, nil
+}
+
+func (s *memStore) RotateKey(_ context.Context, next *storage.SigningKey, retireAfter time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[next.ID]; ok {
+		return storage.ErrAlreadyExists
+	}
+	for id, k := range s.keys {
+		if k.Status == storage.KeyActive {
+			k.Status, k.NotAfter = storage.KeyRetired, norm(retireAfter)
+			s.keys[id] = k
+		}
+	}
+	n := *next
+	n.Status, n.CreatedAt, n.NotAfter = storage.KeyActive, norm(n.CreatedAt), time.Time{}
+	s.keys[n.ID] = n
+	return nil
+}
+
+func (s *memStore) DeleteKey(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.keys[id]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.keys, id)
+	return nil
+}
+
+func (s *memStore) PutSession(_ context.Context, x *storage.Session) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := *x
+	n.AuthTime, n.CreatedAt, n.ExpiresAt = norm(n.AuthTime), norm(n.CreatedAt), norm(n.ExpiresAt)
+	s.sessions[x.ID] = n
+	return nil
+}
+
+func (s *memStore) GetSession(_ context.Context, id string) (*storage.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, ok := s.sessions[id]
+	if !ok || s.expired(x.ExpiresAt) {
+		return nil, storage.ErrNotFound
+	}
+	return &x, nil
+}
+
+func (s *memStore) DeleteSession(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[id]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.sessions, id)
+	return nil
+}
+
+func (s *memStore) ListUserSessions(_ context.Context, userID string) ([]*storage.Session, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*storage.Session
+	for _, x := range s.sessions {
+		if x.UserID == userID && !s.expired(x.ExpiresAt) {
+			out = append(out, &x)
+		}
+	}
+	return out, nil
+}
+
+func (s *memStore) PutInteraction(_ context.Context, i *storage.Interaction) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := *i
+	n.ExpiresAt = norm(n.ExpiresAt)
+	s.inters[i.ID] = n
+	return nil
+}
+
+func (s *memStore) GetInteraction(_ context.Context, id string) (*storage.Interaction, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i, ok := s.inters[id]
+	if !ok || s.expired(i.ExpiresAt) {
+		return nil, storage.ErrNotFound
+	}
+	return &i, nil
+}
+
+func (s *memStore) DeleteInteraction(_ context.Context, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.inters[id]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.inters, id)
+	return nil
+}
+
+func (s *memStore) CreateToken(_ context.Context, t *storage.Token) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tokenKey{t.Kind, t.Signature}
+	if _, ok := s.tokens[k]; ok {
+		return storage.ErrAlreadyExists
+	}
+	n := *t
+	n.CreatedAt, n.ExpiresAt = norm(n.CreatedAt), norm(n.ExpiresAt)
+	s.tokens[k] = n
+	return nil
+}
+
+func (s *memStore) GetToken(_ context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[tokenKey{kind, sig}]
+	if !ok || s.expired(t.ExpiresAt) {
+		return nil, storage.ErrNotFound
+	}
+	return &t, nil
+}
+
+func (s *memStore) DeleteToken(_ context.Context, kind storage.TokenKind, sig string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.tokens[tokenKey{kind, sig}]; !ok {
+		return storage.ErrNotFound
+	}
+	delete(s.tokens, tokenKey{kind, sig})
+	return nil
+}
+
+func (s *memStore) DeactivateToken(_ context.Context, kind storage.TokenKind, sig string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tokens[tokenKey{kind, sig}]
+	switch {
+	case !ok || s.expired(t.ExpiresAt):
+		return storage.ErrNotFound
+	case !t.Active:
+		return storage.ErrConflict
+	}
+	t.Active = false
+	s.tokens[tokenKey{kind, sig}] = t
+	return nil
+}
+
+func (s *memStore) RevokeTokens(_ context.Context, kind storage.TokenKind, requestID string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, t := range s.tokens {
+		if k.kind == kind && t.RequestID == requestID {
+			delete(s.tokens, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *memStore) UseOnce(_ context.Context, key string, exp time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.once[key]; ok && !s.expired(old) {
+		return storage.ErrAlreadyExists
+	}
+	s.once[key] = norm(exp)
+	return nil
+}

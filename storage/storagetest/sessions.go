@@ -1,0 +1,149 @@
+package storagetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+func sessionID(s *storage.Session) string { return s.ID }
+
+var sessionTests = []test{
+	{"RoundTrip", func(t *testing.T, s Store, clock *Clock) {
+		seedUser(t, s, "user-1", clock.Now())
+		want := fullSession("sess-1", "user-1", clock.Now())
+		must(t, s.PutSession(t.Context(), clone(want)), "PutSession")
+		got, err := s.GetSession(t.Context(), want.ID)
+		must(t, err, "GetSession")
+		checkRecord(t, "GetSession", got, want)
+	}},
+	{"PutReplaces", func(t *testing.T, s Store, clock *Clock) {
+		seedUser(t, s, "user-1", clock.Now())
+		first := fullSession("sess-1", "user-1", clock.Now())
+		must(t, s.PutSession(t.Context(), clone(first)), "PutSession(first)")
+		clock.Advance(time.Hour)
+		want := clone(first)
+		want.AuthTime = clock.Now()
+		want.AMR = []string{"pwd"}
+		want.ACR = ""
+		want.ExpiresAt = clock.Now().Add(48 * time.Hour)
+		must(t, s.PutSession(t.Context(), clone(want)), "PutSession(same ID)")
+		got, err := s.GetSession(t.Context(), want.ID)
+		must(t, err, "GetSession")
+		checkRecord(t, "GetSession after a replacing PutSession", got, want)
+	}},
+	{"Missing", func(t *testing.T, s Store, clock *Clock) {
+		_, err := s.GetSession(t.Context(), "nope")
+		wantErr(t, err, storage.ErrNotFound, "GetSession(missing)")
+		wantErr(t, s.DeleteSession(t.Context(), "nope"), storage.ErrNotFound, "DeleteSession(missing)")
+	}},
+	{"Delete", func(t *testing.T, s Store, clock *Clock) {
+		seedUser(t, s, "user-1", clock.Now())
+		must(t, s.PutSession(t.Context(), fullSession("sess-1", "user-1", clock.Now())), "PutSession")
+		keep := fullSession("sess-2", "user-1", clock.Now())
+		must(t, s.PutSession(t.Context(), clone(keep)), "PutSession")
+		must(t, s.DeleteSession(t.Context(), "sess-1"), "DeleteSession")
+		_, err := s.GetSession(t.Context(), "sess-1")
+		wantErr(t, err, storage.ErrNotFound, "GetSession(deleted)")
+		wantErr(t, s.DeleteSession(t.Context(), "sess-1"), storage.ErrNotFound, "DeleteSession(already deleted)")
+		got, err := s.ListUserSessions(t.Context(), "user-1")
+		must(t, err, "ListUserSessions")
+		checkList(t, "ListUserSessions after DeleteSession", got, []*storage.Session{keep}, sessionID)
+	}},
+	{"Expiry", func(t *testing.T, s Store, clock *Clock) {
+		seedUser(t, s, "user-1", clock.Now())
+		sess := fullSession("sess-1", "user-1", clock.Now())
+		must(t, s.PutSession(t.Context(), clone(sess)), "PutSession")
+		testExpiry(t, clock, sess.ExpiresAt, func() error {
+			_, err := s.GetSession(t.Context(), sess.ID)
+			return err
+		}, "GetSession")
+	}},
+	{"ListByUser", func(t *testing.T, s Store, clock *Clock) {
+		now := clock.Now()
+		for _, u := range []string{"user-1", "user-2", "user-3"} {
+			seedUser(t, s, u, now)
+		}
+		long := fullSession("sess-b", "user-1", now)
+		short := fullSession("sess-a", "user-1", now)
+		short.ExpiresAt = now.Add(time.Hour)
+		for _, sess := range []*storage.Session{long, short, fullSession("sess-c", "user-2", now)} {
+			must(t, s.PutSession(t.Context(), clone(sess)), "PutSession(%s)", sess.ID)
+		}
+		got, err := s.ListUserSessions(t.Context(), "user-1")
+		must(t, err, "ListUserSessions(user-1)")
+		checkList(t, "ListUserSessions(user-1) (sorted by ID)", sortedBy(got, sessionID), []*storage.Session{short, long}, sessionID)
+		checkEmpty(t, "ListUserSessions(user with none)", func(ctx context.Context) (int, error) {
+			l, err := s.ListUserSessions(ctx, "user-3")
+			return len(l), err
+		})
+		clock.Advance(2 * time.Hour)
+		got, err = s.ListUserSessions(t.Context(), "user-1")
+		must(t, err, "ListUserSessions(user-1) after one session expired")
+		checkList(t, "ListUserSessions(user-1) after sess-a expired", got, []*storage.Session{long}, sessionID)
+	}},
+}
+
+var interactionTests = []test{
+	{"RoundTrip", func(t *testing.T, s Store, clock *Clock) {
+		want := fullInteraction("int-1", clock.Now())
+		must(t, s.PutInteraction(t.Context(), clone(want)), "PutInteraction")
+		got, err := s.GetInteraction(t.Context(), want.ID)
+		must(t, err, "GetInteraction")
+		checkRecord(t, "GetInteraction", got, want)
+	}},
+	{"PutReplaces", func(t *testing.T, s Store, clock *Clock) {
+		must(t, s.PutInteraction(t.Context(), fullInteraction("int-1", clock.Now())), "PutInteraction(first)")
+		other := fullInteraction("int-2", clock.Now())
+		must(t, s.PutInteraction(t.Context(), clone(other)), "PutInteraction(other)")
+		clock.Advance(time.Minute)
+		want := &storage.Interaction{ID: "int-1", Data: []byte("step=consent"), ExpiresAt: clock.Now().Add(time.Hour)}
+		must(t, s.PutInteraction(t.Context(), clone(want)), "PutInteraction(same ID)")
+		got, err := s.GetInteraction(t.Context(), want.ID)
+		must(t, err, "GetInteraction")
+		checkRecord(t, "GetInteraction after a replacing PutInteraction", got, want)
+		got, err = s.GetInteraction(t.Context(), other.ID)
+		must(t, err, "GetInteraction(not replaced)")
+		checkRecord(t, "GetInteraction of an interaction not replaced", got, other)
+	}},
+	{"Missing", func(t *testing.T, s Store, clock *Clock) {
+		_, err := s.GetInteraction(t.Context(), "nope")
+		wantErr(t, err, storage.ErrNotFound, "GetInteraction(missing)")
+		wantErr(t, s.DeleteInteraction(t.Context(), "nope"), storage.ErrNotFound, "DeleteInteraction(missing)")
+	}},
+	{"Delete", func(t *testing.T, s Store, clock *Clock) {
+		must(t, s.PutInteraction(t.Context(), fullInteraction("int-1", clock.Now())), "PutInteraction")
+		must(t, s.PutInteraction(t.Context(), fullInteraction("int-2", clock.Now())), "PutInteraction")
+		must(t, s.DeleteInteraction(t.Context(), "int-1"), "DeleteInteraction")
+		_, err := s.GetInteraction(t.Context(), "int-1")
+		wantErr(t, err, storage.ErrNotFound, "GetInteraction(deleted)")
+		wantErr(t, s.DeleteInteraction(t.Context(), "int-1"), storage.ErrNotFound, "DeleteInteraction(already deleted)")
+		_, err = s.GetInteraction(t.Context(), "int-2")
+		must(t, err, "GetInteraction(another interaction) after DeleteInteraction")
+	}},
+	{"Expiry", func(t *testing.T, s Store, clock *Clock) {
+		in := fullInteraction("int-1", clock.Now())
+		must(t, s.PutInteraction(t.Context(), clone(in)), "PutInteraction")
+		testExpiry(t, clock, in.ExpiresAt, func() error {
+			_, err := s.GetInteraction(t.Context(), in.ID)
+			return err
+		}, "GetInteraction")
+	}},
+}
+
+// testExpiry checks that get finds its record until the clock reaches
+// expiresAt (at microsecond precision) and reports ErrNotFound from then on.
+func testExpiry(t *testing.T, clock *Clock, expiresAt time.Time, get func() error, what string) {
+	t.Helper()
+	exp := expiresAt.Truncate(time.Microsecond)
+	clock.Set(exp.Add(-time.Microsecond))
+	if err := get(); err != nil {
+		t.Errorf("%s 1µs before ExpiresAt = %v, want the record", what, err)
+	}
+	clock.Set(exp)
+	wantErr(t, get(), storage.ErrNotFound, "%s at ExpiresAt", what)
+	clock.Set(exp.Add(time.Hour))
+	wantErr(t, get(), storage.ErrNotFound, "%s an hour after ExpiresAt", what)
+}

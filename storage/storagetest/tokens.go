@@ -1,0 +1,177 @@
+package storagetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+var allKinds = []storage.TokenKind{
+	storage.KindAuthorizeCode,
+	storage.KindAccessToken,
+	storage.KindRefreshToken,
+	storage.KindOpenID,
+	storage.KindPKCE,
+}
+
+var tokenTests = []test{
+	{"RoundTrip", func(t *testing.T, s Store, clock *Clock) {
+		// One signature under every kind: (Kind, Signature) is the key.
+		var want []*storage.Token
+		for i, kind := range allKinds {
+			tok := fullToken(kind, "sig-1", "req-1", clock.Now())
+			tok.ExpiresAt = tok.ExpiresAt.Add(time.Duration(i) * time.Minute)
+			want = append(want, tok)
+			must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken(%s, sig-1)", kind)
+		}
+		for _, tok := range want {
+			got, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+			must(t, err, "GetToken(%s, sig-1)", tok.Kind)
+			checkRecord(t, "GetToken("+string(tok.Kind)+")", got, tok)
+		}
+	}},
+	{"RoundTripSparse", func(t *testing.T, s Store, clock *Clock) {
+		want := &storage.Token{Kind: storage.KindPKCE, Signature: "sig-1", RequestID: "req-1", ClientID: "client-1", CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Minute)}
+		must(t, s.CreateToken(t.Context(), clone(want)), "CreateToken(inactive, no data)")
+		got, err := s.GetToken(t.Context(), want.Kind, want.Signature)
+		must(t, err, "GetToken")
+		checkRecord(t, "GetToken", got, want)
+	}},
+	{"CreateDuplicate", func(t *testing.T, s Store, clock *Clock) {
+		first := fullToken(storage.KindAccessToken, "sig-1", "req-1", clock.Now())
+		must(t, s.CreateToken(t.Context(), clone(first)), "CreateToken")
+		dup := fullToken(storage.KindAccessToken, "sig-1", "req-2", clock.Now())
+		dup.Subject = "impostor"
+		wantErr(t, s.CreateToken(t.Context(), dup), storage.ErrAlreadyExists, "CreateToken(existing kind and signature)")
+		got, err := s.GetToken(t.Context(), first.Kind, first.Signature)
+		must(t, err, "GetToken")
+		checkRecord(t, "GetToken after a rejected duplicate", got, first)
+	}},
+	{"Missing", func(t *testing.T, s Store, clock *Clock) {
+		must(t, s.CreateToken(t.Context(), fullToken(storage.KindAccessToken, "sig-1", "req-1", clock.Now())), "CreateToken")
+		_, err := s.GetToken(t.Context(), storage.KindAccessToken, "nope")
+		wantErr(t, err, storage.ErrNotFound, "GetToken(missing signature)")
+		_, err = s.GetToken(t.Context(), storage.KindRefreshToken, "sig-1")
+		wantErr(t, err, storage.ErrNotFound, "GetToken(signature of another kind)")
+		wantErr(t, s.DeleteToken(t.Context(), storage.KindAccessToken, "nope"), storage.ErrNotFound, "DeleteToken(missing)")
+		wantErr(t, s.DeleteToken(t.Context(), storage.KindRefreshToken, "sig-1"), storage.ErrNotFound, "DeleteToken(signature of another kind)")
+		wantErr(t, s.DeactivateToken(t.Context(), storage.KindAccessToken, "nope"), storage.ErrNotFound, "DeactivateToken(missing)")
+		wantErr(t, s.DeactivateToken(t.Context(), storage.KindRefreshToken, "sig-1"), storage.ErrNotFound, "DeactivateToken(signature of another kind)")
+		got, err := s.GetToken(t.Context(), storage.KindAccessToken, "sig-1")
+		if err != nil || !got.Active {
+			t.Errorf("GetToken(access_token, sig-1) after operations on other tokens = %+v, %v; want it still active", got, err)
+		}
+	}},
+	{"Delete", func(t *testing.T, s Store, clock *Clock) {
+		for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
+			must(t, s.CreateToken(t.Context(), fullToken(kind, "sig-1", "req-1", clock.Now())), "CreateToken(%s)", kind)
+		}
+		must(t, s.DeleteToken(t.Context(), storage.KindAccessToken, "sig-1"), "DeleteToken")
+		_, err := s.GetToken(t.Context(), storage.KindAccessToken, "sig-1")
+		wantErr(t, err, storage.ErrNotFound, "GetToken(deleted)")
+		wantErr(t, s.DeleteToken(t.Context(), storage.KindAccessToken, "sig-1"), storage.ErrNotFound, "DeleteToken(already deleted)")
+		if _, err := s.GetToken(t.Context(), storage.KindRefreshToken, "sig-1"); err != nil {
+			t.Errorf("GetToken(refresh_token, sig-1) after deleting the access token of that signature = %v, want it kept", err)
+		}
+	}},
+	{"Expiry", func(t *testing.T, s Store, clock *Clock) {
+		tok := fullToken(storage.KindAuthorizeCode, "sig-1", "req-1", clock.Now())
+		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken")
+		testExpiry(t, clock, tok.ExpiresAt, func() error {
+			_, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+			return err
+		}, "GetToken")
+	}},
+	{"ExpiryComparesInstants", func(t *testing.T, s Store, clock *Clock) {
+		// Now on a whole second in one zone, expiry half a second later
+		// in another: a backend comparing formatted times gets this wrong.
+		now := time.Date(2031, time.June, 1, 12, 0, 0, 0, time.FixedZone("NPT", 5*3600+2700))
+		clock.Set(now)
+		tok := fullToken(storage.KindAccessToken, "sig-1", "req-1", now)
+		tok.ExpiresAt = now.Add(500 * time.Millisecond).In(time.FixedZone("PST", -8*3600))
+		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken")
+		testExpiry(t, clock, tok.ExpiresAt, func() error {
+			_, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+			return err
+		}, "GetToken(expiring 500ms after a whole second)")
+		clock.Set(now)
+		got, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+		must(t, err, "GetToken(expiring 500ms after now)")
+		checkRecord(t, "GetToken", got, tok)
+	}},
+	{"Deactivate", func(t *testing.T, s Store, clock *Clock) {
+		tok := fullToken(storage.KindRefreshToken, "sig-1", "req-1", clock.Now())
+		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken")
+		other := fullToken(storage.KindAccessToken, "sig-1", "req-1", clock.Now())
+		must(t, s.CreateToken(t.Context(), clone(other)), "CreateToken")
+		must(t, s.DeactivateToken(t.Context(), tok.Kind, tok.Signature), "DeactivateToken(active token)")
+		want := clone(tok)
+		want.Active = false
+		got, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+		must(t, err, "GetToken(deactivated token)")
+		checkRecord(t, "GetToken after DeactivateToken (only Active changes)", got, want)
+		wantErr(t, s.DeactivateToken(t.Context(), tok.Kind, tok.Signature), storage.ErrConflict, "DeactivateToken(already inactive)")
+		got, err = s.GetToken(t.Context(), other.Kind, other.Signature)
+		must(t, err, "GetToken(same signature, other kind)")
+		checkRecord(t, "GetToken of a token not deactivated", got, other)
+	}},
+	{"DeactivateCreatedInactive", func(t *testing.T, s Store, clock *Clock) {
+		tok := fullToken(storage.KindAuthorizeCode, "sig-1", "req-1", clock.Now())
+		tok.Active = false
+		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken(inactive)")
+		wantErr(t, s.DeactivateToken(t.Context(), tok.Kind, tok.Signature), storage.ErrConflict, "DeactivateToken(created inactive)")
+	}},
+	{"RevokeTokens", func(t *testing.T, s Store, clock *Clock) {
+		now := clock.Now()
+		revoked := []*storage.Token{
+			fullToken(storage.KindAccessToken, "a1", "req-1", now),
+			fullToken(storage.KindAccessToken, "a2", "req-1", now),
+		}
+		kept := []*storage.Token{
+			fullToken(storage.KindAccessToken, "a3", "req-2", now),
+			fullToken(storage.KindRefreshToken, "r1", "req-1", now),
+			fullToken(storage.KindAuthorizeCode, "a1", "req-1", now),
+		}
+		for _, tok := range append(append([]*storage.Token{}, revoked...), kept...) {
+			must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken(%s, %s)", tok.Kind, tok.Signature)
+		}
+		n, err := s.RevokeTokens(t.Context(), storage.KindAccessToken, "req-1")
+		must(t, err, "RevokeTokens(access_token, req-1)")
+		if n != len(revoked) {
+			t.Errorf("RevokeTokens(access_token, req-1) = %d, want %d", n, len(revoked))
+		}
+		for _, tok := range revoked {
+			_, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+			wantErr(t, err, storage.ErrNotFound, "GetToken(%s, %s) after RevokeTokens", tok.Kind, tok.Signature)
+		}
+		for _, tok := range kept {
+			got, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+			must(t, err, "GetToken(%s, %s) of another kind or request after RevokeTokens", tok.Kind, tok.Signature)
+			checkRecord(t, "GetToken("+string(tok.Kind)+", "+tok.Signature+")", got, tok)
+		}
+		n, err = s.RevokeTokens(t.Context(), storage.KindAccessToken, "req-1")
+		if err != nil || n != 0 {
+			t.Errorf("RevokeTokens(access_token, req-1) again = %d, %v; want 0, no error", n, err)
+		}
+		n, err = s.RevokeTokens(t.Context(), storage.KindRefreshToken, "nope")
+		if err != nil || n != 0 {
+			t.Errorf("RevokeTokens(unknown request) = %d, %v; want 0, no error", n, err)
+		}
+	}},
+	{"UseOnce", func(t *testing.T, s Store, clock *Clock) {
+		exp := clock.Now().Add(5 * time.Minute)
+		must(t, s.UseOnce(t.Context(), "jti-1", exp), "UseOnce(jti-1) first time")
+		wantErr(t, s.UseOnce(t.Context(), "jti-1", exp), storage.ErrAlreadyExists, "UseOnce(jti-1) again")
+		wantErr(t, s.UseOnce(t.Context(), "jti-1", exp.Add(time.Hour)), storage.ErrAlreadyExists, "UseOnce(jti-1) again with a later exp")
+		must(t, s.UseOnce(t.Context(), "jti-2", exp), "UseOnce(jti-2), another key")
+		clock.Set(exp.Add(-time.Second))
+		wantErr(t, s.UseOnce(t.Context(), "jti-1", exp.Add(time.Hour)), storage.ErrAlreadyExists, "UseOnce(jti-1) a second before its exp")
+		clock.Set(exp.Add(time.Second))
+		exp2 := clock.Now().Add(5 * time.Minute)
+		must(t, s.UseOnce(t.Context(), "jti-1", exp2), "UseOnce(jti-1) after its exp passed")
+		wantErr(t, s.UseOnce(t.Context(), "jti-1", exp2), storage.ErrAlreadyExists, "UseOnce(jti-1) again after it was recorded anew")
+		clock.Set(exp2.Add(-time.Second))
+		wantErr(t, s.UseOnce(t.Context(), "jti-1", exp2), storage.ErrAlreadyExists, "UseOnce(jti-1) before the new exp (the new record keeps the new exp)")
+	}},
+}

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -123,6 +124,16 @@ var clientTests = []test{
 		}
 		if got := append(first, rest...); !slices.Equal(got, want) {
 			t.Errorf("ListClients over two default pages = %q, want %q", got, want)
+		}
+	}},
+	{"LimitCapped", func(t *testing.T, s Store, clock *Clock) {
+		for i := range 1001 {
+			seedClient(t, s, fmt.Sprintf("c%04d", i), clock.Now())
+		}
+		got, next, err := clientLister(s)(t.Context(), storage.Page{Limit: 5000})
+		must(t, err, "ListClients(Limit 5000)")
+		if len(got) != 1000 || next == "" {
+			t.Errorf("ListClients(Limit 5000) over 1001 clients = %d clients, next %q; want the cap of 1000 and a non-empty cursor", len(got), next)
 		}
 	}},
 }

@@ -147,7 +147,7 @@ func (s *memStore) ListClients(_ context.Context, p storage.Page) ([]*storage.Cl
 
 func (s *memStore) emailTaken(email, except string) bool {
 	for id, u := range s.users {
-		if id != except && u.Email == email {
+		if id != except && email != "" && u.Email == email {
 			return true
 		}
 	}
@@ -185,7 +185,7 @@ func (s *memStore) GetUserByEmail(_ context.Context, email string) (*storage.Use
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, u := range s.users {
-		if u.Email == strings.ToLower(email) {
+		if email != "" && u.Email == strings.ToLower(email) {
 			return &u, nil
 		}
 	}

@@ -66,6 +66,19 @@ var userTests = []test{
 			t.Errorf("GetUserByEmail = %q, want the first user, user-1", got.ID)
 		}
 	}},
+	{"NoEmail", func(t *testing.T, s Store, clock *Clock) {
+		// Users without an address (an upstream account that shares
+		// none) do not collide with each other.
+		for _, id := range []string{"user-1", "user-2"} {
+			want := fullUser(id, "", clock.Now())
+			must(t, s.CreateUser(t.Context(), clone(want)), "CreateUser(%s without email)", id)
+			got, err := s.GetUser(t.Context(), id)
+			must(t, err, "GetUser(%s)", id)
+			checkRecord(t, "GetUser", got, want)
+		}
+		_, err := s.GetUserByEmail(t.Context(), "")
+		wantErr(t, err, storage.ErrNotFound, "GetUserByEmail(\"\")")
+	}},
 	{"Missing", func(t *testing.T, s Store, clock *Clock) {
 		seedUser(t, s, "user-1", clock.Now())
 		_, err := s.GetUser(t.Context(), "nope")

@@ -250,6 +250,9 @@ type SessionStore interface {
 	GetSession(ctx context.Context, id string) (*Session, error)
 	DeleteSession(ctx context.Context, id string) error
 	ListUserSessions(ctx context.Context, userID string) ([]*Session, error)
+	// DeleteUserSessions ends every session of the user ("sign out
+	// everywhere", account deletion) and reports how many it ended.
+	DeleteUserSessions(ctx context.Context, userID string) (int, error)
 
 	PutInteraction(ctx context.Context, i *Interaction) error // create or replace
 	GetInteraction(ctx context.Context, id string) (*Interaction, error)
@@ -269,7 +272,35 @@ type TokenStore interface {
 	// RevokeTokens deletes every token of kind issued under requestID and
 	// reports how many it deleted.
 	RevokeTokens(ctx context.Context, kind TokenKind, requestID string) (int, error)
+	// RevokeSubjectTokens deletes every token of every kind issued to the
+	// subject (a user ID, or a client ID for client_credentials grants).
+	RevokeSubjectTokens(ctx context.Context, subject string) (int, error)
+	// RevokeClientTokens deletes every token of every kind issued to the
+	// client.
+	RevokeClientTokens(ctx context.Context, clientID string) (int, error)
 	// UseOnce records key until exp and returns ErrAlreadyExists if it is
 	// already recorded and not expired (client assertion jti replay).
 	UseOnce(ctx context.Context, key string, exp time.Time) error
 }
+
+// CounterStore keeps fixed-window counters for rate limits.
+type CounterStore interface {
+	// Hit counts one event under key in the current window and returns the
+	// count so far, this event included. The window starts at the first
+	// hit and lasts window; the next hit after it starts a new one at 1.
+	Hit(ctx context.Context, key string, window time.Duration) (int64, error)
+}
+
+// StateStore is the short-lived state a node shares with the others: SSO
+// sessions, interactions, grant state, replay markers and rate counters.
+// It lives in Redis when one is configured and in the SQL store otherwise.
+type StateStore interface {
+	SessionStore
+	TokenStore
+	CounterStore
+	Ping(ctx context.Context) error
+}
+
+// ErrUnavailable wraps errors of a backend that cannot be reached (a
+// refused connection, a timeout); callers answer "try again later".
+var ErrUnavailable = errors.New("storage: unavailable")

@@ -1,0 +1,113 @@
+package redis
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+)
+
+// errCorrupt reports a value this version cannot decode.
+var errCorrupt = errors.New("redis: corrupt value")
+
+// encoder appends length-prefixed fields to a buffer.
+type encoder struct{ b []byte }
+
+func (e *encoder) str(s string) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+
+func (e *encoder) bytes(p []byte) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(p)))
+	e.b = append(e.b, p...)
+}
+
+func (e *encoder) time(t time.Time) { e.b = binary.AppendVarint(e.b, micros(t)) }
+
+func (e *encoder) strs(v []string) {
+	e.b = binary.AppendUvarint(e.b, uint64(len(v)))
+	for _, s := range v {
+		e.str(s)
+	}
+}
+
+// decoder reads what encoder wrote; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) raw() []byte {
+	if d.err != nil {
+		return nil
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || uint64(len(d.b)-k) < n {
+		d.err = errCorrupt
+		return nil
+	}
+	p := d.b[k : k+int(n)]
+	d.b = d.b[k+int(n):]
+	return p
+}
+
+func (d *decoder) str() string { return string(d.raw()) }
+
+func (d *decoder) bytes() []byte {
+	p := d.raw()
+	if len(p) == 0 {
+		return nil
+	}
+	return append([]byte(nil), p...)
+}
+
+func (d *decoder) time() time.Time {
+	if d.err != nil {
+		return time.Time{}
+	}
+	v, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.err = errCorrupt
+		return time.Time{}
+	}
+	d.b = d.b[k:]
+	return fromMicros(v)
+}
+
+func (d *decoder) strs() []string {
+	if d.err != nil {
+		return nil
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 || n > uint64(len(d.b)) {
+		d.err = errCorrupt
+		return nil
+	}
+	d.b = d.b[k:]
+	if n == 0 {
+		return nil
+	}
+	v := make([]string, n)
+	for i := range v {
+		v[i] = d.str()
+	}
+	return v
+}
+
+func micros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicros(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+// codecVersion is the first byte after a token's active flag, and the
+// first byte of every other value.
+const codecVersion = 1

@@ -1,0 +1,70 @@
+package redis
+
+import goredis "github.com/redis/go-redis/v9"
+
+// Every script touches exactly the one key it is given, so it runs on any
+// Cluster node. Times are microseconds since the epoch, passed as strings
+// and compared as Lua numbers (exact below 2^53).
+
+// indexAdd adds a member scored by its expiry to a sorted-set index, drops
+// the members that have expired, and sets the index to expire with its
+// longest-lived member.
+//
+// KEYS[1] index; ARGV[1] member; ARGV[2] score; ARGV[3] now.
+const indexAddSrc = `
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if #top == 0 then return 0 end
+local last = tonumber(top[2])
+if last >= 9007199254740992 then
+	redis.call('PERSIST', KEYS[1])
+else
+	redis.call('PEXPIRE', KEYS[1], math.floor((last - tonumber(ARGV[3])) / 1000) + 1)
+end
+return 1
+`
+
+var indexAdd = goredis.NewScript(indexAddSrc)
+
+// deactivate flips a token's active byte from '1' to '0'. It returns
+// {1, value} when it flipped it, {0, value} when it was already inactive
+// and {-1} when there is no such key; the caller judges expiry from value.
+//
+// KEYS[1] token.
+const deactivateSrc = `
+local v = redis.call('GET', KEYS[1])
+if not v then return {-1} end
+if string.sub(v, 1, 1) ~= '1' then return {0, v} end
+redis.call('SETRANGE', KEYS[1], 0, '0')
+return {1, v}
+`
+
+var deactivate = goredis.NewScript(deactivateSrc)
+
+// useOnce records a replay marker unless a live one is there.
+//
+// KEYS[1] marker; ARGV[1] its expiry; ARGV[2] now; ARGV[3] TTL in ms.
+const useOnceSrc = `
+local v = redis.call('GET', KEYS[1])
+if v and tonumber(v) > tonumber(ARGV[2]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+return 1
+`
+
+var useOnce = goredis.NewScript(useOnceSrc)
+
+// hit counts one event in a fixed window.
+//
+// KEYS[1] counter; ARGV[1] now; ARGV[2] end of a new window; ARGV[3] window in ms.
+const hitSrc = `
+local v = redis.call('HMGET', KEYS[1], 'n', 'exp')
+if v[1] and tonumber(v[2]) > tonumber(ARGV[1]) then
+	return redis.call('HINCRBY', KEYS[1], 'n', 1)
+end
+redis.call('HSET', KEYS[1], 'n', 1, 'exp', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+`
+
+var hit = goredis.NewScript(hitSrc)

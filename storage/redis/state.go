@@ -1,0 +1,432 @@
+package redis
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+func (s *Store) nowMicros() string { return strconv.FormatInt(s.now().UnixMicro(), 10) }
+
+// addIndex queues an indexAdd on p. EVAL (not EVALSHA) keeps a pipeline
+// valid after Redis restarts with an empty script cache.
+func (s *Store) addIndex(ctx context.Context, p goredis.Pipeliner, key, member string, exp time.Time, now string) {
+	p.Eval(ctx, indexAddSrc, []string{key}, member, strconv.FormatFloat(score(exp), 'f', 0, 64), now)
+}
+
+// --- sessions ---
+
+func encodeSession(ss *storage.Session) []byte {
+	e := encoder{b: make([]byte, 0, 96)}
+	e.b = append(e.b, codecVersion)
+	e.str(ss.ID)
+	e.str(ss.UserID)
+	e.time(ss.AuthTime)
+	e.strs(ss.AMR)
+	e.str(ss.ACR)
+	e.time(ss.CreatedAt)
+	e.time(ss.ExpiresAt)
+	return e.b
+}
+
+func decodeSession(b []byte) (*storage.Session, error) {
+	if len(b) == 0 || b[0] != codecVersion {
+		return nil, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	ss := &storage.Session{ID: d.str(), UserID: d.str(), AuthTime: d.time(), AMR: d.strs(), ACR: d.str(),
+		CreatedAt: d.time(), ExpiresAt: d.time()}
+	return ss, d.err
+}
+
+// PutSession implements storage.SessionStore.
+func (s *Store) PutSession(ctx context.Context, ss *storage.Session) error {
+	if ss.CreatedAt.IsZero() {
+		ss.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
+	}
+	now := s.nowMicros()
+	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		p.Set(ctx, s.sessionKey(ss.ID), encodeSession(ss), s.ttl(ss.ExpiresAt))
+		s.addIndex(ctx, p, s.userSessionsKey(ss.UserID), ss.ID, ss.ExpiresAt, now)
+		return nil
+	})
+	return wrap(err)
+}
+
+// GetSession implements storage.SessionStore.
+func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
+	b, err := s.c.Get(ctx, s.sessionKey(id)).Bytes()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	ss, err := decodeSession(b)
+	if err != nil {
+		return nil, err
+	}
+	if !s.live(ss.ExpiresAt) {
+		return nil, storage.ErrNotFound
+	}
+	return ss, nil
+}
+
+// DeleteSession implements storage.SessionStore.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	n, err := s.c.Del(ctx, s.sessionKey(id)).Result()
+	if err != nil {
+		return wrap(err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// userSessions returns the user's live sessions.
+func (s *Store) userSessions(ctx context.Context, userID string) ([]*storage.Session, error) {
+	ids, err := s.c.ZRangeByScore(ctx, s.userSessionsKey(userID), &goredis.ZRangeBy{Min: "(" + s.nowMicros(), Max: "+inf"}).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, wrap(err)
+	}
+	cmds := make([]*goredis.StringCmd, len(ids))
+	if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.Get(ctx, s.sessionKey(id))
+		}
+		return nil
+	}); err != nil && !isNil(err) {
+		return nil, wrap(err)
+	}
+	var out []*storage.Session
+	for _, c := range cmds {
+		b, err := c.Bytes()
+		if err != nil {
+			continue // ended since it was indexed
+		}
+		ss, err := decodeSession(b)
+		if err != nil {
+			return nil, err
+		}
+		if ss.UserID == userID && s.live(ss.ExpiresAt) {
+			out = append(out, ss)
+		}
+	}
+	return out, nil
+}
+
+// ListUserSessions implements storage.SessionStore: newest first.
+func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*storage.Session, error) {
+	out, err := s.userSessions(ctx, userID)
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.After(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out, err
+}
+
+// DeleteUserSessions implements storage.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
+	live, err := s.userSessions(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	dels := make([]*goredis.IntCmd, len(live))
+	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, ss := range live {
+			dels[i] = p.Del(ctx, s.sessionKey(ss.ID))
+		}
+		p.Del(ctx, s.userSessionsKey(userID))
+		return nil
+	})
+	return sumDeleted(dels), wrap(err)
+}
+
+// --- interactions ---
+
+// PutInteraction implements storage.SessionStore.
+func (s *Store) PutInteraction(ctx context.Context, i *storage.Interaction) error {
+	e := encoder{b: make([]byte, 0, len(i.Data)+16)}
+	e.b = append(e.b, codecVersion)
+	e.time(i.ExpiresAt)
+	e.bytes(i.Data)
+	return wrap(s.c.Set(ctx, s.interactionKey(i.ID), e.b, s.ttl(i.ExpiresAt)).Err())
+}
+
+// GetInteraction implements storage.SessionStore.
+func (s *Store) GetInteraction(ctx context.Context, id string) (*storage.Interaction, error) {
+	b, err := s.c.Get(ctx, s.interactionKey(id)).Bytes()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if len(b) == 0 || b[0] != codecVersion {
+		return nil, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	i := &storage.Interaction{ID: id, ExpiresAt: d.time(), Data: d.bytes()}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if !s.live(i.ExpiresAt) {
+		return nil, storage.ErrNotFound
+	}
+	return i, nil
+}
+
+// DeleteInteraction implements storage.SessionStore.
+func (s *Store) DeleteInteraction(ctx context.Context, id string) error {
+	n, err := s.c.Del(ctx, s.interactionKey(id)).Result()
+	if err != nil {
+		return wrap(err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// --- tokens ---
+
+func encodeToken(t *storage.Token) []byte {
+	e := encoder{b: make([]byte, 0, len(t.Data)+160)}
+	if t.Active {
+		e.b = append(e.b, '1')
+	} else {
+		e.b = append(e.b, '0')
+	}
+	e.b = append(e.b, codecVersion)
+	e.str(t.RequestID)
+	e.str(t.ClientID)
+	e.str(t.Subject)
+	e.str(t.SessionID)
+	e.str(t.AccessSignature)
+	e.bytes(t.Data)
+	e.time(t.CreatedAt)
+	e.time(t.ExpiresAt)
+	return e.b
+}
+
+func decodeToken(kind storage.TokenKind, sig string, b []byte) (*storage.Token, error) {
+	if len(b) < 2 || b[1] != codecVersion {
+		return nil, errCorrupt
+	}
+	d := decoder{b: b[2:]}
+	t := &storage.Token{Kind: kind, Signature: sig, Active: b[0] == '1', RequestID: d.str(), ClientID: d.str(),
+		Subject: d.str(), SessionID: d.str(), AccessSignature: d.str(), Data: d.bytes(),
+		CreatedAt: d.time(), ExpiresAt: d.time()}
+	return t, d.err
+}
+
+// CreateToken implements storage.TokenStore. The token and its three
+// index entries (grant, subject, client) go in one round trip.
+func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
+	}
+	now := s.nowMicros()
+	var set *goredis.BoolCmd
+	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		set = p.SetNX(ctx, s.tokenKey(t.Kind, t.Signature), encodeToken(t), s.ttl(t.ExpiresAt))
+		if t.RequestID != "" {
+			s.addIndex(ctx, p, s.grantKey(t.RequestID), string(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
+			if t.Subject != "" {
+				s.addIndex(ctx, p, s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
+			}
+			if t.ClientID != "" {
+				s.addIndex(ctx, p, s.clientGrantsKey(t.ClientID), t.RequestID, t.ExpiresAt, now)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return wrap(err)
+	}
+	if !set.Val() {
+		return storage.ErrAlreadyExists
+	}
+	return nil
+}
+
+// GetToken implements storage.TokenStore.
+func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
+	b, err := s.c.Get(ctx, s.tokenKey(kind, sig)).Bytes()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	t, err := decodeToken(kind, sig, b)
+	if err != nil {
+		return nil, err
+	}
+	if !s.live(t.ExpiresAt) {
+		return nil, storage.ErrNotFound
+	}
+	return t, nil
+}
+
+// DeleteToken implements storage.TokenStore.
+func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, sig string) error {
+	n, err := s.c.Del(ctx, s.tokenKey(kind, sig)).Result()
+	if err != nil {
+		return wrap(err)
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// DeactivateToken implements storage.TokenStore with one script on one
+// key: of racing callers, on any number of nodes, exactly one flips it.
+func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig string) error {
+	res, err := deactivate.Run(ctx, s.c, []string{s.tokenKey(kind, sig)}).Slice()
+	if err != nil {
+		return wrap(err)
+	}
+	code, _ := res[0].(int64)
+	if code == -1 {
+		return storage.ErrNotFound
+	}
+	v, _ := res[1].(string)
+	t, err := decodeToken(kind, sig, []byte(v))
+	if err != nil {
+		return err
+	}
+	if !s.live(t.ExpiresAt) {
+		return storage.ErrNotFound
+	}
+	if code == 0 {
+		return storage.ErrConflict
+	}
+	return nil
+}
+
+// RevokeTokens implements storage.TokenStore.
+func (s *Store) RevokeTokens(ctx context.Context, kind storage.TokenKind, requestID string) (int, error) {
+	members, err := s.c.ZRange(ctx, s.grantKey(requestID), 0, -1).Result()
+	if err != nil {
+		return 0, wrap(err)
+	}
+	prefix := string(kind) + ":"
+	var keys, gone []string
+	for _, m := range members {
+		if sig, ok := strings.CutPrefix(m, prefix); ok {
+			keys = append(keys, s.tokenKey(kind, sig))
+			gone = append(gone, m)
+		}
+	}
+	return s.deleteTokens(ctx, keys, func(ctx context.Context, p goredis.Pipeliner) {
+		if len(gone) > 0 {
+			p.ZRem(ctx, s.grantKey(requestID), toAny(gone)...)
+		}
+	})
+}
+
+// RevokeSubjectTokens implements storage.TokenStore.
+func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string) (int, error) {
+	return s.revokeGrants(ctx, s.subjectGrantsKey(subject))
+}
+
+// RevokeClientTokens implements storage.TokenStore.
+func (s *Store) RevokeClientTokens(ctx context.Context, clientID string) (int, error) {
+	return s.revokeGrants(ctx, s.clientGrantsKey(clientID))
+}
+
+// revokeGrants deletes every token of the grants listed in index: one
+// round trip for the grant list, one for the grants' tokens, one for the
+// deletes.
+func (s *Store) revokeGrants(ctx context.Context, index string) (int, error) {
+	grants, err := s.c.ZRange(ctx, index, 0, -1).Result()
+	if err != nil || len(grants) == 0 {
+		return 0, wrap(err)
+	}
+	lists := make([]*goredis.StringSliceCmd, len(grants))
+	if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, g := range grants {
+			lists[i] = p.ZRange(ctx, s.grantKey(g), 0, -1)
+		}
+		return nil
+	}); err != nil {
+		return 0, wrap(err)
+	}
+	var keys []string
+	for _, l := range lists {
+		for _, m := range l.Val() {
+			kind, sig, ok := strings.Cut(m, ":")
+			if ok {
+				keys = append(keys, s.tokenKey(storage.TokenKind(kind), sig))
+			}
+		}
+	}
+	return s.deleteTokens(ctx, keys, func(ctx context.Context, p goredis.Pipeliner) {
+		for _, g := range grants {
+			p.Del(ctx, s.grantKey(g))
+		}
+		p.Del(ctx, index)
+	})
+}
+
+// deleteTokens deletes keys, plus whatever more queues, in one pipeline,
+// and counts the keys that existed.
+func (s *Store) deleteTokens(ctx context.Context, keys []string, more func(context.Context, goredis.Pipeliner)) (int, error) {
+	dels := make([]*goredis.IntCmd, len(keys))
+	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, k := range keys {
+			dels[i] = p.Del(ctx, k)
+		}
+		more(ctx, p)
+		return nil
+	})
+	return sumDeleted(dels), wrap(err)
+}
+
+// UseOnce implements storage.TokenStore.
+func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {
+	ttl := s.ttl(exp)
+	if ttl == 0 {
+		ttl = time.Millisecond
+	}
+	ok, err := useOnce.Run(ctx, s.c, []string{s.onceKey(key)},
+		strconv.FormatInt(micros(exp), 10), s.nowMicros(), strconv.FormatInt(ttl.Milliseconds()+1, 10)).Int()
+	if err != nil {
+		return wrap(err)
+	}
+	if ok == 0 {
+		return storage.ErrAlreadyExists
+	}
+	return nil
+}
+
+// Hit implements storage.CounterStore.
+func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int64, error) {
+	now := s.now()
+	n, err := hit.Run(ctx, s.c, []string{s.counterKey(key)},
+		strconv.FormatInt(now.UnixMicro(), 10), strconv.FormatInt(now.Add(window).UnixMicro(), 10),
+		strconv.FormatInt(window.Milliseconds()+1, 10)).Int64()
+	return n, wrap(err)
+}
+
+func sumDeleted(dels []*goredis.IntCmd) int {
+	n := 0
+	for _, d := range dels {
+		if d != nil {
+			n += int(d.Val())
+		}
+	}
+	return n
+}
+
+func isNil(err error) bool { return err == goredis.Nil }
+
+func toAny(v []string) []any {
+	out := make([]any, len(v))
+	for i, s := range v {
+		out[i] = s
+	}
+	return out
+}

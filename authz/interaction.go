@@ -570,6 +570,12 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 // redirect (with state and iss) when the redirect URI is known good, on an
 // HTML page otherwise.
 func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		// The person can retry from this page; bouncing them back to the
+		// app with temporarily_unavailable would only make them start over.
+		p.serverError(w, r, err)
+		return
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	p.logOAuthError(w, r, rfc)
 	if ar == nil || !ar.IsRedirectURIValid() {

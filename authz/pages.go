@@ -3,6 +3,7 @@ package authz
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"html/template"
 	"net/http"
 
@@ -68,6 +69,12 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, storage.ErrUnavailable) {
+		p.log.WarnContext(r.Context(), "store unavailable", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
+		w.Header().Set("Retry-After", "5")
+		p.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "We cannot sign you in right now. Please try again in a few seconds.")
+		return
+	}
 	p.log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
 	p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
 }

@@ -247,10 +247,42 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.writeTokenError(w, r, err)
+		p.writeTokenError(w, r, p.lostRedemptionRace(ctx, ar, err))
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// lostRedemptionRace handles a request that passed validation but found,
+// at the atomic step, that a concurrent request (on any node) had just spent
+// the same code or refresh token. That is reuse, so the whole grant is
+// revoked (RFC 9700 §4.14.2 and RFC 6749 §4.1.2), and the client gets
+// invalid_grant instead of fosite's server_error or invalid_request.
+func (p *Provider) lostRedemptionRace(ctx context.Context, ar fosite.AccessRequester, err error) error {
+	var what string
+	switch {
+	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
+		what = "authorization code"
+	case errors.Is(err, fosite.ErrInactiveToken) && ar.GetGrantTypes().ExactOne("refresh_token"):
+		what = "refresh token"
+	default:
+		return err
+	}
+	for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
+		if _, rerr := p.stores.Tokens.RevokeTokens(ctx, kind, ar.GetID()); rerr != nil {
+			p.log.ErrorContext(ctx, "revoking a reused grant failed", "err", rerr)
+		}
+	}
+	return fosite.ErrInvalidGrant.WithHintf("The %s has already been used; the tokens issued with it are revoked.", what).WithWrap(err)
+}
+
+// unavailable turns an error of an unreachable store into RFC 6749's
+// temporarily_unavailable (503), so clients retry instead of giving up.
+func unavailable(err error) error {
+	if errors.Is(err, storage.ErrUnavailable) {
+		return fosite.ErrTemporarilyUnavailable.WithHint("The service is briefly unavailable; try again shortly.").WithWrap(err).WithDebug(err.Error())
+	}
+	return err
 }
 
 var supportedGrantTypes = map[string]bool{
@@ -261,7 +293,7 @@ var supportedGrantTypes = map[string]bool{
 
 // writeTokenError writes an RFC 6749 §5.2 error.
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
-	rfc := fosite.ErrorToRFC6749Error(err)
+	rfc := fosite.ErrorToRFC6749Error(unavailable(err))
 	p.logOAuthError(w, r, rfc)
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
@@ -309,6 +341,11 @@ func (p *Provider) logOAuthError(w http.ResponseWriter, r *http.Request, rfc *fo
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
 	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
+	if errors.Is(err, storage.ErrUnavailable) {
+		// Not "active": false; the token may well be active.
+		p.writeTokenError(w, r, err)
+		return
+	}
 	if err != nil {
 		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
 		p.oauth.WriteIntrospectionError(ctx, w, err)
@@ -320,6 +357,10 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
 	err := p.oauth.NewRevocationRequest(ctx, r)
+	if errors.Is(err, storage.ErrUnavailable) {
+		p.writeTokenError(w, r, err)
+		return
+	}
 	if err != nil {
 		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
 	}
@@ -338,6 +379,10 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := newSession()
 	_, ar, err := p.oauth.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	if errors.Is(err, storage.ErrUnavailable) {
+		p.writeTokenError(w, r, err)
+		return
+	}
 	if err != nil {
 		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")

@@ -39,7 +39,9 @@ type testEnv struct {
 	userID string
 }
 
-func newTestEnv(t testing.TB) *testEnv {
+// newTestEnv starts a provider whose sessions and grant state live in
+// state, or in the SQLite store when state is not given.
+func newTestEnv(t testing.TB, state ...storage.StateStore) *testEnv {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "atrium.db"))
@@ -47,6 +49,10 @@ func newTestEnv(t testing.TB) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	var ss storage.StateStore = st
+	if len(state) > 0 {
+		ss = state[0]
+	}
 	master := []byte(strings.Repeat("m", 32))
 	box, err := secretbox.New(master, "signing-keys")
 	if err != nil {
@@ -64,7 +70,7 @@ func newTestEnv(t testing.TB) *testEnv {
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	e.p, err = New(Config{Issuer: e.srv.URL, Secret: secretbox.Derive(master, "token-hmac", 32)},
-		Stores{Clients: st, Users: st, Credentials: st, Consents: st, Sessions: st, Tokens: st}, km, nil)
+		Stores{Clients: st, Users: st, Credentials: st, Consents: st, Sessions: ss, Tokens: ss}, km, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -309,7 +309,20 @@ func (c *cli) clientsDelete(args []string) error {
 	if err := st.DeleteClient(c.ctx, *id); err != nil {
 		return clientErr(*id, err)
 	}
-	return printJSON(c.stdout, map[string]any{"client_id": *id, "deleted": true})
+	out := map[string]any{"client_id": *id, "deleted": true}
+	if cfg.Redis.URL != "" {
+		state, closeState, err := openState(c.ctx, cfg, st)
+		if err != nil {
+			return fmt.Errorf("client deleted, but revoking its tokens failed: %w", err)
+		}
+		defer closeState()
+		tokens, err := state.RevokeClientTokens(c.ctx, *id)
+		if err != nil {
+			return fmt.Errorf("client deleted, but revoking its tokens failed: %w", err)
+		}
+		out["tokens_revoked"] = tokens
+	}
+	return printJSON(c.stdout, out)
 }
 
 func clientErr(id string, err error) error {

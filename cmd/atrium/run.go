@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/atrium-id/atrium/internal/config"
+	"github.com/atrium-id/atrium/storage"
+	redisstore "github.com/atrium-id/atrium/storage/redis"
 	sqlstore "github.com/atrium-id/atrium/storage/sql"
 )
 
@@ -193,6 +195,20 @@ func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error)
 		return nil, fmt.Errorf("open %s store: %w", storeKind(cfg), err)
 	}
 	return st, nil
+}
+
+// openState opens the store of sessions and grant state: Redis when
+// redis.url is set, else the durable store itself. The returned func
+// closes it.
+func openState(ctx context.Context, cfg *config.Config, st *sqlstore.Store) (storage.StateStore, func(), error) {
+	if cfg.Redis.URL == "" {
+		return st, func() {}, nil
+	}
+	rs, err := redisstore.Open(ctx, cfg.Redis.URL, redisstore.WithPrefix(cfg.Redis.Prefix))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", "redis.url", err)
+	}
+	return rs, func() { rs.Close() }, nil
 }
 
 func storeKind(cfg *config.Config) string {

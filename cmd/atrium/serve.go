@@ -100,6 +100,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer st.Close()
+	state, closeState, err := openState(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
+	defer closeState()
 
 	km, err := newKeyManager(cfg, st, master)
 	if err != nil {
@@ -132,8 +137,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Users:       st,
 		Credentials: st,
 		Consents:    st,
-		Sessions:    st,
-		Tokens:      st,
+		Sessions:    state,
+		Tokens:      state,
 	}, km, log)
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
@@ -141,7 +146,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/", provider)
-	mux.Handle("GET /healthz", healthHandler(st, log))
+	mux.Handle("GET /healthz", http.HandlerFunc(healthz))
+	mux.Handle("GET /readyz", readyHandler(log, st, state))
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -156,7 +162,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "store", storeKind(cfg), "dev", cfg.Dev)
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", cfg.Issuer, "store", storeKind(cfg),
+		"state", map[bool]string{true: "redis", false: storeKind(cfg)}[cfg.Redis.URL != ""], "dev", cfg.Dev)
 
 	var wg sync.WaitGroup
 	loopCtx, stopLoop := context.WithCancel(ctx)
@@ -185,31 +192,39 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	return nil
 }
 
-// pinger is implemented by stores that can check their connection.
+// healthz answers 200 while the process runs (liveness).
+func healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok")
+}
+
+// pinger is a store that can check its connection.
 type pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// healthHandler answers 200 "ok" when the durable store answers.
-func healthHandler(st storage.ClientStore, log *slog.Logger) http.Handler {
+// readyHandler answers 200 when the database and the state store (Redis,
+// when configured) answer, and 503 naming the one that does not.
+func readyHandler(log *slog.Logger, stores ...pinger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
-		var err error
-		if p, ok := st.(pinger); ok {
-			err = p.Ping(ctx)
-		} else {
-			_, _, err = st.ListClients(ctx, storage.Page{Limit: 1})
-		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if err != nil {
-			log.ErrorContext(ctx, "health check failed", "err", err, "request_id", httplog.RequestID(r.Context()))
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = io.WriteString(w, "unavailable")
-			return
+		names := []string{"database", "state store"}
+		for i, st := range stores {
+			if i > 0 && st == stores[0] {
+				continue // the database holds the state too
+			}
+			if err := st.Ping(ctx); err != nil {
+				log.WarnContext(ctx, "not ready", "store", names[min(i, 1)], "err", err, "request_id", httplog.RequestID(r.Context()))
+				w.WriteHeader(http.StatusServiceUnavailable)
+				_, _ = io.WriteString(w, names[min(i, 1)]+" unavailable")
+				return
+			}
 		}
-		_, _ = io.WriteString(w, "ok")
+		_, _ = io.WriteString(w, "ready")
 	})
 }
 

@@ -177,5 +177,24 @@ func (c *cli) usersDelete(args []string) error {
 		}
 		return fmt.Errorf("delete user: %w", err)
 	}
-	return printJSON(c.stdout, map[string]any{"id": *id, "deleted": true})
+	// The database took the user's sessions and tokens with it; Redis,
+	// when it holds them, is cleared too.
+	out := map[string]any{"id": *id, "deleted": true}
+	if cfg.Redis.URL != "" {
+		state, closeState, err := openState(c.ctx, cfg, st)
+		if err != nil {
+			return fmt.Errorf("user deleted, but ending their sessions failed: %w", err)
+		}
+		defer closeState()
+		sessions, err := state.DeleteUserSessions(c.ctx, *id)
+		if err != nil {
+			return fmt.Errorf("user deleted, but ending their sessions failed: %w", err)
+		}
+		tokens, err := state.RevokeSubjectTokens(c.ctx, *id)
+		if err != nil {
+			return fmt.Errorf("user deleted, but revoking their tokens failed: %w", err)
+		}
+		out["sessions_ended"], out["tokens_revoked"] = sessions, tokens
+	}
+	return printJSON(c.stdout, out)
 }

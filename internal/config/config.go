@@ -33,6 +33,7 @@ type Config struct {
 	MasterSecretFile string `yaml:"master_secret_file"`
 
 	Storage Storage `yaml:"storage"`
+	Redis   Redis   `yaml:"redis"`
 	Signing Signing `yaml:"signing"`
 	Tokens  Tokens  `yaml:"tokens"`
 	Session Session `yaml:"session"`
@@ -54,6 +55,17 @@ type Storage struct {
 	// DSN is a postgres:// URL or a SQLite file path; empty means
 	// <data_dir>/atrium.db.
 	DSN string `yaml:"dsn"`
+}
+
+// Redis moves the short-lived shared state (sessions, codes, tokens) to
+// Redis, so several nodes can serve one deployment.
+type Redis struct {
+	// URL is redis://, rediss://, a Cluster seed list
+	// (redis://h1:p1,h2:p2,...) or redis+sentinel://h1:p1,h2:p2/primary.
+	// Empty keeps that state in the durable store.
+	URL string `yaml:"url"`
+	// Prefix starts every key, so deployments can share a Redis.
+	Prefix string `yaml:"prefix"`
 }
 
 // Signing configures the ID token signing keys.
@@ -337,6 +349,7 @@ func (c *Config) SetDefaults() {
 	def(&c.Addr, DefaultAddr)
 	def(&c.DataDir, DefaultDataDir)
 	def(&c.Signing.Algorithm, DefaultAlgorithm)
+	def(&c.Redis.Prefix, "atrium:")
 	defDur(&c.Signing.RetireAfter, 24*time.Hour)
 	defDur(&c.Tokens.AccessTokenLifespan, time.Hour)
 	defDur(&c.Tokens.RefreshTokenLifespan, 720*time.Hour)
@@ -443,6 +456,12 @@ func (c *Config) Validate() error {
 		bad(src, "must be at least %d bytes, got %d (generate one with `openssl rand -base64 32`)", MinMasterSecret, len(key))
 	} else if err != nil && !errors.Is(err, ErrNoMasterSecret) {
 		errs = append(errs, err)
+	}
+	if c.Redis.URL != "" {
+		scheme, _, _ := strings.Cut(c.Redis.URL, "://")
+		if !slices.Contains([]string{"redis", "rediss", "redis+sentinel", "rediss+sentinel"}, scheme) {
+			bad("redis.url", "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
+		}
 	}
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))

@@ -65,6 +65,7 @@ func TestBadConfigs(t *testing.T) {
 		{"user_bad_email", []string{`users[0].email: "ada" is not an email address`}},
 		{"user_duplicate_email", []string{`users[1].email: "Ada@Example.com" is declared twice`}},
 		{"user_missing_password", []string{"users[0].password: required"}},
+		{"bad_redis_url", []string{"redis.url: must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := load(t, filepath.Join("testdata", tc.file+".bad.yaml"), noEnv)
@@ -130,6 +131,7 @@ func TestFullGoodConfig(t *testing.T) {
 		DataDir:      "/var/lib/atrium",
 		MasterSecret: "0123456789abcdef0123456789abcdef0123456789",
 		Storage:      Storage{DSN: "postgres://atrium@db.internal:5432/atrium?sslmode=require"},
+		Redis:        Redis{URL: "redis://cache.internal:6379,cache2.internal:6379", Prefix: "prod:"},
 		Signing:      Signing{Algorithm: "ES256", RetireAfter: dur("48h")},
 		Tokens: Tokens{
 			AccessTokenLifespan:   dur("15m"),

@@ -1,0 +1,95 @@
+package authz
+
+import (
+	"context"
+	"net/url"
+	"sync"
+	"testing"
+
+	"github.com/atrium-id/atrium/internal/redistest"
+	"github.com/atrium-id/atrium/storage"
+	redisstore "github.com/atrium-id/atrium/storage/redis"
+)
+
+// stateBackends runs fn against each store the grant state can live in.
+func stateBackends(t *testing.T, fn func(t *testing.T, e *testEnv)) {
+	t.Run("sql", func(t *testing.T) { fn(t, newTestEnv(t)) })
+	t.Run("redis", func(t *testing.T) {
+		rs, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.WithPrefix("authz-test:"+randomToken()[:12]+":"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		fn(t, newTestEnv(t, rs))
+	})
+}
+
+// race posts form twice at the same instant and returns both answers.
+func (e *testEnv) race(form url.Values) (statuses [2]int, bodies [2]map[string]any) {
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 2 {
+		wg.Go(func() {
+			<-start
+			statuses[i], bodies[i] = e.postToken(form, "app", testSecret)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return statuses, bodies
+}
+
+// oneWinner checks that exactly one of two racing requests succeeded and
+// the other got invalid_grant, and returns the winner's body.
+func oneWinner(t *testing.T, statuses [2]int, bodies [2]map[string]any) map[string]any {
+	t.Helper()
+	switch {
+	case statuses[0] == 200 && statuses[1] == 400 && bodies[1]["error"] == "invalid_grant":
+		return bodies[0]
+	case statuses[1] == 200 && statuses[0] == 400 && bodies[0]["error"] == "invalid_grant":
+		return bodies[1]
+	}
+	t.Fatalf("racing requests answered %d %v and %d %v, want one 200 and one 400 invalid_grant",
+		statuses[0], bodies[0], statuses[1], bodies[1])
+	return nil
+}
+
+// TestConcurrentRedemption redeems one code, then one refresh token, from
+// two requests at once: exactly one wins and the other gets invalid_grant
+// (and, counting as reuse, revokes the grant).
+func TestConcurrentRedemption(t *testing.T) {
+	stateBackends(t, func(t *testing.T, e *testEnv) {
+		for range 10 {
+			verifier, challenge := pkcePair()
+			code := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query().Get("code")
+			form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}
+			oneWinner(t, e.race(form))
+		}
+
+		verifier, challenge := pkcePair()
+		code := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query().Get("code")
+		status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
+		if status != 200 {
+			t.Fatalf("code exchange: %d %v", status, tok)
+		}
+		rt := tok["refresh_token"].(string)
+		for range 10 {
+			// Whether the winner's new tokens survive the loser's revocation
+			// depends on which store write lands first, so only the single
+			// winner is asserted.
+			oneWinner(t, e.race(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}))
+			// Start the next round from a fresh grant.
+			verifier, challenge := pkcePair()
+			code := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query().Get("code")
+			status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+				"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
+			if status != 200 {
+				t.Fatalf("code exchange: %d %v", status, tok)
+			}
+			rt = tok["refresh_token"].(string)
+		}
+	})
+}
+
+var _ storage.StateStore = (*redisstore.Store)(nil)

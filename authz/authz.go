@@ -29,6 +29,8 @@ type Stores struct {
 	Consents    storage.ConsentStore
 	Sessions    storage.SessionStore
 	Tokens      storage.TokenStore
+	// Counters rate-limits sign-in attempts; nil turns the limit off.
+	Counters storage.CounterStore
 }
 
 // Config configures the provider. Zero durations take the defaults below.
@@ -47,6 +49,10 @@ type Config struct {
 	SessionLifespan       time.Duration // SSO session; default 24h
 	InteractionLifespan   time.Duration // time to sign in and consent; default 30m
 
+	// LoginAttempts is how many sign-in attempts an account gets per 15
+	// minutes (needs Stores.Counters); default 10, negative for no limit.
+	LoginAttempts int
+
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -63,6 +69,9 @@ func (c *Config) setDefaults() {
 	def(&c.AuthorizeCodeLifespan, 5*time.Minute)
 	def(&c.SessionLifespan, 24*time.Hour)
 	def(&c.InteractionLifespan, 30*time.Minute)
+	if c.LoginAttempts == 0 {
+		c.LoginAttempts = 10
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -566,3 +566,36 @@ func TestDiscoveryIsTruthful(t *testing.T) {
 		}
 	}
 }
+
+// TestLoginRateLimit: an account gets LoginAttempts sign-in attempts per
+// window, the right password included, and an unknown account the same, so
+// the limit does not tell which accounts exist.
+func TestLoginRateLimit(t *testing.T) {
+	e := newTestEnv(t)
+	e.p.stores.Counters = e.store
+	e.p.cfg.LoginAttempts = 3
+	_, challenge := pkcePair()
+	b := e.browser()
+	resp, err := b.Get(e.authorizeURL(codeParams("app", "openid", challenge)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readBody(t, resp)
+	pageURL := resp.Request.URL.String()
+	for _, email := range []string{testEmail, "nobody@example.com"} {
+		for i := 1; i <= 3; i++ {
+			resp := submitForm(t, b, pageURL, page, "login", url.Values{"email": {email}, "password": {"wrong password"}})
+			if body := readBody(t, resp); resp.StatusCode != 401 {
+				t.Fatalf("%s attempt %d: got %d, want 401: %s", email, i, resp.StatusCode, body)
+			}
+		}
+		resp := submitForm(t, b, pageURL, page, "login", url.Values{"email": {strings.ToUpper(email)}, "password": {testPassword}})
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "Too many sign-in attempts") {
+			t.Fatalf("%s attempt 4: got %d, want 429 with a message: %s", email, resp.StatusCode, body)
+		}
+		if resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s: 429 without Retry-After", email)
+		}
+	}
+}

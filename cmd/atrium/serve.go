@@ -132,6 +132,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		AuthorizeCodeLifespan: cfg.Tokens.AuthorizeCodeLifespan.D,
 		SessionLifespan:       cfg.Session.Lifespan.D,
 		InteractionLifespan:   cfg.Session.InteractionLifespan.D,
+		LoginAttempts:         cfg.Login.MaxAttempts,
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,
@@ -139,6 +140,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Consents:    st,
 		Sessions:    state,
 		Tokens:      state,
+		Counters:    state,
 	}, km, log)
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)

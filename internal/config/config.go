@@ -37,6 +37,7 @@ type Config struct {
 	Signing Signing `yaml:"signing"`
 	Tokens  Tokens  `yaml:"tokens"`
 	Session Session `yaml:"session"`
+	Login   Login   `yaml:"login"`
 	Log     Log     `yaml:"log"`
 
 	// Clients and Users are upserted by serve at start.
@@ -55,6 +56,13 @@ type Storage struct {
 	// DSN is a postgres:// URL or a SQLite file path; empty means
 	// <data_dir>/atrium.db.
 	DSN string `yaml:"dsn"`
+}
+
+// Login tunes local sign-in.
+type Login struct {
+	// MaxAttempts is how many sign-in attempts an account gets per 15
+	// minutes; 0 means the default (10), -1 no limit.
+	MaxAttempts int `yaml:"max_attempts"`
 }
 
 // Redis moves the short-lived shared state (sessions, codes, tokens) to
@@ -462,6 +470,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains([]string{"redis", "rediss", "redis+sentinel", "rediss+sentinel"}, scheme) {
 			bad("redis.url", "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
 		}
+	}
+	if c.Login.MaxAttempts < -1 {
+		bad("login.max_attempts", "must be -1 (no limit), 0 (the default, 10) or positive, got %d", c.Login.MaxAttempts)
 	}
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))

@@ -65,6 +65,7 @@ func TestBadConfigs(t *testing.T) {
 		{"user_bad_email", []string{`users[0].email: "ada" is not an email address`}},
 		{"user_duplicate_email", []string{`users[1].email: "Ada@Example.com" is declared twice`}},
 		{"user_missing_password", []string{"users[0].password: required"}},
+		{"bad_login_max_attempts", []string{"login.max_attempts: must be -1 (no limit), 0 (the default, 10) or positive, got -3"}},
 		{"bad_redis_url", []string{"redis.url: must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -140,6 +141,7 @@ func TestFullGoodConfig(t *testing.T) {
 			AuthorizeCodeLifespan: dur("2m"),
 		},
 		Session: Session{Lifespan: dur("12h"), InteractionLifespan: dur("20m")},
+		Login:   Login{MaxAttempts: 5},
 		Log:     Log{Format: "text", Level: "debug"},
 		Clients: []Client{
 			{

@@ -1,68 +1,123 @@
 package authz
 
 import (
+	"context"
 	"net/url"
+	"sync/atomic"
 	"testing"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/atrium-id/atrium/internal/redistest"
+	redisstore "github.com/atrium-id/atrium/storage/redis"
 )
 
-// Benchmarks run the real HTTP handlers over loopback against the SQLite
-// store: go test ./authz -run '^$' -bench . -benchmem
+// Benchmarks run the real HTTP handlers over loopback, with the grant state
+// in SQLite and then in Redis (reporting Redis round trips per operation):
+//
+//	go test ./authz -run '^$' -bench . -benchmem
 
-func BenchmarkTokenClientCredentials(b *testing.B) {
-	e := newTestEnv(b)
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if status, out := e.postToken(form, "app", testSecret); status != 200 {
-			b.Fatalf("%d %v", status, out)
-		}
+// roundTrips counts the commands and pipelines a Redis client sends.
+type roundTrips struct{ n atomic.Int64 }
+
+func (h *roundTrips) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (h *roundTrips) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
 	}
 }
 
-func BenchmarkTokenRefresh(b *testing.B) {
-	e := newTestEnv(b)
-	verifier, challenge := pkcePair()
-	loc := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge))
-	_, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
-		"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
-	rt := tok["refresh_token"].(string)
+func (h *roundTrips) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// benchBackends runs fn with the grant state in SQLite, then in Redis.
+func benchBackends(b *testing.B, fn func(b *testing.B, e *testEnv)) {
+	b.Run("state=sqlite", func(b *testing.B) { fn(b, newTestEnv(b)) })
+	b.Run("state=redis", func(b *testing.B) {
+		rs, err := redisstore.Open(context.Background(), redistest.URL(b), redisstore.WithPrefix("bench:"+randomToken()[:12]+":"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { rs.Close() })
+		rt := &roundTrips{}
+		rs.Client().AddHook(rt)
+		e := newTestEnv(b, rs)
+		e.resetHook = func() { rt.n.Store(0) }
+		fn(b, e)
+		// Per operation of the timed loop: the set-up was reset away.
+		b.ReportMetric(float64(rt.n.Load())/float64(max(b.N, 1)), "redis-rt/op")
+	})
+}
+
+func (e *testEnv) resetTimer(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
-	for b.Loop() {
-		status, out := e.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "app", testSecret)
-		if status != 200 {
-			b.Fatalf("%d %v", status, out)
-		}
-		rt = out["refresh_token"].(string)
+	if e.resetHook != nil {
+		e.resetHook()
 	}
+}
+
+func BenchmarkTokenClientCredentials(b *testing.B) {
+	benchBackends(b, func(b *testing.B, e *testEnv) {
+		form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}
+		e.resetTimer(b)
+		for b.Loop() {
+			if status, out := e.postToken(form, "app", testSecret); status != 200 {
+				b.Fatalf("%d %v", status, out)
+			}
+		}
+	})
+}
+
+func BenchmarkTokenRefresh(b *testing.B) {
+	benchBackends(b, func(b *testing.B, e *testEnv) {
+		verifier, challenge := pkcePair()
+		loc := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge))
+		_, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+			"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
+		rt := tok["refresh_token"].(string)
+		e.resetTimer(b)
+		for b.Loop() {
+			status, out := e.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "app", testSecret)
+			if status != 200 {
+				b.Fatalf("%d %v", status, out)
+			}
+			rt = out["refresh_token"].(string)
+		}
+	})
 }
 
 // BenchmarkCodeFlowSSO is one authorization with an SSO session (no login
 // page) followed by the code exchange: the steady state of a signed-in user
 // opening an app.
 func BenchmarkCodeFlowSSO(b *testing.B) {
-	e := newTestEnv(b)
-	br := e.browser()
-	_, challenge := pkcePair()
-	e.signIn(br, codeParams("app", "openid email", challenge))
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		verifier, challenge := pkcePair()
-		resp, err := br.Get(e.authorizeURL(codeParams("app", "openid email", challenge)))
-		if err != nil {
-			b.Fatal(err)
+	benchBackends(b, func(b *testing.B, e *testEnv) {
+		br := e.browser()
+		_, challenge := pkcePair()
+		e.signIn(br, codeParams("app", "openid email", challenge))
+		e.resetTimer(b)
+		for b.Loop() {
+			verifier, challenge := pkcePair()
+			resp, err := br.Get(e.authorizeURL(codeParams("app", "openid email", challenge)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			resp.Body.Close()
+			loc, err := resp.Location()
+			if err != nil {
+				b.Fatalf("no redirect: %d", resp.StatusCode)
+			}
+			status, out := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+				"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
+			if status != 200 {
+				b.Fatalf("%d %v", status, out)
+			}
 		}
-		resp.Body.Close()
-		loc, err := resp.Location()
-		if err != nil {
-			b.Fatalf("no redirect: %d", resp.StatusCode)
-		}
-		status, out := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
-			"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
-		if status != 200 {
-			b.Fatalf("%d %v", status, out)
-		}
-	}
+	})
 }

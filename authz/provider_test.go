@@ -37,6 +37,8 @@ type testEnv struct {
 	p      *Provider
 	store  *sqlstore.Store
 	userID string
+	// resetHook, when set, runs with a benchmark's timer reset.
+	resetHook func()
 }
 
 // newTestEnv starts a provider whose sessions and grant state live in

@@ -120,6 +120,12 @@ func scanSession(r scanner) (*storage.Session, error) {
 	return &ss, nil
 }
 
+// DeleteUserSessions implements storage.SessionStore.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int, error) {
+	n, err := s.exec(ctx, `DELETE FROM sessions WHERE user_id = ?`, userID)
+	return int(n), err
+}
+
 // PutInteraction implements storage.SessionStore.
 func (s *Store) PutInteraction(ctx context.Context, i *storage.Interaction) error {
 	_, err := s.exec(ctx, `INSERT INTO interactions (id, data, expires_at) VALUES (?, ?, ?)
@@ -211,6 +217,18 @@ func (s *Store) RevokeTokens(ctx context.Context, kind storage.TokenKind, reques
 	return int(n), err
 }
 
+// RevokeSubjectTokens implements storage.TokenStore.
+func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string) (int, error) {
+	n, err := s.exec(ctx, `DELETE FROM tokens WHERE subject = ?`, subject)
+	return int(n), err
+}
+
+// RevokeClientTokens implements storage.TokenStore.
+func (s *Store) RevokeClientTokens(ctx context.Context, clientID string) (int, error) {
+	n, err := s.exec(ctx, `DELETE FROM tokens WHERE client_id = ?`, clientID)
+	return int(n), err
+}
+
 // UseOnce implements storage.TokenStore. The upsert only overwrites a
 // marker that has expired, so a live marker makes it change nothing.
 func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {
@@ -224,4 +242,22 @@ func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {
 		return storage.ErrAlreadyExists
 	}
 	return nil
+}
+
+// Hit implements storage.CounterStore. One upsert both counts and, once
+// the window has passed, restarts it, so concurrent hits on one key each
+// get a distinct count with no read-modify-write race.
+func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int64, error) {
+	now := s.now()
+	at, end := micros(now), micros(now.Add(window))
+	var n int64
+	err := s.db.QueryRowContext(ctx, s.rebind(`INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= ? THEN 1 ELSE counters.count + 1 END,
+			expires_at = CASE WHEN counters.expires_at <= ? THEN excluded.expires_at ELSE counters.expires_at END
+		RETURNING count`), key, end, at, at).Scan(&n)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return n, nil
 }

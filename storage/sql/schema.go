@@ -126,6 +126,17 @@ CREATE TABLE use_once (
 );
 CREATE INDEX use_once_expiry ON use_once (expires_at);
 `,
+	// 2: user- and client-wide revocation; rate-limit counters.
+	`
+CREATE INDEX tokens_subject ON tokens (subject);
+CREATE INDEX tokens_client ON tokens (client_id);
+CREATE TABLE counters (
+	key TEXT PRIMARY KEY,
+	count BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL
+);
+CREATE INDEX counters_expiry ON counters (expires_at);
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

@@ -31,6 +31,21 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+// TestSQLiteState runs the state suite against SQLite as a
+// storage.StateStore, the way it serves when no Redis is configured.
+func TestSQLiteState(t *testing.T) {
+	storagetest.RunState(t, func(t *testing.T, clock *storagetest.Clock) storage.StateStore {
+		return openSQLite(t, filepath.Join(t.TempDir(), "atrium.db"), clock)
+	})
+}
+
+func TestPostgresState(t *testing.T) {
+	url := postgresURL(t)
+	storagetest.RunState(t, func(t *testing.T, clock *storagetest.Clock) storage.StateStore {
+		return openPostgres(t, url, clock)
+	})
+}
+
 // backends runs fn against a fresh SQLite store and, when one is
 // configured, a fresh PostgreSQL store.
 func backends(t *testing.T, fn func(t *testing.T, open func(clock *storagetest.Clock) *sqlstore.Store)) {
@@ -82,18 +97,20 @@ func TestDeleteExpired(t *testing.T) {
 		tok := func(kind storage.TokenKind, sig string, exp time.Time) *storage.Token {
 			return &storage.Token{Kind: kind, Signature: sig, RequestID: "req-" + sig, ClientID: "client-1", Active: true, CreatedAt: now, ExpiresAt: exp}
 		}
-		// Five records that expire soon...
+		// Six records that expire soon...
 		must(t, s.CreateToken(ctx, tok(storage.KindAccessToken, "old-a", soon)), "CreateToken(old-a)")
 		must(t, s.CreateToken(ctx, tok(storage.KindRefreshToken, "old-r", soon)), "CreateToken(old-r)")
 		must(t, s.PutSession(ctx, &storage.Session{ID: "old-s", UserID: "user-1", AuthTime: now, CreatedAt: now, ExpiresAt: soon}), "PutSession(old-s)")
 		must(t, s.PutInteraction(ctx, &storage.Interaction{ID: "old-i", Data: []byte("x"), ExpiresAt: soon}), "PutInteraction(old-i)")
 		must(t, s.UseOnce(ctx, "old-jti", soon), "UseOnce(old-jti)")
+		hit(t, s, "old-counter", time.Minute, 1)
 		// ...and records that outlive them, including an active key and
 		// a retired key still published.
 		must(t, s.CreateToken(ctx, tok(storage.KindAccessToken, "live-a", later)), "CreateToken(live-a)")
 		must(t, s.PutSession(ctx, &storage.Session{ID: "live-s", UserID: "user-1", AuthTime: now, CreatedAt: now, ExpiresAt: later}), "PutSession(live-s)")
 		must(t, s.PutInteraction(ctx, &storage.Interaction{ID: "live-i", Data: []byte("y"), ExpiresAt: later}), "PutInteraction(live-i)")
 		must(t, s.UseOnce(ctx, "live-jti", later), "UseOnce(live-jti)")
+		hit(t, s, "live-counter", time.Hour, 1)
 		key := func(id string) *storage.SigningKey {
 			return &storage.SigningKey{ID: id, Algorithm: "EdDSA", PrivateKey: []byte("sealed"), PublicJWK: []byte(`{"kid":"` + id + `"}`), Status: storage.KeyActive, CreatedAt: now}
 		}
@@ -106,8 +123,8 @@ func TestDeleteExpired(t *testing.T) {
 		}
 		clock.Advance(10 * time.Minute)
 		n, err = s.DeleteExpired(ctx)
-		if err != nil || n != 5 {
-			t.Errorf("DeleteExpired after 2 tokens, a session, an interaction and a replay marker expired = %d, %v; want 5, nil", n, err)
+		if err != nil || n != 6 {
+			t.Errorf("DeleteExpired after 2 tokens, a session, an interaction, a replay marker and a counter expired = %d, %v; want 6, nil", n, err)
 		}
 		n, err = s.DeleteExpired(ctx)
 		if err != nil || n != 0 {
@@ -128,6 +145,8 @@ func TestDeleteExpired(t *testing.T) {
 		if len(keys) != 2 {
 			t.Errorf("ListKeys after DeleteExpired = %d keys, want 2 (the active key and the retired one still published)", len(keys))
 		}
+		hit(t, s, "live-counter", time.Hour, 2)
+		hit(t, s, "old-counter", time.Minute, 1)
 		must(t, s.UseOnce(ctx, "old-jti", later), "UseOnce(old-jti) after its marker was deleted")
 		// The expired records are gone, not merely hidden: the same keys
 		// can be created again.
@@ -222,6 +241,15 @@ func openPostgres(t *testing.T, url string, clock *storagetest.Clock) *sqlstore.
 		}
 	})
 	return s
+}
+
+// hit calls s.Hit and fails t unless it counts want.
+func hit(t *testing.T, s *sqlstore.Store, key string, window time.Duration, want int64) {
+	t.Helper()
+	got, err := s.Hit(t.Context(), key, window)
+	if err != nil || got != want {
+		t.Fatalf("Hit(%q) = %d, %v; want %d, no error", key, got, err, want)
+	}
 }
 
 func must(t *testing.T, err error, format string, args ...any) {

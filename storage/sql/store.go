@@ -43,6 +43,8 @@ var (
 	_ storage.KeyStore        = (*Store)(nil)
 	_ storage.SessionStore    = (*Store)(nil)
 	_ storage.TokenStore      = (*Store)(nil)
+	_ storage.CounterStore    = (*Store)(nil)
+	_ storage.StateStore      = (*Store)(nil)
 )
 
 // Option configures Open.
@@ -143,7 +145,8 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 func (s *Store) Close() error { return s.db.Close() }
 
 // DeleteExpired removes expired tokens, sessions, interactions, replay
-// markers and retired keys, and reports how many rows it removed.
+// markers, rate-limit counters and retired keys, and reports how many rows
+// it removed.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 	now := micros(s.now())
 	var total int64
@@ -152,6 +155,7 @@ func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
 		`DELETE FROM sessions WHERE expires_at <> 0 AND expires_at <= ?`,
 		`DELETE FROM interactions WHERE expires_at <> 0 AND expires_at <= ?`,
 		`DELETE FROM use_once WHERE expires_at <= ?`,
+		`DELETE FROM counters WHERE expires_at <= ?`,
 		`DELETE FROM signing_keys WHERE not_after <> 0 AND not_after <= ?`,
 	} {
 		n, err := s.exec(ctx, q, now)

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -68,8 +69,9 @@ func checkAllOK(t *testing.T, what string, errs []error) {
 	}
 }
 
-var concurrencyTests = []test{
-	{"DeactivateToken", func(t *testing.T, s Store, clock *Clock) {
+// stateConcurrencyTests need only storage.StateStore.
+var stateConcurrencyTests = []stateTest{
+	{"DeactivateToken", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		tok := fullToken(storage.KindRefreshToken, "sig-1", "req-1", clock.Now())
 		must(t, s.CreateToken(t.Context(), tok), "CreateToken")
 		errs := race(16, func(int) error { return s.DeactivateToken(t.Context(), tok.Kind, tok.Signature) })
@@ -80,12 +82,12 @@ var concurrencyTests = []test{
 			t.Error("GetToken after concurrent DeactivateToken: Active = true, want false")
 		}
 	}},
-	{"UseOnce", func(t *testing.T, s Store, clock *Clock) {
+	{"UseOnce", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		exp := clock.Now().Add(time.Minute)
 		errs := race(16, func(int) error { return s.UseOnce(t.Context(), "jti-1", exp) })
 		checkOneWinner(t, "UseOnce of one key", errs, storage.ErrAlreadyExists)
 	}},
-	{"UseOnceAfterExpiry", func(t *testing.T, s Store, clock *Clock) {
+	{"UseOnceAfterExpiry", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		// An expired marker is replaced by exactly one of the callers.
 		must(t, s.UseOnce(t.Context(), "jti-1", clock.Now().Add(time.Minute)), "UseOnce")
 		clock.Advance(time.Hour)
@@ -93,6 +95,35 @@ var concurrencyTests = []test{
 		errs := race(16, func(int) error { return s.UseOnce(t.Context(), "jti-1", exp) })
 		checkOneWinner(t, "UseOnce of one key whose marker expired", errs, storage.ErrAlreadyExists)
 	}},
+	{"PutSession", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		errs := race(16, func(i int) error {
+			sess := fullSession("sess-1", "user-1", clock.Now())
+			sess.ACR = fmt.Sprintf("acr-%d", i)
+			return s.PutSession(t.Context(), sess)
+		})
+		checkAllOK(t, "PutSession of one ID", errs)
+		l, err := s.ListUserSessions(t.Context(), "user-1")
+		must(t, err, "ListUserSessions")
+		if len(l) != 1 {
+			t.Errorf("ListUserSessions after concurrent PutSession of one ID = %d sessions, want 1", len(l))
+		}
+	}},
+	{"Hit", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		testConcurrentHits(t, s, "Hit of one key")
+	}},
+	{"HitAfterWindow", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		// Callers arriving together after a window has passed share one
+		// new window: exactly one restarts it.
+		for range 3 {
+			_, err := s.Hit(t.Context(), "login:user-1", time.Minute)
+			must(t, err, "Hit")
+		}
+		clock.Advance(time.Hour)
+		testConcurrentHits(t, s, "Hit of one key whose window has passed")
+	}},
+}
+
+var concurrencyTests = []test{
 	{"CreateUserSameEmail", func(t *testing.T, s Store, clock *Clock) {
 		cases := []string{"race@example.com", "RACE@example.com", "Race@Example.Com", "race@EXAMPLE.COM"}
 		errs := race(16, func(i int) error {
@@ -193,18 +224,25 @@ var concurrencyTests = []test{
 		_, err := s.GetCredential(t.Context(), "user-1", storage.CredentialPassword)
 		must(t, err, "GetCredential after concurrent PutCredential")
 	}},
-	{"PutSession", func(t *testing.T, s Store, clock *Clock) {
-		seedUser(t, s, "user-1", clock.Now())
-		errs := race(16, func(i int) error {
-			sess := fullSession("sess-1", "user-1", clock.Now())
-			sess.ACR = fmt.Sprintf("acr-%d", i)
-			return s.PutSession(t.Context(), sess)
-		})
-		checkAllOK(t, "PutSession of one ID", errs)
-		l, err := s.ListUserSessions(t.Context(), "user-1")
-		must(t, err, "ListUserSessions")
-		if len(l) != 1 {
-			t.Errorf("ListUserSessions after concurrent PutSession of one ID = %d sessions, want 1", len(l))
+}
+
+// testConcurrentHits hits one key from 32 goroutines at once and checks
+// that they got the counts 1 to 32, each exactly once.
+func testConcurrentHits(t *testing.T, s storage.StateStore, what string) {
+	t.Helper()
+	const n = 32
+	counts := make([]int64, n)
+	errs := race(n, func(i int) error {
+		var err error
+		counts[i], err = s.Hit(t.Context(), "login:user-1", time.Minute)
+		return err
+	})
+	checkAllOK(t, what, errs)
+	slices.Sort(counts)
+	for i, c := range counts {
+		if c != int64(i+1) {
+			t.Errorf("%d concurrent %s returned (sorted) %v, want 1 to %d each once", n, what, counts, n)
+			break
 		}
-	}},
+	}
 }

@@ -21,6 +21,14 @@ func TestMemStore(t *testing.T) {
 	})
 }
 
+// TestMemStoreState runs the state part of the suite on its own, as a
+// backend holding only the short-lived state sees it.
+func TestMemStoreState(t *testing.T) {
+	storagetest.RunState(t, func(t *testing.T, clock *storagetest.Clock) storage.StateStore {
+		return newMemStore(clock.Now)
+	})
+}
+
 type credKey struct{ user, typ string }
 type consentKey struct{ user, client string }
 type tokenKey struct {
@@ -43,6 +51,12 @@ type memStore struct {
 	inters     map[string]storage.Interaction
 	tokens     map[tokenKey]storage.Token
 	once       map[string]time.Time
+	counters   map[string]counter
+}
+
+type counter struct {
+	n   int64
+	exp time.Time
 }
 
 func newMemStore(now func() time.Time) *memStore {
@@ -58,6 +72,7 @@ func newMemStore(now func() time.Time) *memStore {
 		inters:     map[string]storage.Interaction{},
 		tokens:     map[tokenKey]storage.Token{},
 		once:       map[string]time.Time{},
+		counters:   map[string]counter{},
 	}
 }
 
@@ -442,6 +457,14 @@ func (s *memStore) ListUserSessions(_ context.Context, userID string) ([]*storag
 	return out, nil
 }
 
+func (s *memStore) DeleteUserSessions(_ context.Context, userID string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.sessions)
+	maps.DeleteFunc(s.sessions, func(_ string, x storage.Session) bool { return x.UserID == userID })
+	return n - len(s.sessions), nil
+}
+
 func (s *memStore) PutInteraction(_ context.Context, i *storage.Interaction) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -541,3 +564,34 @@ func (s *memStore) UseOnce(_ context.Context, key string, exp time.Time) error {
 	s.once[key] = norm(exp)
 	return nil
 }
+
+func (s *memStore) RevokeSubjectTokens(_ context.Context, subject string) (int, error) {
+	return s.revokeWhere(func(t storage.Token) bool { return t.Subject == subject }), nil
+}
+
+func (s *memStore) RevokeClientTokens(_ context.Context, clientID string) (int, error) {
+	return s.revokeWhere(func(t storage.Token) bool { return t.ClientID == clientID }), nil
+}
+
+func (s *memStore) revokeWhere(match func(storage.Token) bool) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.tokens)
+	maps.DeleteFunc(s.tokens, func(_ tokenKey, t storage.Token) bool { return match(t) })
+	return n - len(s.tokens)
+}
+
+func (s *memStore) Hit(_ context.Context, key string, window time.Duration) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.counters[key]
+	if !ok || s.expired(c.exp) {
+		now := s.now()
+		c = counter{exp: norm(now.Add(window))}
+	}
+	c.n++
+	s.counters[key] = c
+	return c.n, nil
+}
+
+func (s *memStore) Ping(context.Context) error { return nil }

@@ -10,17 +10,15 @@ import (
 
 func sessionID(s *storage.Session) string { return s.ID }
 
-var sessionTests = []test{
-	{"RoundTrip", func(t *testing.T, s Store, clock *Clock) {
-		seedUser(t, s, "user-1", clock.Now())
+var sessionTests = []stateTest{
+	{"RoundTrip", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		want := fullSession("sess-1", "user-1", clock.Now())
 		must(t, s.PutSession(t.Context(), clone(want)), "PutSession")
 		got, err := s.GetSession(t.Context(), want.ID)
 		must(t, err, "GetSession")
 		checkRecord(t, "GetSession", got, want)
 	}},
-	{"PutReplaces", func(t *testing.T, s Store, clock *Clock) {
-		seedUser(t, s, "user-1", clock.Now())
+	{"PutReplaces", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		first := fullSession("sess-1", "user-1", clock.Now())
 		must(t, s.PutSession(t.Context(), clone(first)), "PutSession(first)")
 		clock.Advance(time.Hour)
@@ -34,13 +32,12 @@ var sessionTests = []test{
 		must(t, err, "GetSession")
 		checkRecord(t, "GetSession after a replacing PutSession", got, want)
 	}},
-	{"Missing", func(t *testing.T, s Store, clock *Clock) {
+	{"Missing", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		_, err := s.GetSession(t.Context(), "nope")
 		wantErr(t, err, storage.ErrNotFound, "GetSession(missing)")
 		wantErr(t, s.DeleteSession(t.Context(), "nope"), storage.ErrNotFound, "DeleteSession(missing)")
 	}},
-	{"Delete", func(t *testing.T, s Store, clock *Clock) {
-		seedUser(t, s, "user-1", clock.Now())
+	{"Delete", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		must(t, s.PutSession(t.Context(), fullSession("sess-1", "user-1", clock.Now())), "PutSession")
 		keep := fullSession("sess-2", "user-1", clock.Now())
 		must(t, s.PutSession(t.Context(), clone(keep)), "PutSession")
@@ -52,8 +49,7 @@ var sessionTests = []test{
 		must(t, err, "ListUserSessions")
 		checkList(t, "ListUserSessions after DeleteSession", got, []*storage.Session{keep}, sessionID)
 	}},
-	{"Expiry", func(t *testing.T, s Store, clock *Clock) {
-		seedUser(t, s, "user-1", clock.Now())
+	{"Expiry", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		sess := fullSession("sess-1", "user-1", clock.Now())
 		must(t, s.PutSession(t.Context(), clone(sess)), "PutSession")
 		testExpiry(t, clock, sess.ExpiresAt, func() error {
@@ -61,11 +57,8 @@ var sessionTests = []test{
 			return err
 		}, "GetSession")
 	}},
-	{"ListByUser", func(t *testing.T, s Store, clock *Clock) {
+	{"ListByUser", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		now := clock.Now()
-		for _, u := range []string{"user-1", "user-2", "user-3"} {
-			seedUser(t, s, u, now)
-		}
 		long := fullSession("sess-b", "user-1", now)
 		short := fullSession("sess-a", "user-1", now)
 		short.ExpiresAt = now.Add(time.Hour)
@@ -84,17 +77,74 @@ var sessionTests = []test{
 		must(t, err, "ListUserSessions(user-1) after one session expired")
 		checkList(t, "ListUserSessions(user-1) after sess-a expired", got, []*storage.Session{long}, sessionID)
 	}},
+	{"DeleteUserSessions", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		now := clock.Now()
+		for _, sess := range []*storage.Session{
+			fullSession("sess-1", "user-1", now),
+			fullSession("sess-2", "user-1", now.Add(time.Second)),
+			fullSession("sess-3", "user-1", now.Add(2*time.Second)),
+		} {
+			must(t, s.PutSession(t.Context(), sess), "PutSession(%s)", sess.ID)
+		}
+		kept := []*storage.Session{fullSession("sess-4", "user-2", now), fullSession("sess-5", "user-2", now)}
+		for _, sess := range kept {
+			must(t, s.PutSession(t.Context(), clone(sess)), "PutSession(%s)", sess.ID)
+		}
+		in := fullInteraction("int-1", now)
+		must(t, s.PutInteraction(t.Context(), clone(in)), "PutInteraction")
+
+		n, err := s.DeleteUserSessions(t.Context(), "user-1")
+		must(t, err, "DeleteUserSessions(user-1)")
+		if n != 3 {
+			t.Errorf("DeleteUserSessions(user-1 with 3 sessions) = %d, want 3", n)
+		}
+		for _, id := range []string{"sess-1", "sess-2", "sess-3"} {
+			_, err := s.GetSession(t.Context(), id)
+			wantErr(t, err, storage.ErrNotFound, "GetSession(%s) after DeleteUserSessions of its user", id)
+		}
+		checkEmpty(t, "ListUserSessions(user-1) after DeleteUserSessions", func(ctx context.Context) (int, error) {
+			l, err := s.ListUserSessions(ctx, "user-1")
+			return len(l), err
+		})
+		for _, want := range kept {
+			got, err := s.GetSession(t.Context(), want.ID)
+			must(t, err, "GetSession(%s) of another user after DeleteUserSessions", want.ID)
+			checkRecord(t, "GetSession("+want.ID+") of another user", got, want)
+		}
+		got, err := s.ListUserSessions(t.Context(), "user-2")
+		must(t, err, "ListUserSessions(user-2)")
+		checkList(t, "ListUserSessions(another user) after DeleteUserSessions", sortedBy(got, sessionID), kept, sessionID)
+		gotIn, err := s.GetInteraction(t.Context(), in.ID)
+		must(t, err, "GetInteraction after DeleteUserSessions")
+		checkRecord(t, "GetInteraction after DeleteUserSessions", gotIn, in)
+
+		n, err = s.DeleteUserSessions(t.Context(), "user-1")
+		if err != nil || n != 0 {
+			t.Errorf("DeleteUserSessions(user-1) again = %d, %v; want 0, no error", n, err)
+		}
+		n, err = s.DeleteUserSessions(t.Context(), "nobody")
+		if err != nil || n != 0 {
+			t.Errorf("DeleteUserSessions(user with no sessions) = %d, %v; want 0, no error", n, err)
+		}
+
+		// Signing in again afterwards starts a session like any other.
+		again := fullSession("sess-6", "user-1", now)
+		must(t, s.PutSession(t.Context(), clone(again)), "PutSession after DeleteUserSessions")
+		got, err = s.ListUserSessions(t.Context(), "user-1")
+		must(t, err, "ListUserSessions(user-1) after a new sign-in")
+		checkList(t, "ListUserSessions(user-1) after DeleteUserSessions and a new sign-in", got, []*storage.Session{again}, sessionID)
+	}},
 }
 
-var interactionTests = []test{
-	{"RoundTrip", func(t *testing.T, s Store, clock *Clock) {
+var interactionTests = []stateTest{
+	{"RoundTrip", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		want := fullInteraction("int-1", clock.Now())
 		must(t, s.PutInteraction(t.Context(), clone(want)), "PutInteraction")
 		got, err := s.GetInteraction(t.Context(), want.ID)
 		must(t, err, "GetInteraction")
 		checkRecord(t, "GetInteraction", got, want)
 	}},
-	{"PutReplaces", func(t *testing.T, s Store, clock *Clock) {
+	{"PutReplaces", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		must(t, s.PutInteraction(t.Context(), fullInteraction("int-1", clock.Now())), "PutInteraction(first)")
 		other := fullInteraction("int-2", clock.Now())
 		must(t, s.PutInteraction(t.Context(), clone(other)), "PutInteraction(other)")
@@ -108,12 +158,12 @@ var interactionTests = []test{
 		must(t, err, "GetInteraction(not replaced)")
 		checkRecord(t, "GetInteraction of an interaction not replaced", got, other)
 	}},
-	{"Missing", func(t *testing.T, s Store, clock *Clock) {
+	{"Missing", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		_, err := s.GetInteraction(t.Context(), "nope")
 		wantErr(t, err, storage.ErrNotFound, "GetInteraction(missing)")
 		wantErr(t, s.DeleteInteraction(t.Context(), "nope"), storage.ErrNotFound, "DeleteInteraction(missing)")
 	}},
-	{"Delete", func(t *testing.T, s Store, clock *Clock) {
+	{"Delete", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		must(t, s.PutInteraction(t.Context(), fullInteraction("int-1", clock.Now())), "PutInteraction")
 		must(t, s.PutInteraction(t.Context(), fullInteraction("int-2", clock.Now())), "PutInteraction")
 		must(t, s.DeleteInteraction(t.Context(), "int-1"), "DeleteInteraction")
@@ -123,7 +173,7 @@ var interactionTests = []test{
 		_, err = s.GetInteraction(t.Context(), "int-2")
 		must(t, err, "GetInteraction(another interaction) after DeleteInteraction")
 	}},
-	{"Expiry", func(t *testing.T, s Store, clock *Clock) {
+	{"Expiry", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		in := fullInteraction("int-1", clock.Now())
 		must(t, s.PutInteraction(t.Context(), clone(in)), "PutInteraction")
 		testExpiry(t, clock, in.ExpiresAt, func() error {

@@ -8,8 +8,8 @@ import (
 	"github.com/atrium-id/atrium/storage"
 )
 
-// Store is every store interface of package storage; the suite runs against
-// a backend that implements all of them.
+// Store is every store interface of package storage; Run runs against a
+// backend that implements all of them.
 type Store interface {
 	storage.ClientStore
 	storage.UserStore
@@ -17,8 +17,7 @@ type Store interface {
 	storage.IdentityStore
 	storage.ConsentStore
 	storage.KeyStore
-	storage.SessionStore
-	storage.TokenStore
+	storage.StateStore
 }
 
 // Clock is a settable fake clock, safe for concurrent use. A backend under
@@ -57,39 +56,77 @@ func (c *Clock) Set(t time.Time) {
 // normalise times and still compare instants correctly.
 var Epoch = time.Date(2031, time.March, 14, 15, 9, 26, 535897932, time.FixedZone("IST", 5*3600+1800))
 
-// test is one case of the suite; it gets a fresh empty store and a clock
-// reading Epoch.
-type test struct {
+// testCase is one case of the suite; it gets a fresh empty store of type
+// S and a clock reading Epoch.
+type testCase[S any] struct {
 	name string
-	fn   func(t *testing.T, s Store, clock *Clock)
+	fn   func(t *testing.T, s S, clock *Clock)
 }
 
-// Run runs the whole suite. newStore must return a fresh, empty store whose
-// notion of now (for expiry) is clock.Now; it is called once per case and
-// should register its own cleanup with t.Cleanup.
+// test is a case that needs the whole Store; it runs only under Run.
+type test = testCase[Store]
+
+// stateTest is a case that needs only the short-lived state; it runs
+// under both Run and RunState.
+type stateTest = testCase[storage.StateStore]
+
+// suite is a named list of cases run against stores of type S.
+type suite[S any] struct {
+	name  string
+	tests []testCase[S]
+}
+
+// full adapts state cases to run against a whole Store.
+func full(ts []stateTest) []test {
+	out := make([]test, len(ts))
+	for i, tc := range ts {
+		out[i] = test{tc.name, func(t *testing.T, s Store, clock *Clock) { tc.fn(t, s, clock) }}
+	}
+	return out
+}
+
+// Run runs the whole suite: the durable records and the short-lived state
+// (everything RunState runs). newStore must return a fresh, empty store
+// whose notion of now (for expiry) is clock.Now; it is called once per case
+// and should register its own cleanup with t.Cleanup.
 func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) Store) {
-	suites := []struct {
-		name  string
-		tests []test
-	}{
+	run(t, newStore, []suite[Store]{
 		{"Clients", clientTests},
 		{"Users", userTests},
 		{"Credentials", credentialTests},
 		{"Identities", identityTests},
 		{"Consents", consentTests},
 		{"Keys", keyTests},
+		{"Sessions", full(sessionTests)},
+		{"Interactions", full(interactionTests)},
+		{"Tokens", full(tokenTests)},
+		{"Counters", full(counterTests)},
+		{"Concurrency", append(full(stateConcurrencyTests), concurrencyTests...)},
+	})
+}
+
+// RunState runs the part of the suite that needs only storage.StateStore:
+// sessions, interactions, grant state, replay markers and counters, and
+// the guarantees among them under concurrent callers. It is for a backend
+// that holds only the short-lived state; newStore is as for Run.
+func RunState(t *testing.T, newStore func(t *testing.T, clock *Clock) storage.StateStore) {
+	run(t, newStore, []suite[storage.StateStore]{
 		{"Sessions", sessionTests},
 		{"Interactions", interactionTests},
 		{"Tokens", tokenTests},
-		{"Concurrency", concurrencyTests},
-	}
+		{"Counters", counterTests},
+		{"Concurrency", stateConcurrencyTests},
+	})
+}
+
+func run[S any](t *testing.T, newStore func(t *testing.T, clock *Clock) S, suites []suite[S]) {
 	for _, suite := range suites {
 		t.Run(suite.name, func(t *testing.T) {
 			for _, tc := range suite.tests {
 				t.Run(tc.name, func(t *testing.T) {
 					clock := NewClock(Epoch)
 					s := newStore(t, clock)
-					if s == nil {
+					if any(s) == nil {
 						t.Fatal("newStore returned nil, want a fresh empty store")
 					}
 					tc.fn(t, s, clock)

@@ -15,8 +15,8 @@ var allKinds = []storage.TokenKind{
 	storage.KindPKCE,
 }
 
-var tokenTests = []test{
-	{"RoundTrip", func(t *testing.T, s Store, clock *Clock) {
+var tokenTests = []stateTest{
+	{"RoundTrip", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		// One signature under every kind: (Kind, Signature) is the key.
 		var want []*storage.Token
 		for i, kind := range allKinds {
@@ -31,14 +31,14 @@ var tokenTests = []test{
 			checkRecord(t, "GetToken("+string(tok.Kind)+")", got, tok)
 		}
 	}},
-	{"RoundTripSparse", func(t *testing.T, s Store, clock *Clock) {
+	{"RoundTripSparse", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		want := &storage.Token{Kind: storage.KindPKCE, Signature: "sig-1", RequestID: "req-1", ClientID: "client-1", CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Minute)}
 		must(t, s.CreateToken(t.Context(), clone(want)), "CreateToken(inactive, no data)")
 		got, err := s.GetToken(t.Context(), want.Kind, want.Signature)
 		must(t, err, "GetToken")
 		checkRecord(t, "GetToken", got, want)
 	}},
-	{"CreateDuplicate", func(t *testing.T, s Store, clock *Clock) {
+	{"CreateDuplicate", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		first := fullToken(storage.KindAccessToken, "sig-1", "req-1", clock.Now())
 		must(t, s.CreateToken(t.Context(), clone(first)), "CreateToken")
 		dup := fullToken(storage.KindAccessToken, "sig-1", "req-2", clock.Now())
@@ -48,7 +48,7 @@ var tokenTests = []test{
 		must(t, err, "GetToken")
 		checkRecord(t, "GetToken after a rejected duplicate", got, first)
 	}},
-	{"Missing", func(t *testing.T, s Store, clock *Clock) {
+	{"Missing", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		must(t, s.CreateToken(t.Context(), fullToken(storage.KindAccessToken, "sig-1", "req-1", clock.Now())), "CreateToken")
 		_, err := s.GetToken(t.Context(), storage.KindAccessToken, "nope")
 		wantErr(t, err, storage.ErrNotFound, "GetToken(missing signature)")
@@ -63,7 +63,7 @@ var tokenTests = []test{
 			t.Errorf("GetToken(access_token, sig-1) after operations on other tokens = %+v, %v; want it still active", got, err)
 		}
 	}},
-	{"Delete", func(t *testing.T, s Store, clock *Clock) {
+	{"Delete", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
 			must(t, s.CreateToken(t.Context(), fullToken(kind, "sig-1", "req-1", clock.Now())), "CreateToken(%s)", kind)
 		}
@@ -75,7 +75,7 @@ var tokenTests = []test{
 			t.Errorf("GetToken(refresh_token, sig-1) after deleting the access token of that signature = %v, want it kept", err)
 		}
 	}},
-	{"Expiry", func(t *testing.T, s Store, clock *Clock) {
+	{"Expiry", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		tok := fullToken(storage.KindAuthorizeCode, "sig-1", "req-1", clock.Now())
 		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken")
 		testExpiry(t, clock, tok.ExpiresAt, func() error {
@@ -83,7 +83,7 @@ var tokenTests = []test{
 			return err
 		}, "GetToken")
 	}},
-	{"ExpiryComparesInstants", func(t *testing.T, s Store, clock *Clock) {
+	{"ExpiryComparesInstants", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		// Now on a whole second in one zone, expiry half a second later
 		// in another: a backend comparing formatted times gets this wrong.
 		now := time.Date(2031, time.June, 1, 12, 0, 0, 0, time.FixedZone("NPT", 5*3600+2700))
@@ -100,7 +100,7 @@ var tokenTests = []test{
 		must(t, err, "GetToken(expiring 500ms after now)")
 		checkRecord(t, "GetToken", got, tok)
 	}},
-	{"Deactivate", func(t *testing.T, s Store, clock *Clock) {
+	{"Deactivate", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		tok := fullToken(storage.KindRefreshToken, "sig-1", "req-1", clock.Now())
 		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken")
 		other := fullToken(storage.KindAccessToken, "sig-1", "req-1", clock.Now())
@@ -116,13 +116,13 @@ var tokenTests = []test{
 		must(t, err, "GetToken(same signature, other kind)")
 		checkRecord(t, "GetToken of a token not deactivated", got, other)
 	}},
-	{"DeactivateCreatedInactive", func(t *testing.T, s Store, clock *Clock) {
+	{"DeactivateCreatedInactive", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		tok := fullToken(storage.KindAuthorizeCode, "sig-1", "req-1", clock.Now())
 		tok.Active = false
 		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken(inactive)")
 		wantErr(t, s.DeactivateToken(t.Context(), tok.Kind, tok.Signature), storage.ErrConflict, "DeactivateToken(created inactive)")
 	}},
-	{"RevokeTokens", func(t *testing.T, s Store, clock *Clock) {
+	{"RevokeTokens", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		now := clock.Now()
 		revoked := []*storage.Token{
 			fullToken(storage.KindAccessToken, "a1", "req-1", now),
@@ -159,7 +159,48 @@ var tokenTests = []test{
 			t.Errorf("RevokeTokens(unknown request) = %d, %v; want 0, no error", n, err)
 		}
 	}},
-	{"UseOnce", func(t *testing.T, s Store, clock *Clock) {
+	{"RevokeSubjectTokens", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		now := clock.Now()
+		// Two grants to user-1 through two clients, every kind; a grant
+		// to user-2 through the same client; a client_credentials grant
+		// whose subject is the client.
+		var revoked, kept []*storage.Token
+		revoked = append(revoked, grant("req-1", "client-1", "user-1", "g1-", allKinds, now)...)
+		revoked = append(revoked, grant("req-2", "client-2", "user-1", "g2-", []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken}, now)...)
+		kept = append(kept, grant("req-3", "client-1", "user-2", "g3-", allKinds, now)...)
+		kept = append(kept, grant("req-4", "client-1", "client-1", "g4-", []storage.TokenKind{storage.KindAccessToken}, now)...)
+		testRevoke(t, s, revoked, kept, "RevokeSubjectTokens(user-1)", func() (int, error) {
+			return s.RevokeSubjectTokens(t.Context(), "user-1")
+		})
+		n, err := s.RevokeSubjectTokens(t.Context(), "nobody")
+		if err != nil || n != 0 {
+			t.Errorf("RevokeSubjectTokens(subject with no tokens) = %d, %v; want 0, no error", n, err)
+		}
+		n, err = s.RevokeSubjectTokens(t.Context(), "client-1")
+		must(t, err, "RevokeSubjectTokens(client-1)")
+		if n != 1 {
+			t.Errorf("RevokeSubjectTokens(client-1, subject of one client_credentials token) = %d, want 1", n)
+		}
+		if _, err := s.GetToken(t.Context(), storage.KindRefreshToken, "g3-"+string(storage.KindRefreshToken)); err != nil {
+			t.Errorf("GetToken(a token of client-1 issued to user-2) after RevokeSubjectTokens(client-1) = %v, want it kept", err)
+		}
+	}},
+	{"RevokeClientTokens", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		now := clock.Now()
+		var revoked, kept []*storage.Token
+		revoked = append(revoked, grant("req-1", "client-1", "user-1", "g1-", allKinds, now)...)
+		revoked = append(revoked, grant("req-2", "client-1", "user-2", "g2-", []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken}, now)...)
+		revoked = append(revoked, grant("req-3", "client-1", "client-1", "g3-", []storage.TokenKind{storage.KindAccessToken}, now)...)
+		kept = append(kept, grant("req-4", "client-2", "user-1", "g4-", allKinds, now)...)
+		testRevoke(t, s, revoked, kept, "RevokeClientTokens(client-1)", func() (int, error) {
+			return s.RevokeClientTokens(t.Context(), "client-1")
+		})
+		n, err := s.RevokeClientTokens(t.Context(), "nobody")
+		if err != nil || n != 0 {
+			t.Errorf("RevokeClientTokens(client with no tokens) = %d, %v; want 0, no error", n, err)
+		}
+	}},
+	{"UseOnce", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		exp := clock.Now().Add(5 * time.Minute)
 		must(t, s.UseOnce(t.Context(), "jti-1", exp), "UseOnce(jti-1) first time")
 		wantErr(t, s.UseOnce(t.Context(), "jti-1", exp), storage.ErrAlreadyExists, "UseOnce(jti-1) again")
@@ -174,4 +215,46 @@ var tokenTests = []test{
 		clock.Set(exp2.Add(-time.Second))
 		wantErr(t, s.UseOnce(t.Context(), "jti-1", exp2), storage.ErrAlreadyExists, "UseOnce(jti-1) before the new exp (the new record keeps the new exp)")
 	}},
+}
+
+// grant returns the tokens of one grant: one of each kind, signed
+// prefix+kind, all under requestID, issued by clientID to subject.
+func grant(requestID, clientID, subject, prefix string, kinds []storage.TokenKind, now time.Time) []*storage.Token {
+	var out []*storage.Token
+	for _, kind := range kinds {
+		tok := fullToken(kind, prefix+string(kind), requestID, now)
+		tok.ClientID, tok.Subject = clientID, subject
+		out = append(out, tok)
+	}
+	return out
+}
+
+// testRevoke creates revoked and kept, calls revoke, and checks that it
+// reported len(revoked), that those are gone and the others unchanged, and
+// that a second call reports 0.
+func testRevoke(t *testing.T, s storage.StateStore, revoked, kept []*storage.Token, what string, revoke func() (int, error)) {
+	t.Helper()
+	for _, tok := range append(append([]*storage.Token{}, revoked...), kept...) {
+		must(t, s.CreateToken(t.Context(), clone(tok)), "CreateToken(%s, %s)", tok.Kind, tok.Signature)
+	}
+	// A spent token is revoked like any other.
+	must(t, s.DeactivateToken(t.Context(), revoked[0].Kind, revoked[0].Signature), "DeactivateToken(%s, %s)", revoked[0].Kind, revoked[0].Signature)
+	n, err := revoke()
+	must(t, err, "%s", what)
+	if n != len(revoked) {
+		t.Errorf("%s = %d, want %d", what, n, len(revoked))
+	}
+	for _, tok := range revoked {
+		_, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+		wantErr(t, err, storage.ErrNotFound, "GetToken(%s, %s) after %s", tok.Kind, tok.Signature, what)
+	}
+	for _, tok := range kept {
+		got, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+		must(t, err, "GetToken(%s, %s) after %s", tok.Kind, tok.Signature, what)
+		checkRecord(t, "GetToken("+string(tok.Kind)+", "+tok.Signature+") after "+what, got, tok)
+	}
+	n, err = revoke()
+	if err != nil || n != 0 {
+		t.Errorf("%s again = %d, %v; want 0, no error", what, n, err)
+	}
 }

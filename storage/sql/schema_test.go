@@ -1,0 +1,74 @@
+package sql
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// TestMigrateFromV1 upgrades a database that holds data under the first
+// schema and checks the later migrations apply over it.
+func TestMigrateFromV1(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2031, time.March, 14, 15, 9, 26, 0, time.UTC)
+	path := filepath.Join(t.TempDir(), "atrium.db")
+	s, err := Open(ctx, path, WithClock(func() time.Time { return now }), WithoutMigrations())
+	if err != nil {
+		t.Fatalf("Open(WithoutMigrations) = %v", err)
+	}
+	defer s.Close()
+
+	// Lay down schema version 1 by hand, as a release that knew only it
+	// would have left the database.
+	for _, stmt := range append([]string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (1, 0)`,
+	}, strings.Split(strings.ReplaceAll(migrations[0], "{{blob}}", "BLOB"), ";")...) {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("schema v1: %v\n%s", err, stmt)
+		}
+	}
+	for _, tok := range []*storage.Token{
+		{Kind: storage.KindAccessToken, Signature: "a1", RequestID: "req-1", ClientID: "client-1", Subject: "user-1", Active: true, ExpiresAt: now.Add(time.Hour)},
+		{Kind: storage.KindRefreshToken, Signature: "r1", RequestID: "req-1", ClientID: "client-1", Subject: "user-1", Active: true, ExpiresAt: now.Add(time.Hour)},
+		{Kind: storage.KindAccessToken, Signature: "a2", RequestID: "req-2", ClientID: "client-2", Subject: "user-2", Active: true, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := s.CreateToken(ctx, tok); err != nil {
+			t.Fatalf("CreateToken(%s) under schema v1 = %v", tok.Signature, err)
+		}
+	}
+
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate from version 1 = %v", err)
+	}
+	var version int
+	if err := s.db.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != len(migrations) {
+		t.Errorf("schema version after Migrate = %d, want %d", version, len(migrations))
+	}
+	for _, index := range []string{"tokens_subject", "tokens_client", "counters_expiry"} {
+		var n int
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = ?`, index).Scan(&n); err != nil || n != 1 {
+			t.Errorf("index %s after Migrate: found %d, %v; want it created", index, n, err)
+		}
+	}
+	if n, err := s.RevokeSubjectTokens(ctx, "user-1"); err != nil || n != 2 {
+		t.Errorf("RevokeSubjectTokens(user-1) over tokens stored under schema v1 = %d, %v; want 2, nil", n, err)
+	}
+	if n, err := s.RevokeClientTokens(ctx, "client-2"); err != nil || n != 1 {
+		t.Errorf("RevokeClientTokens(client-2) over tokens stored under schema v1 = %d, %v; want 1, nil", n, err)
+	}
+	for want := int64(1); want <= 2; want++ {
+		if got, err := s.Hit(ctx, "k", time.Minute); err != nil || got != want {
+			t.Errorf("Hit after Migrate = %d, %v; want %d, nil", got, err, want)
+		}
+	}
+}

@@ -335,7 +335,17 @@ func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, 
 }
 
 func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return s.delete(ctx, storage.KindOpenID, code)
+	return spentByOther(s.delete(ctx, storage.KindOpenID, code))
+}
+
+// spentByOther reads a missing code-keyed record at its deletion, which
+// comes after a successful read, as a concurrent exchange of the same code
+// having consumed it: the caller lost the race, and the code is reused.
+func spentByOther(err error) error {
+	if errors.Is(err, fosite.ErrNotFound) || errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return err
 }
 
 func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, code string, r fosite.Requester) error {
@@ -351,5 +361,5 @@ func (s *fositeStore) GetPKCERequestSession(ctx context.Context, code string, se
 }
 
 func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, code string) error {
-	return s.delete(ctx, storage.KindPKCE, code)
+	return spentByOther(s.delete(ctx, storage.KindPKCE, code))
 }

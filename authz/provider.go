@@ -226,6 +226,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
+		err = p.lostRedemptionRace(ctx, ar, err)
 		var rfc *fosite.RFC6749Error
 		if !errors.As(err, &rfc) && r.PostForm.Get("client_assertion") != "" {
 			// fosite passes a client assertion's claim validation errors
@@ -263,12 +264,15 @@ func (p *Provider) lostRedemptionRace(ctx context.Context, ar fosite.AccessReque
 	switch {
 	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
 		what = "authorization code"
-	case errors.Is(err, fosite.ErrInactiveToken) && ar.GetGrantTypes().ExactOne("refresh_token"):
+	case errors.Is(err, fosite.ErrInactiveToken) && ar != nil && ar.GetGrantTypes().ExactOne("refresh_token"):
 		what = "refresh token"
 	default:
 		return err
 	}
 	for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
+		if ar == nil || ar.GetID() == "" {
+			break
+		}
 		if _, rerr := p.stores.Tokens.RevokeTokens(ctx, kind, ar.GetID()); rerr != nil {
 			p.log.ErrorContext(ctx, "revoking a reused grant failed", "err", rerr)
 		}

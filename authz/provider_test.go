@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -72,7 +74,7 @@ func newTestEnv(t testing.TB, state ...storage.StateStore) *testEnv {
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
 	e.p, err = New(Config{Issuer: e.srv.URL, Secret: secretbox.Derive(master, "token-hmac", 32)},
-		Stores{Clients: st, Users: st, Credentials: st, Consents: st, Sessions: ss, Tokens: ss}, km, nil)
+		Stores{Clients: st, Users: st, Credentials: st, Consents: st, Sessions: ss, Tokens: ss}, km, testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -600,4 +602,12 @@ func TestLoginRateLimit(t *testing.T) {
 			t.Errorf("%s: 429 without Retry-After", email)
 		}
 	}
+}
+
+// testLogger logs to stderr when ATRIUM_TEST_LOG is set, else nowhere.
+func testLogger() *slog.Logger {
+	if os.Getenv("ATRIUM_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, nil))
 }

@@ -25,7 +25,9 @@ func stateBackends(t *testing.T, fn func(t *testing.T, e *testEnv)) {
 }
 
 // race posts form twice at the same instant and returns both answers.
-func (e *testEnv) race(form url.Values) (statuses [2]int, bodies [2]map[string]any) {
+func (e *testEnv) race(form url.Values) raceResult {
+	var statuses [2]int
+	var bodies [2]map[string]any
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range 2 {
@@ -36,13 +38,19 @@ func (e *testEnv) race(form url.Values) (statuses [2]int, bodies [2]map[string]a
 	}
 	close(start)
 	wg.Wait()
-	return statuses, bodies
+	return raceResult{statuses, bodies}
+}
+
+type raceResult struct {
+	statuses [2]int
+	bodies   [2]map[string]any
 }
 
 // oneWinner checks that exactly one of two racing requests succeeded and
 // the other got invalid_grant, and returns the winner's body.
-func oneWinner(t *testing.T, statuses [2]int, bodies [2]map[string]any) map[string]any {
+func oneWinner(t *testing.T, r raceResult) map[string]any {
 	t.Helper()
+	statuses, bodies := r.statuses, r.bodies
 	switch {
 	case statuses[0] == 200 && statuses[1] == 400 && bodies[1]["error"] == "invalid_grant":
 		return bodies[0]

@@ -121,3 +121,65 @@ func BenchmarkCodeFlowSSO(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRedisMemory reports the Redis memory (MEMORY USAGE, summed over
+// keys) of one SSO session and of one grant from the code flow: the spent
+// code, the access and refresh tokens and the index entries.
+func BenchmarkRedisMemory(b *testing.B) {
+	prefix := "mem:" + randomToken()[:12] + ":"
+	rs, err := redisstore.Open(context.Background(), redistest.URL(b), redisstore.WithPrefix(prefix))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rs.Close()
+	e := newTestEnv(b, rs)
+	c := rs.Client()
+	ctx := context.Background()
+	usage := func() (total int64) {
+		keys, err := c.Keys(ctx, prefix+"*").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, k := range keys {
+			n, err := c.MemoryUsage(ctx, k).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			total += n
+		}
+		return total
+	}
+	br := e.browser()
+	verifier, challenge := pkcePair()
+	code := e.signIn(br, codeParams("app", "openid offline_access", challenge)).Query().Get("code")
+	before := usage()
+	e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
+	// The interaction is gone once the code is issued; what remains before
+	// the exchange is the session and the code's state.
+	grants := 0
+	b.ResetTimer()
+	for b.Loop() {
+		verifier, challenge := pkcePair()
+		resp, err := br.Get(e.authorizeURL(codeParams("app", "openid offline_access", challenge)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		loc, _ := resp.Location()
+		if status, out := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+			"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret); status != 200 {
+			b.Fatalf("%d %v", status, out)
+		}
+		grants++
+	}
+	b.StopTimer()
+	after := usage()
+	sessionKeys, _ := c.Keys(ctx, prefix+"{s:*").Result()
+	var session int64
+	for _, k := range sessionKeys {
+		n, _ := c.MemoryUsage(ctx, k).Result()
+		session += n
+	}
+	b.ReportMetric(float64(session), "B/session")
+	b.ReportMetric(float64(after-before)/float64(grants), "B/grant")
+}

@@ -48,22 +48,35 @@ type storedRequest struct {
 	Session        json.RawMessage `json:"session"`
 }
 
-// clientMemo remembers the clients loaded while serving one request: a code
-// exchange would otherwise load its client once per piece of grant state.
-type clientMemo map[string]*client
+// requestMemo remembers what one request has loaded: a code exchange would
+// otherwise load its client once per piece of grant state, and a refresh
+// would read its refresh token twice.
+type requestMemo struct {
+	clients map[string]*client
+	// accessOf maps a refresh token signature read by this request to the
+	// signature of the access token issued with it.
+	accessOf map[string]string
+}
 
-type clientMemoKey struct{}
+type requestMemoKey struct{}
 
-// withClientMemo returns a context whose requests share loaded clients. It is
+// withClientMemo returns a context for one request's memo. It is
 // request-scoped: a client changed by an operator is seen by the next request.
 func withClientMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, clientMemoKey{}, clientMemo{})
+	return context.WithValue(ctx, requestMemoKey{}, &requestMemo{clients: map[string]*client{}, accessOf: map[string]string{}})
+}
+
+func memoOf(ctx context.Context) *requestMemo {
+	m, _ := ctx.Value(requestMemoKey{}).(*requestMemo)
+	return m
 }
 
 func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, error) {
-	memo, _ := ctx.Value(clientMemoKey{}).(clientMemo)
-	if c, ok := memo[id]; ok {
-		return c, nil
+	memo := memoOf(ctx)
+	if memo != nil {
+		if c, ok := memo.clients[id]; ok {
+			return c, nil
+		}
 	}
 	c, err := s.clients.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -77,7 +90,7 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		return nil, err
 	}
 	if memo != nil {
-		memo[id] = cl
+		memo.clients[id] = cl
 	}
 	return cl, nil
 }
@@ -270,6 +283,9 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 	if err != nil {
 		return nil, err
 	}
+	if memo := memoOf(ctx); memo != nil {
+		memo.accessOf[signature] = t.AccessSignature
+	}
 	if !t.Active {
 		// fosite revokes the whole grant when it sees this error.
 		return req, fosite.ErrInactiveToken
@@ -284,21 +300,31 @@ func (s *fositeStore) DeleteRefreshTokenSession(ctx context.Context, signature s
 // RotateRefreshToken spends the refresh token and revokes the access token
 // issued with it. Exactly one of concurrent rotations of one token succeeds.
 func (s *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signature string) error {
-	t, err := s.tokens.GetToken(ctx, storage.KindRefreshToken, signature)
-	if errors.Is(err, storage.ErrNotFound) {
-		return fosite.ErrNotFound
+	access, known := "", false
+	if memo := memoOf(ctx); memo != nil {
+		access, known = memo.accessOf[signature]
 	}
-	if err != nil {
-		return err
+	if !known {
+		t, err := s.tokens.GetToken(ctx, storage.KindRefreshToken, signature)
+		if errors.Is(err, storage.ErrNotFound) {
+			return fosite.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		access = t.AccessSignature
 	}
 	if err := s.tokens.DeactivateToken(ctx, storage.KindRefreshToken, signature); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return fosite.ErrInactiveToken
 		}
+		if errors.Is(err, storage.ErrNotFound) {
+			return fosite.ErrNotFound
+		}
 		return err
 	}
-	if t.AccessSignature != "" {
-		if err := s.tokens.DeleteToken(ctx, storage.KindAccessToken, t.AccessSignature); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if access != "" {
+		if err := s.tokens.DeleteToken(ctx, storage.KindAccessToken, access); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
 	}

@@ -2,10 +2,7 @@ package authz
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"net/url"
 	"time"
 
 	"github.com/ory/fosite"
@@ -31,22 +28,6 @@ var (
 	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
 	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
 )
-
-// formOmit lists request parameters never stored with grant state.
-var formOmit = []string{"client_secret", "client_assertion", "code", "code_verifier", "refresh_token", "password", "token", "access_token"}
-
-// storedRequest is the serialized form of a fosite request.
-type storedRequest struct {
-	ID             string          `json:"id"`
-	RequestedAt    time.Time       `json:"requested_at"`
-	ClientID       string          `json:"client_id"`
-	RequestedScope []string        `json:"requested_scope,omitempty"`
-	GrantedScope   []string        `json:"granted_scope,omitempty"`
-	RequestedAud   []string        `json:"requested_audience,omitempty"`
-	GrantedAud     []string        `json:"granted_audience,omitempty"`
-	Form           url.Values      `json:"form,omitempty"`
-	Session        json.RawMessage `json:"session"`
-}
 
 // requestMemo remembers what one request has loaded: a code exchange would
 // otherwise load its client once per piece of grant state, and a refresh
@@ -110,28 +91,7 @@ func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp
 }
 
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature, accessSignature string, r fosite.Requester) error {
-	sess, err := json.Marshal(r.GetSession())
-	if err != nil {
-		return fmt.Errorf("serialize session: %w", err)
-	}
-	form := url.Values{}
-	for k, v := range r.GetRequestForm() {
-		form[k] = v
-	}
-	for _, k := range formOmit {
-		delete(form, k)
-	}
-	data, err := json.Marshal(storedRequest{
-		ID:             r.GetID(),
-		RequestedAt:    r.GetRequestedAt(),
-		ClientID:       r.GetClient().GetID(),
-		RequestedScope: r.GetRequestedScopes(),
-		GrantedScope:   r.GetGrantedScopes(),
-		RequestedAud:   r.GetRequestedAudience(),
-		GrantedAud:     r.GetGrantedAudience(),
-		Form:           form,
-		Session:        sess,
-	})
+	data, err := encodeRequest(kind, r)
 	if err != nil {
 		return err
 	}
@@ -186,32 +146,13 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 	if err != nil {
 		return nil, nil, err
 	}
-	var sr storedRequest
-	if err := json.Unmarshal(t.Data, &sr); err != nil {
-		return nil, nil, fmt.Errorf("decode stored request: %w", err)
-	}
-	client, err := s.GetClient(ctx, sr.ClientID)
+	client, err := s.GetClient(ctx, t.ClientID)
 	if err != nil {
 		return nil, nil, err
 	}
-	if session != nil {
-		if err := json.Unmarshal(sr.Session, session); err != nil {
-			return nil, nil, fmt.Errorf("decode stored session: %w", err)
-		}
-	}
-	req := &fosite.Request{
-		ID:                sr.ID,
-		RequestedAt:       sr.RequestedAt,
-		Client:            client,
-		RequestedScope:    sr.RequestedScope,
-		GrantedScope:      sr.GrantedScope,
-		RequestedAudience: sr.RequestedAud,
-		GrantedAudience:   sr.GrantedAud,
-		Form:              sr.Form,
-		Session:           session,
-	}
-	if req.Form == nil {
-		req.Form = url.Values{}
+	req, err := decodeRequest(t, client, session)
+	if err != nil {
+		return nil, nil, err
 	}
 	return req, t, nil
 }
@@ -346,11 +287,11 @@ func (s *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) e
 // OpenID Connect and PKCE state, keyed by authorization code.
 
 func (s *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, storage.KindOpenID, code, "", r)
+	return s.create(ctx, storage.KindOpenID, codeKey(code), "", r)
 }
 
 func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	req, _, err := s.get(ctx, storage.KindOpenID, code, r.GetSession())
+	req, _, err := s.get(ctx, storage.KindOpenID, codeKey(code), r.GetSession())
 	if errors.Is(err, fosite.ErrNotFound) {
 		return nil, openid.ErrNoSessionFound
 	}
@@ -361,7 +302,7 @@ func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, 
 }
 
 func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return spentByOther(s.delete(ctx, storage.KindOpenID, code))
+	return spentByOther(s.delete(ctx, storage.KindOpenID, codeKey(code)))
 }
 
 // spentByOther reads a missing code-keyed record at its deletion, which

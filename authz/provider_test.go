@@ -290,6 +290,12 @@ func TestCodeReuseRevokesIssuedTokens(t *testing.T) {
 
 func (e *testEnv) introspect(t *testing.T, token string) bool {
 	t.Helper()
+	return e.introspectAll(t, token)["active"] == true
+}
+
+// introspectAll returns the whole introspection response.
+func (e *testEnv) introspectAll(t *testing.T, token string) map[string]any {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathIntrospect, strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth("app", testSecret)
@@ -302,7 +308,7 @@ func (e *testEnv) introspect(t *testing.T, token string) bool {
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("introspection: %d %v", resp.StatusCode, err)
 	}
-	return out["active"] == true
+	return out
 }
 
 func TestAuthorizeErrors(t *testing.T) {

@@ -3,8 +3,10 @@ package authz
 import (
 	"context"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/atrium-id/atrium/internal/redistest"
 	"github.com/atrium-id/atrium/storage"
@@ -101,3 +103,52 @@ func TestConcurrentRedemption(t *testing.T) {
 }
 
 var _ storage.StateStore = (*redisstore.Store)(nil)
+
+// TestIssuedTokensExpire checks every code and token is stored with the
+// lifetime it was issued with, and introspection reports it: state kept
+// without an expiry would live (and be accepted) for ever.
+func TestIssuedTokensExpire(t *testing.T) {
+	stateBackends(t, func(t *testing.T, e *testEnv) {
+		ss := e.p.stores.Tokens
+		near := func(what string, got, want time.Time) {
+			t.Helper()
+			if d := got.Sub(want); d < -time.Minute || d > time.Minute {
+				t.Errorf("%s expires at %v, want about %v", what, got, want)
+			}
+		}
+		verifier, challenge := pkcePair()
+		code := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query().Get("code")
+		status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
+		if status != 200 {
+			t.Fatalf("code exchange: %d %v", status, tok)
+		}
+		now := time.Now()
+		sig := func(token string) string { return token[strings.LastIndexByte(token, '.')+1:] }
+		at, err := ss.GetToken(context.Background(), storage.KindAccessToken, sig(tok["access_token"].(string)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		near("access token", at.ExpiresAt, now.Add(time.Hour))
+		rt, err := ss.GetToken(context.Background(), storage.KindRefreshToken, sig(tok["refresh_token"].(string)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		near("refresh token", rt.ExpiresAt, now.Add(30*24*time.Hour))
+		ac, err := ss.GetToken(context.Background(), storage.KindAuthorizeCode, sig(code))
+		if err != nil {
+			t.Fatal(err)
+		}
+		near("spent authorization code", ac.ExpiresAt, now.Add(5*time.Minute+time.Hour))
+
+		status, cc := e.postToken(url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}, "app", testSecret)
+		if status != 200 {
+			t.Fatalf("client_credentials: %d %v", status, cc)
+		}
+		for _, token := range []string{tok["access_token"].(string), cc["access_token"].(string)} {
+			out := e.introspectAll(t, token)
+			exp, _ := out["exp"].(float64)
+			near("introspected access token", time.Unix(int64(exp), 0), now.Add(time.Hour))
+		}
+	})
+}

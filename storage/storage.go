@@ -265,9 +265,11 @@ type TokenStore interface {
 	// GetToken returns the token, active or not; ErrNotFound once expired.
 	GetToken(ctx context.Context, kind TokenKind, signature string) (*Token, error)
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error // ErrNotFound
-	// DeactivateToken marks a token spent. It reports ErrNotFound when there
-	// is no such token and ErrConflict when it was already inactive, so
-	// exactly one of several concurrent callers succeeds.
+	// DeactivateToken marks a token spent and drops its Data (a spent token
+	// is kept only to recognise its reuse, which needs its other fields).
+	// It reports ErrNotFound when there is no such token and ErrConflict
+	// when it was already inactive, so exactly one of several concurrent
+	// callers succeeds.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
 	// RevokeTokens deletes every token of kind issued under requestID and
 	// reports how many it deleted.

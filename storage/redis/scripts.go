@@ -27,7 +27,8 @@ return 1
 
 var indexAdd = goredis.NewScript(indexAddSrc)
 
-// deactivate flips a token's active byte from '1' to '0'. It returns
+// deactivate flips a token's active byte from '1' to '0' and drops its
+// Data (everything after the header), keeping its TTL. It returns
 // {1, value} when it flipped it, {0, value} when it was already inactive
 // and {-1} when there is no such key; the caller judges expiry from value.
 //
@@ -36,7 +37,9 @@ const deactivateSrc = `
 local v = redis.call('GET', KEYS[1])
 if not v then return {-1} end
 if string.sub(v, 1, 1) ~= '1' then return {0, v} end
-redis.call('SETRANGE', KEYS[1], 0, '0')
+local n = string.byte(v, 3) * 256 + string.byte(v, 4)
+v = '0' .. string.sub(v, 2, 4 + n)
+redis.call('SET', KEYS[1], v, 'KEEPTTL')
 return {1, v}
 `
 

@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,33 +194,43 @@ func (s *Store) DeleteInteraction(ctx context.Context, id string) error {
 
 // --- tokens ---
 
+// A token value is its active flag ('1' or '0'), the codec version, the
+// length of its header as two big-endian bytes, the header (the fields
+// below but Data) and then Data, raw, to the end. Deactivation keeps the
+// flag and header and drops Data in one script, without decoding.
 func encodeToken(t *storage.Token) []byte {
-	e := encoder{b: make([]byte, 0, len(t.Data)+160)}
+	e := encoder{b: make([]byte, 4, len(t.Data)+160)}
+	e.b[0] = '0'
 	if t.Active {
-		e.b = append(e.b, '1')
-	} else {
-		e.b = append(e.b, '0')
+		e.b[0] = '1'
 	}
-	e.b = append(e.b, codecVersion)
+	e.b[1] = codecVersion
 	e.str(t.RequestID)
 	e.str(t.ClientID)
 	e.str(t.Subject)
 	e.str(t.SessionID)
 	e.str(t.AccessSignature)
-	e.bytes(t.Data)
 	e.time(t.CreatedAt)
 	e.time(t.ExpiresAt)
-	return e.b
+	n := min(len(e.b)-4, 0xffff) // IDs and signatures: far below; CreateToken checks
+	e.b[2], e.b[3] = byte(n>>8), byte(n)
+	return append(e.b, t.Data...)
 }
 
 func decodeToken(kind storage.TokenKind, sig string, b []byte) (*storage.Token, error) {
-	if len(b) < 2 || b[1] != codecVersion {
+	if len(b) < 4 || b[1] != codecVersion {
 		return nil, errCorrupt
 	}
-	d := decoder{b: b[2:]}
+	n := int(b[2])<<8 | int(b[3])
+	if len(b) < 4+n {
+		return nil, errCorrupt
+	}
+	d := decoder{b: b[4 : 4+n]}
 	t := &storage.Token{Kind: kind, Signature: sig, Active: b[0] == '1', RequestID: d.str(), ClientID: d.str(),
-		Subject: d.str(), SessionID: d.str(), AccessSignature: d.str(), Data: d.bytes(),
-		CreatedAt: d.time(), ExpiresAt: d.time()}
+		Subject: d.str(), SessionID: d.str(), AccessSignature: d.str(), CreatedAt: d.time(), ExpiresAt: d.time()}
+	if rest := b[4+n:]; len(rest) > 0 {
+		t.Data = append([]byte(nil), rest...)
+	}
 	return t, d.err
 }
 
@@ -228,6 +239,9 @@ func decodeToken(kind storage.TokenKind, sig string, b []byte) (*storage.Token, 
 func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 	if t.CreatedAt.IsZero() {
 		t.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
+	}
+	if len(t.RequestID)+len(t.ClientID)+len(t.Subject)+len(t.SessionID)+len(t.AccessSignature) > 60000 {
+		return errors.New("redis: token identifiers too long")
 	}
 	now := s.nowMicros()
 	var set *goredis.BoolCmd

@@ -194,7 +194,7 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 // is the arbiter: of concurrent callers exactly one changes the row.
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
 	now := micros(s.now())
-	n, err := s.exec(ctx, `UPDATE tokens SET active = 0 WHERE kind = ? AND signature = ? AND active = 1
+	n, err := s.exec(ctx, `UPDATE tokens SET active = 0, data = NULL WHERE kind = ? AND signature = ? AND active = 1
 		AND (expires_at = 0 OR expires_at > ?)`, string(kind), signature, now)
 	if err != nil || n == 1 {
 		return err

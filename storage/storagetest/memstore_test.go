@@ -537,7 +537,7 @@ func (s *memStore) DeactivateToken(_ context.Context, kind storage.TokenKind, si
 	case !t.Active:
 		return storage.ErrConflict
 	}
-	t.Active = false
+	t.Active, t.Data = false, nil
 	s.tokens[tokenKey{kind, sig}] = t
 	return nil
 }

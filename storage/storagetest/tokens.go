@@ -107,10 +107,10 @@ var tokenTests = []stateTest{
 		must(t, s.CreateToken(t.Context(), clone(other)), "CreateToken")
 		must(t, s.DeactivateToken(t.Context(), tok.Kind, tok.Signature), "DeactivateToken(active token)")
 		want := clone(tok)
-		want.Active = false
+		want.Active, want.Data = false, nil
 		got, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
 		must(t, err, "GetToken(deactivated token)")
-		checkRecord(t, "GetToken after DeactivateToken (only Active changes)", got, want)
+		checkRecord(t, "GetToken after DeactivateToken (Active false, Data dropped, the rest kept)", got, want)
 		wantErr(t, s.DeactivateToken(t.Context(), tok.Kind, tok.Signature), storage.ErrConflict, "DeactivateToken(already inactive)")
 		got, err = s.GetToken(t.Context(), other.Kind, other.Signature)
 		must(t, err, "GetToken(same signature, other kind)")

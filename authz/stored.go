@@ -1,0 +1,198 @@
+package authz
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// The grant state stored with each code and token is a compact JSON
+// document: what fosite needs to resume the request, without zero values,
+// and with the ID token claims only where an ID token can still be issued
+// from it. The request ID and client ID live in the storage.Token itself.
+// A spent token keeps no document at all (the store drops it): reuse
+// detection needs only the request ID.
+
+// storedRequest is a fosite request at rest.
+type storedRequest struct {
+	RequestedAt    int64          `json:"t,omitempty"` // µs since the epoch
+	RequestedScope []string       `json:"rs,omitempty"`
+	GrantedScope   []string       `json:"gs,omitempty"`
+	RequestedAud   []string       `json:"ra,omitempty"`
+	GrantedAud     []string       `json:"ga,omitempty"`
+	Form           url.Values     `json:"f,omitempty"`
+	Session        *storedSession `json:"s,omitempty"`
+}
+
+// storedSession is an openid.DefaultSession at rest.
+type storedSession struct {
+	Subject  string           `json:"sub,omitempty"`
+	Username string           `json:"un,omitempty"`
+	Expires  map[string]int64 `json:"exp,omitempty"` // by token type, µs
+	Claims   *storedClaims    `json:"c,omitempty"`
+	Headers  map[string]any   `json:"h,omitempty"`
+}
+
+// storedClaims are the ID token claims fixed at sign-in; iss, aud, exp,
+// iat, jti and the hashes are set when an ID token is made.
+type storedClaims struct {
+	Nonce       string         `json:"n,omitempty"`
+	AuthTime    int64          `json:"at,omitempty"`  // µs
+	RequestedAt int64          `json:"rat,omitempty"` // µs
+	ACR         string         `json:"acr,omitempty"`
+	AMR         []string       `json:"amr,omitempty"`
+	Extra       map[string]any `json:"x,omitempty"`
+}
+
+// storedForm lists the request parameters fosite reads back from stored
+// state (redirect URI checks, PKCE, max_age, prompt, nonce, ...). Nothing
+// else is kept: no secrets, no codes, no tokens.
+var storedForm = []string{
+	"redirect_uri", "response_type", "grant_type", "scope", "audience", "nonce", "max_age", "prompt",
+	"acr_values", "id_token_hint", "code_challenge", "code_challenge_method", "claims",
+}
+
+// withClaims reports whether state of kind can still issue an ID token and
+// so must keep the ID token claims: codes (and the OpenID state keyed by
+// them) and refresh tokens. Access tokens and PKCE state need none.
+func withClaims(kind storage.TokenKind) bool {
+	return kind == storage.KindAuthorizeCode || kind == storage.KindOpenID || kind == storage.KindRefreshToken
+}
+
+func micro(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+func fromMicro(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
+
+// encodeRequest serializes r for state of kind.
+func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
+	sr := storedRequest{
+		RequestedAt:    micro(r.GetRequestedAt()),
+		RequestedScope: r.GetRequestedScopes(),
+		GrantedScope:   r.GetGrantedScopes(),
+		RequestedAud:   r.GetRequestedAudience(),
+		GrantedAud:     r.GetGrantedAudience(),
+	}
+	for _, k := range storedForm {
+		if v, ok := r.GetRequestForm()[k]; ok && len(v) > 0 && v[0] != "" {
+			if sr.Form == nil {
+				sr.Form = url.Values{}
+			}
+			sr.Form[k] = v
+		}
+	}
+	switch s := r.GetSession().(type) {
+	case nil:
+	case *openid.DefaultSession:
+		ss := &storedSession{Subject: s.Subject, Username: s.Username}
+		for typ, t := range s.ExpiresAt {
+			if !t.IsZero() {
+				if ss.Expires == nil {
+					ss.Expires = map[string]int64{}
+				}
+				ss.Expires[string(typ)] = micro(t)
+			}
+		}
+		if c := s.Claims; c != nil && withClaims(kind) {
+			ss.Claims = &storedClaims{
+				Nonce: c.Nonce, AuthTime: micro(c.AuthTime), RequestedAt: micro(c.RequestedAt),
+				ACR: c.AuthenticationContextClassReference, AMR: c.AuthenticationMethodsReferences,
+				Extra: c.Extra,
+			}
+			if ss.Subject == "" {
+				ss.Subject = c.Subject
+			}
+		}
+		if s.Headers != nil && len(s.Headers.Extra) > 0 {
+			ss.Headers = s.Headers.Extra
+		}
+		sr.Session = ss
+	default:
+		return nil, fmt.Errorf("cannot store a session of type %T", s)
+	}
+	return json.Marshal(sr)
+}
+
+// decodeRequest restores a request stored by encodeRequest into session.
+// Spent state has no document: the request then carries only its ID and
+// client, which is all reuse detection needs.
+func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Session) (*fosite.Request, error) {
+	req := &fosite.Request{ID: t.RequestID, Client: client, Form: url.Values{}, Session: session}
+	if len(t.Data) == 0 {
+		return req, nil
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(t.Data, &sr); err != nil {
+		return nil, fmt.Errorf("decode stored request: %w", err)
+	}
+	req.RequestedAt = fromMicro(sr.RequestedAt)
+	req.RequestedScope, req.GrantedScope = sr.RequestedScope, sr.GrantedScope
+	req.RequestedAudience, req.GrantedAudience = sr.RequestedAud, sr.GrantedAud
+	if sr.Form != nil {
+		req.Form = sr.Form
+	}
+	ds, ok := session.(*openid.DefaultSession)
+	if session == nil || sr.Session == nil {
+		return req, nil
+	}
+	if !ok {
+		return nil, fmt.Errorf("cannot restore a session into %T", session)
+	}
+	// Merge, as fosite restores several records (code, PKCE, OpenID) into
+	// one session and sets expiries on it in between.
+	ss := sr.Session
+	ds.Subject, ds.Username = ss.Subject, ss.Username
+	if len(ss.Expires) > 0 && ds.ExpiresAt == nil {
+		ds.ExpiresAt = make(map[fosite.TokenType]time.Time, len(ss.Expires))
+	}
+	for typ, v := range ss.Expires {
+		ds.ExpiresAt[fosite.TokenType(typ)] = fromMicro(v)
+	}
+	if ds.Claims == nil {
+		ds.Claims = &jwt.IDTokenClaims{}
+	}
+	ds.Claims.Subject = ss.Subject
+	if c := ss.Claims; c != nil {
+		ds.Claims.Nonce = c.Nonce
+		ds.Claims.AuthTime, ds.Claims.RequestedAt = fromMicro(c.AuthTime), fromMicro(c.RequestedAt)
+		ds.Claims.AuthenticationContextClassReference = c.ACR
+		ds.Claims.AuthenticationMethodsReferences = c.AMR
+		ds.Claims.Extra = c.Extra
+	}
+	if ds.Headers == nil {
+		ds.Headers = &jwt.Headers{}
+	}
+	for k, v := range ss.Headers {
+		if ds.Headers.Extra == nil {
+			ds.Headers.Extra = map[string]any{}
+		}
+		ds.Headers.Extra[k] = v
+	}
+	return req, nil
+}
+
+// codeKey is the storage key of state fosite keys by the whole
+// authorization code (the OpenID request state): its SHA-256, so that
+// storage never holds a live code.
+func codeKey(code string) string {
+	sum := sha256.Sum256([]byte(code))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -24,8 +25,9 @@ import (
 
 // storedRequest is a fosite request at rest.
 type storedRequest struct {
-	RequestedAt    int64          `json:"t,omitempty"` // µs since the epoch
-	RequestedScope []string       `json:"rs,omitempty"`
+	RequestedAt int64 `json:"t,omitempty"` // µs since the epoch
+	// RequestedScope is absent when it equals GrantedScope, as it mostly does.
+	RequestedScope *[]string      `json:"rs,omitempty"`
 	GrantedScope   []string       `json:"gs,omitempty"`
 	RequestedAud   []string       `json:"ra,omitempty"`
 	GrantedAud     []string       `json:"ga,omitempty"`
@@ -85,11 +87,16 @@ func fromMicro(v int64) time.Time {
 // encodeRequest serializes r for state of kind.
 func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 	sr := storedRequest{
-		RequestedAt:    micro(r.GetRequestedAt()),
-		RequestedScope: r.GetRequestedScopes(),
-		GrantedScope:   r.GetGrantedScopes(),
-		RequestedAud:   r.GetRequestedAudience(),
-		GrantedAud:     r.GetGrantedAudience(),
+		RequestedAt:  micro(r.GetRequestedAt()),
+		GrantedScope: r.GetGrantedScopes(),
+		RequestedAud: r.GetRequestedAudience(),
+		GrantedAud:   r.GetGrantedAudience(),
+	}
+	if rs := []string(r.GetRequestedScopes()); !slices.Equal(rs, sr.GrantedScope) {
+		if rs == nil {
+			rs = []string{}
+		}
+		sr.RequestedScope = &rs
 	}
 	for _, k := range storedForm {
 		if v, ok := r.GetRequestForm()[k]; ok && len(v) > 0 && v[0] != "" {
@@ -144,7 +151,10 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 		return nil, fmt.Errorf("decode stored request: %w", err)
 	}
 	req.RequestedAt = fromMicro(sr.RequestedAt)
-	req.RequestedScope, req.GrantedScope = sr.RequestedScope, sr.GrantedScope
+	req.RequestedScope, req.GrantedScope = sr.GrantedScope, sr.GrantedScope
+	if sr.RequestedScope != nil {
+		req.RequestedScope = *sr.RequestedScope
+	}
 	req.RequestedAudience, req.GrantedAudience = sr.RequestedAud, sr.GrantedAud
 	if sr.Form != nil {
 		req.Form = sr.Form

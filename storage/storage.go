@@ -40,13 +40,16 @@ type Client struct {
 	Public                  bool
 	TokenEndpointAuthMethod string // client_secret_basic, client_secret_post, private_key_jwt, none
 	// JWKS is a JSON Web Key Set document (raw JSON) for private_key_jwt.
-	JWKS      []byte
-	JWKSURI   string
-	LogoURI   string
-	PolicyURI string
-	TOSURI    string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	JWKS    []byte
+	JWKSURI string
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
+	// (RS256, ES256, EdDSA); empty for the provider's default.
+	IDTokenSignedResponseAlg string
+	LogoURI                  string
+	PolicyURI                string
+	TOSURI                   string
+	CreatedAt                time.Time
+	UpdatedAt                time.Time
 }
 
 // Address is the OpenID Connect address claim.
@@ -121,7 +124,7 @@ type Consent struct {
 
 // Key statuses.
 const (
-	KeyActive  = "active"  // signs new tokens; exactly one at a time
+	KeyActive  = "active"  // signs new tokens; exactly one per algorithm
 	KeyRetired = "retired" // still published until NotAfter so old tokens verify
 )
 
@@ -238,8 +241,10 @@ type ConsentStore interface {
 type KeyStore interface {
 	// ListKeys returns every key not past its NotAfter, newest first.
 	ListKeys(ctx context.Context) ([]*SigningKey, error)
-	// RotateKey atomically retires every active key (Status KeyRetired,
-	// NotAfter retireAfter) and stores next as the one active key.
+	// RotateKey atomically retires every active key of next.Algorithm
+	// (Status KeyRetired, NotAfter retireAfter) and stores next as the one
+	// active key of its algorithm. Keys of other algorithms are untouched:
+	// there is one active key per algorithm.
 	RotateKey(ctx context.Context, next *SigningKey, retireAfter time.Time) error
 	DeleteKey(ctx context.Context, id string) error
 }

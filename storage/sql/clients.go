@@ -10,20 +10,20 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types,
 	response_types, scopes, audience, public, token_endpoint_auth_method, jwks, jwks_uri,
-	logo_uri, policy_uri, tos_uri, created_at, updated_at`
+	logo_uri, policy_uri, tos_uri, created_at, updated_at, id_token_signed_response_alg`
 
 func clientArgs(c *storage.Client) []any {
 	return []any{c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience), b2i(c.Public),
 		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.LogoURI, c.PolicyURI, c.TOSURI,
-		micros(c.CreatedAt), micros(c.UpdatedAt)}
+		micros(c.CreatedAt), micros(c.UpdatedAt), c.IDTokenSignedResponseAlg}
 }
 
 // CreateClient implements storage.ClientStore.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	s.stamp(&c.CreatedAt, &c.UpdatedAt)
 	_, err := s.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
 	return err
 }
 
@@ -40,11 +40,11 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	}
 	a := clientArgs(c)
 	// Everything but id and created_at, then the id.
-	args := append(append([]any{}, a[1:16]...), a[17], a[0])
+	args := append(append([]any{}, a[1:16]...), a[17], a[18], a[0])
 	return affectedOne(s.exec(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?,
 		public = ?, token_endpoint_auth_method = ?, jwks = ?, jwks_uri = ?, logo_uri = ?,
-		policy_uri = ?, tos_uri = ?, updated_at = ? WHERE id = ?`, args...))
+		policy_uri = ?, tos_uri = ?, updated_at = ?, id_token_signed_response_alg = ? WHERE id = ?`, args...))
 }
 
 // DeleteClient implements storage.ClientStore. The client's consents and
@@ -100,7 +100,7 @@ func scanClient(r scanner) (*storage.Client, error) {
 	)
 	err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &redirects, &postLogout, &grants, &responses, &scopes, &aud,
 		&public, &c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI,
-		&created, &updated)
+		&created, &updated, &c.IDTokenSignedResponseAlg)
 	if err != nil {
 		return nil, mapErr(err)
 	}

@@ -44,8 +44,8 @@ func (s *Store) RotateKey(ctx context.Context, next *storage.SigningKey, retireA
 				return err
 			}
 		}
-		if _, err := s.execOn(ctx, tx, `UPDATE signing_keys SET status = ?, not_after = ? WHERE status = ?`,
-			storage.KeyRetired, micros(retireAfter), storage.KeyActive); err != nil {
+		if _, err := s.execOn(ctx, tx, `UPDATE signing_keys SET status = ?, not_after = ? WHERE status = ? AND algorithm = ?`,
+			storage.KeyRetired, micros(retireAfter), storage.KeyActive, next.Algorithm); err != nil {
 			return err
 		}
 		_, err := s.execOn(ctx, tx, `INSERT INTO signing_keys (id, algorithm, private_key, public_jwk, status, created_at, not_after)

@@ -137,6 +137,12 @@ CREATE TABLE counters (
 );
 CREATE INDEX counters_expiry ON counters (expires_at);
 `,
+	// 3: one active signing key per algorithm; a client's ID token algorithm.
+	`
+DROP INDEX signing_keys_one_active;
+CREATE UNIQUE INDEX signing_keys_one_active_per_alg ON signing_keys (algorithm) WHERE status = 'active';
+ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

@@ -42,7 +42,6 @@ var keyTests = []test{
 		must(t, s.RotateKey(t.Context(), clone(k1), clock.Now().Add(time.Hour)), "RotateKey(kid-b)")
 		clock.Advance(24 * time.Hour)
 		k2 := fullKey("kid-c", clock.Now())
-		k2.Algorithm = "ES256"
 		r2 := clock.Now().Add(48 * time.Hour)
 		must(t, s.RotateKey(t.Context(), clone(k2), r2), "RotateKey(kid-c)")
 		checkKeys(t, "ListKeys after a second RotateKey (newest first, the old key retired until retireAfter)", s,
@@ -64,6 +63,21 @@ var keyTests = []test{
 		checkKeys(t, "ListKeys after kid-c's NotAfter", s, k3)
 		clock.Advance(1000 * time.Hour)
 		checkKeys(t, "ListKeys long after (the active key never lapses)", s, k3)
+	}},
+	{"OneActiveKeyPerAlgorithm", func(t *testing.T, s Store, clock *Clock) {
+		ed := fullKey("kid-ed", clock.Now())
+		must(t, s.RotateKey(t.Context(), clone(ed), clock.Now().Add(time.Hour)), "RotateKey(EdDSA key)")
+		clock.Advance(time.Minute)
+		es := fullKey("kid-es", clock.Now())
+		es.Algorithm = "ES256"
+		must(t, s.RotateKey(t.Context(), clone(es), clock.Now().Add(time.Hour)), "RotateKey(ES256 key)")
+		checkKeys(t, "ListKeys after rotating in a key of another algorithm (both active)", s, es, ed)
+		clock.Advance(time.Minute)
+		es2 := fullKey("kid-es2", clock.Now())
+		es2.Algorithm = "ES256"
+		r := clock.Now().Add(2 * time.Hour)
+		must(t, s.RotateKey(t.Context(), clone(es2), r), "RotateKey(second ES256 key)")
+		checkKeys(t, "ListKeys after rotating ES256 (only the ES256 key retired)", s, es2, retired(es, r), ed)
 	}},
 	{"Delete", func(t *testing.T, s Store, clock *Clock) {
 		k1 := fullKey("kid-1", clock.Now())

@@ -395,7 +395,7 @@ func (s *memStore) RotateKey(_ context.Context, next *storage.SigningKey, retire
 		return storage.ErrAlreadyExists
 	}
 	for id, k := range s.keys {
-		if k.Status == storage.KeyActive {
+		if k.Status == storage.KeyActive && k.Algorithm == next.Algorithm {
 			k.Status, k.NotAfter = storage.KeyRetired, norm(retireAfter)
 			s.keys[id] = k
 		}

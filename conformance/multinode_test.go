@@ -190,9 +190,10 @@ func TestMultiNode(t *testing.T) {
 			if win == nil {
 				continue
 			}
-			// Losing the race counts as reuse of the code, which revokes the
-			// grant; whether that reaches the winner's tokens depends on which
-			// node's writes land first.
+			// Losing the race counts as reuse of the code, so the loser's node
+			// revokes the grant; the winner's tokens fall with it only if the
+			// winner's node wrote them before that revocation. Most survive
+			// (10 to 19 of 20 in our runs): counted, not asserted.
 			if c.introspectAt(t, n3, win.str("access_token")).JSON["active"] == true {
 				survived++
 			}
@@ -200,6 +201,14 @@ func TestMultiNode(t *testing.T) {
 		t.Logf("%d of %d winners' access tokens were still active after the loser's reuse revocation", survived, raceRounds)
 	})
 
+	// The loser's node treats the lost race as reuse of the refresh token and
+	// revokes the grant's tokens by request ID, but does not wait for or
+	// block the winner: new tokens the winner's node writes after that
+	// revocation survive (2 to 13 of 20 new refresh tokens in our runs),
+	// against RFC 9700 §4.14.2, which has the active refresh token revoked.
+	// So the test asserts one winner, the raced token spent, and that the
+	// token endpoint agrees with introspection about the winner's new
+	// refresh token, and logs how many survived.
 	t.Run("a refresh token redeemed at two nodes at once is spent once", func(t *testing.T) {
 		var survivedRT, survivedAT int
 		for round := range raceRounds {

@@ -301,7 +301,8 @@ func Do(addr string, args ...string) (string, error) {
 }
 
 // lookPath finds a program on PATH, skipping (or, with
-// ATRIUM_TEST_REQUIRE_REDIS=1, failing) t when it is missing.
+// ATRIUM_TEST_REQUIRE_REDIS=1, failing) t when it is missing. URL only
+// gets here when ATRIUM_TEST_REDIS_URL is unset.
 func lookPath(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
@@ -309,9 +310,9 @@ func lookPath(t testing.TB, name string) string {
 		return p
 	}
 	if os.Getenv(EnvRequire) == "1" {
-		t.Fatalf("redistest: %s=1 but %s is not on PATH (and %s is unset): %v", EnvRequire, name, EnvURL, err)
+		t.Fatalf("redistest: %s=1 but %s is not on PATH: %v", EnvRequire, name, err)
 	}
-	t.Skipf("redistest: no Redis: %s is not on PATH and %s is unset (set %s=1 to fail instead)", name, EnvURL, EnvRequire)
+	t.Skipf("redistest: no Redis: %s is not on PATH (set %s=1 to fail instead)", name, EnvRequire)
 	return ""
 }
 

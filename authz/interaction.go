@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/atrium-id/atrium/authz/keys"
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/storage"
 )
@@ -584,6 +585,10 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 			Extra:                               extra,
 		},
 		Headers: &jwt.Headers{},
+	}
+	if cl, ok := ar.GetClient().(*client); ok && cl.c.IDTokenSignedResponseAlg != "" {
+		// The ID tokens of this grant, now and at every refresh.
+		os.Headers.Extra = map[string]any{keys.AlgorithmHeader: cl.c.IDTokenSignedResponseAlg}
 	}
 	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, os)
 	if err != nil {

@@ -62,7 +62,7 @@ func newTestEnv(t testing.TB, state ...storage.StateStore) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	km, err := keys.NewManager(st, box, keys.Options{})
+	km, err := keys.NewManager(st, box, keys.Options{Algorithms: []string{keys.ES256, keys.EdDSA}})
 	if err != nil {
 		t.Fatal(err)
 	}

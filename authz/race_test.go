@@ -2,12 +2,15 @@ package authz
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/atrium-id/atrium/authz/keys"
 	"github.com/atrium-id/atrium/internal/redistest"
 	"github.com/atrium-id/atrium/storage"
 	redisstore "github.com/atrium-id/atrium/storage/redis"
@@ -151,4 +154,53 @@ func TestIssuedTokensExpire(t *testing.T) {
 			near("introspected access token", time.Unix(int64(exp), 0), now.Add(time.Hour))
 		}
 	})
+}
+
+// TestIDTokenAlgorithmPerClient: a client registered with an ID token
+// algorithm gets its ID tokens signed with it, at the code exchange and at
+// every refresh; other clients get the default, RS256. Each verifies
+// against the published JWKS.
+func TestIDTokenAlgorithmPerClient(t *testing.T) {
+	e := newTestEnv(t)
+	ctx := context.Background()
+	for _, alg := range []string{"ES256", "EdDSA"} {
+		c, err := e.store.GetClient(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.ID, c.IDTokenSignedResponseAlg = "app-"+alg, alg
+		if err := e.store.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	header := func(idToken string) map[string]any {
+		seg, _, _ := strings.Cut(idToken, ".")
+		b, _ := base64.RawURLEncoding.DecodeString(seg)
+		var h map[string]any
+		_ = json.Unmarshal(b, &h)
+		return h
+	}
+	for client, want := range map[string]string{"app": "RS256", "app-ES256": "ES256", "app-EdDSA": "EdDSA"} {
+		verifier, challenge := pkcePair()
+		code := e.signIn(e.browser(), codeParams(client, "openid offline_access", challenge)).Query().Get("code")
+		status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, client, testSecret)
+		if status != 200 {
+			t.Fatalf("%s: code exchange: %d %v", client, status, tok)
+		}
+		status, refreshed := e.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}, client, testSecret)
+		if status != 200 {
+			t.Fatalf("%s: refresh: %d %v", client, status, refreshed)
+		}
+		for when, idt := range map[string]any{"code exchange": tok["id_token"], "refresh": refreshed["id_token"]} {
+			s, _ := idt.(string)
+			h := header(s)
+			if h["alg"] != want || h[keys.AlgorithmHeader] != nil {
+				t.Errorf("%s, %s: ID token header %v, want alg %s", client, when, h, want)
+			}
+			if _, err := e.p.keys.(*keys.Manager).Verify(ctx, s); err != nil {
+				t.Errorf("%s, %s: ID token does not verify: %v", client, when, err)
+			}
+		}
+	}
 }

@@ -262,10 +262,11 @@ func TestRotate(t *testing.T) {
 		name     string
 		from, to string
 	}{
-		{"RS256 to RS256", RS256, ""},
-		{"RS256 to ES256", RS256, ES256},
-		{"ES256 to EdDSA", ES256, EdDSA},
-		{"EdDSA to RS256", EdDSA, RS256},
+		// A rotation replaces the key of its algorithm; keys of other
+		// algorithms are TestActiveKeyPerAlgorithm's.
+		{"RS256, default algorithm", RS256, ""},
+		{"ES256", ES256, ES256},
+		{"EdDSA", EdDSA, EdDSA},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -648,7 +649,7 @@ func TestTwoManagersShareRotation(t *testing.T) {
 			}
 
 			c.Add(time.Second)
-			info, err := cli.Rotate(ctx, ES256)
+			info, err := cli.Rotate(ctx, RS256)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -837,4 +838,92 @@ func TestConcurrentUseDuringRotation(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// TestActiveKeyPerAlgorithm: with several algorithms configured, each has
+// an active key, the JWKS publishes them all, a token asks for its
+// algorithm with an "alg" header entry, and rotating one algorithm's key
+// leaves the others active.
+func TestActiveKeyPerAlgorithm(t *testing.T) {
+	ctx := context.Background()
+	c := newClock()
+	m := newManager(t, newStore(t), masterSecret(1), Options{Algorithm: RS256, Algorithms: []string{ES256, EdDSA}, Now: c.Now})
+	if err := m.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Ensure(ctx); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := m.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := map[string]string{}
+	for _, k := range infos {
+		if k.Status == storage.KeyActive {
+			if active[k.Algorithm] != "" {
+				t.Errorf("two active %s keys", k.Algorithm)
+			}
+			active[k.Algorithm] = k.KID
+		}
+	}
+	if len(infos) != 3 || len(active) != 3 {
+		t.Fatalf("keys after Ensure twice: %+v, want one active key per algorithm", infos)
+	}
+	set, err := m.JWKS(ctx)
+	if err != nil || len(set.Keys) != 3 {
+		t.Fatalf("JWKS: %d keys, %v; want 3", len(set.Keys), err)
+	}
+	for _, alg := range []string{"", RS256, ES256, EdDSA} {
+		var header jwt.Mapper = &jwt.Headers{}
+		if alg != "" {
+			header = &jwt.Headers{Extra: map[string]any{AlgorithmHeader: alg}}
+		}
+		token, _, err := m.Signer().Generate(ctx, jwt.MapClaims{"sub": "x", "exp": c.Now().Add(time.Hour).Unix()}, header)
+		if err != nil {
+			t.Fatalf("Generate(alg %q): %v", alg, err)
+		}
+		want := alg
+		if want == "" {
+			want = RS256
+		}
+		h := decodeHeader(t, token)
+		if h["alg"] != want || h["kid"] != active[want] || h[AlgorithmHeader] != nil {
+			t.Errorf("Generate(alg %q): header %v, want alg %s and kid %s", alg, h, want, active[want])
+		}
+		if _, err := m.Verify(ctx, token); err != nil {
+			t.Errorf("Verify(%s token): %v", want, err)
+		}
+	}
+	if _, _, err := m.Signer().Generate(ctx, jwt.MapClaims{"sub": "x"}, &jwt.Headers{Extra: map[string]any{AlgorithmHeader: "HS256"}}); err == nil {
+		t.Error("Generate with alg HS256 succeeded, want an error")
+	}
+
+	next, err := m.Rotate(ctx, ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	infos, _ = m.List(ctx)
+	for _, k := range infos {
+		switch {
+		case k.KID == active[ES256] && k.Status != storage.KeyRetired:
+			t.Errorf("old ES256 key %s is %s after rotating ES256, want retired", k.KID, k.Status)
+		case (k.KID == active[RS256] || k.KID == active[EdDSA] || k.KID == next.KID) && k.Status != storage.KeyActive:
+			t.Errorf("key %s (%s) is %s after rotating ES256, want active", k.KID, k.Algorithm, k.Status)
+		}
+	}
+}
+
+func decodeHeader(t *testing.T, token string) map[string]any {
+	t.Helper()
+	seg, _, _ := strings.Cut(token, ".")
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

@@ -20,8 +20,13 @@ import (
 
 // Options configures a Manager. Zero values take the defaults.
 type Options struct {
-	// Algorithm of new keys: RS256 (default), ES256 or EdDSA.
+	// Algorithm of new keys: RS256 (default), ES256 or EdDSA. Its key signs
+	// whatever does not ask for another algorithm.
 	Algorithm string
+	// Algorithms always have an active key, which Ensure creates when
+	// missing, so clients can ask for their ID tokens in any of them.
+	// Algorithm is always among them.
+	Algorithms []string
 	// RetireAfter is how long a rotated-out key stays published so the
 	// tokens it signed keep verifying; default 24h.
 	RetireAfter time.Duration
@@ -61,7 +66,8 @@ type Manager struct {
 // keySet is an immutable snapshot of the published keys.
 type keySet struct {
 	expires time.Time       // reload after this
-	active  *key            // nil when the store has no active key
+	active  *key            // of the configured algorithm (else any); nil when none is active
+	byAlg   map[string]*key // the active key of each algorithm
 	keys    []*key          // active first, then newest first
 	byKID   map[string]*key // every key in keys
 	jwks    []byte          // the JWKS document
@@ -79,6 +85,14 @@ func NewManager(store storage.KeyStore, box *secretbox.Box, opts Options) (*Mana
 	if err := checkAlgorithm(opts.Algorithm); err != nil {
 		return nil, fmt.Errorf("keys: %w", err)
 	}
+	for _, alg := range opts.Algorithms {
+		if err := checkAlgorithm(alg); err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
+	}
+	if !slices.Contains(opts.Algorithms, opts.Algorithm) {
+		opts.Algorithms = append([]string{opts.Algorithm}, opts.Algorithms...)
+	}
 	if opts.RetireAfter < 0 || opts.Refresh < 0 {
 		return nil, errors.New("keys: RetireAfter and Refresh must not be negative")
 	}
@@ -94,8 +108,8 @@ func NewManager(store storage.KeyStore, box *secretbox.Box, opts Options) (*Mana
 	return &Manager{store: store, box: box, opts: opts}, nil
 }
 
-// Ensure creates an active key with the configured algorithm when the store
-// has none. It is safe to call more than once.
+// Ensure creates an active key for each of the configured algorithms that
+// has none in the store. It is safe to call more than once.
 func (m *Manager) Ensure(ctx context.Context) error {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
@@ -103,18 +117,20 @@ func (m *Manager) Ensure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if s.active != nil {
-		return nil
-	}
-	now := m.opts.Now()
-	if _, err := m.create(ctx, m.opts.Algorithm, now, now); err != nil {
-		return err
+	for _, alg := range m.opts.Algorithms {
+		if s.byAlg[alg] != nil {
+			continue
+		}
+		now := m.opts.Now()
+		if _, err := m.create(ctx, alg, now, now); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
 // Rotate makes a new key with alg ("" means the configured algorithm) the
-// active one. The previous active key stays published for RetireAfter so
+// active one of its algorithm. The previous active key stays published for RetireAfter so
 // the tokens it signed keep verifying. The new key signs in this process at
 // once; other processes pick it up within their Refresh.
 func (m *Manager) Rotate(ctx context.Context, alg string) (KeyInfo, error) {
@@ -282,8 +298,8 @@ func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
 	}
 	now := m.opts.Now()
 	prev := m.state.Load()
-	s := &keySet{expires: now.Add(m.opts.Refresh), byKID: make(map[string]*key, len(recs))}
-	var rest []*key
+	s := &keySet{expires: now.Add(m.opts.Refresh), byKID: make(map[string]*key, len(recs)), byAlg: map[string]*key{}}
+	var actives, rest []*key
 	for _, r := range recs {
 		if !r.NotAfter.IsZero() && !now.Before(r.NotAfter) {
 			continue
@@ -305,14 +321,24 @@ func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
 			}
 		}
 		s.byKID[k.kid] = k
-		if k.status == storage.KeyActive && s.active == nil {
-			s.active = k
+		if k.status == storage.KeyActive && s.byAlg[k.alg] == nil {
+			s.byAlg[k.alg] = k
+			actives = append(actives, k)
 			continue
 		}
 		rest = append(rest, k)
 	}
+	s.active = s.byAlg[m.opts.Algorithm]
+	if s.active == nil && len(actives) > 0 {
+		s.active = actives[0]
+	}
 	if s.active != nil {
 		s.keys = append(s.keys, s.active)
+	}
+	for _, k := range actives {
+		if k != s.active {
+			s.keys = append(s.keys, k)
+		}
 	}
 	s.keys = append(s.keys, rest...)
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(s.keys))}
@@ -327,13 +353,24 @@ func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
 }
 
 // activeKey returns the key that signs new tokens.
-func (m *Manager) activeKey(ctx context.Context) (*key, error) {
+func (m *Manager) activeKey(ctx context.Context) (*key, error) { return m.activeKeyFor(ctx, "") }
+
+// activeKeyFor returns the active key of alg ("" for the configured
+// algorithm's).
+func (m *Manager) activeKeyFor(ctx context.Context, alg string) (*key, error) {
 	s, err := m.current(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.active == nil {
-		return nil, errors.New("keys: no active signing key (run Ensure or rotate a key)")
+	k := s.active
+	if alg != "" {
+		k = s.byAlg[alg]
 	}
-	return s.active, nil
+	if k == nil {
+		if alg == "" {
+			return nil, errors.New("keys: no active signing key (run Ensure or rotate a key)")
+		}
+		return nil, fmt.Errorf("keys: no active %s signing key (run Ensure or rotate one in)", alg)
+	}
+	return k, nil
 }

@@ -37,7 +37,7 @@ func (s *memStore) RotateKey(ctx context.Context, next *storage.SigningKey, reti
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for i := range s.keys {
-		if s.keys[i].Status == storage.KeyActive {
+		if s.keys[i].Status == storage.KeyActive && s.keys[i].Algorithm == next.Algorithm {
 			s.keys[i].Status = storage.KeyRetired
 			s.keys[i].NotAfter = retireAfter
 		}

@@ -22,9 +22,15 @@ type fositeSigner Manager
 
 var _ jwt.Signer = (*fositeSigner)(nil)
 
+// AlgorithmHeader is the header entry that picks the algorithm of a token
+// (a client's id_token_signed_response_alg): Generate signs with the active
+// key of that algorithm and leaves the entry out of the token.
+const AlgorithmHeader = "atrium_alg"
+
 // Generate signs claims with the active key. The header carries kid, alg
 // and typ JWT plus the entries of header.ToMap(), which may override typ
-// but never alg or kid. It returns the token and its signature segment.
+// but never alg or kid; AlgorithmHeader picks another algorithm's key. It
+// returns the token and its signature segment.
 func (f *fositeSigner) Generate(ctx context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
 	if claims == nil {
 		return "", "", errors.New("keys: claims are nil")
@@ -145,7 +151,17 @@ func (m *Manager) Sign(ctx context.Context, claims any, typ string) (string, err
 }
 
 func (m *Manager) signPayload(ctx context.Context, payload []byte, extra map[string]any) (string, error) {
-	k, err := m.activeKey(ctx)
+	alg, _ := extra[AlgorithmHeader].(string)
+	if alg != "" {
+		rest := make(map[string]any, len(extra))
+		for name, v := range extra {
+			if name != AlgorithmHeader {
+				rest[name] = v
+			}
+		}
+		extra = rest
+	}
+	k, err := m.activeKeyFor(ctx, alg)
 	if err != nil {
 		return "", err
 	}

@@ -88,7 +88,9 @@ func newKeyManager(cfg *config.Config, st storage.KeyStore, master []byte) (*key
 		return nil, fmt.Errorf("master secret: %w", err)
 	}
 	m, err := keys.NewManager(st, box, keys.Options{
-		Algorithm:   cfg.Signing.Algorithm,
+		Algorithm: cfg.Signing.Algorithm,
+		// Every algorithm has a key, so any client can ask for its own.
+		Algorithms:  config.Algorithms,
 		RetireAfter: cfg.Signing.RetireAfter.D,
 		Refresh:     keyRefresh,
 	})

@@ -261,17 +261,18 @@ func upsertStatic(ctx context.Context, st staticStores, cfg *config.Config, log 
 	now := time.Now().UTC()
 	for i, sc := range cfg.Clients {
 		cl := &storage.Client{
-			ID:                      sc.ID,
-			Name:                    sc.Name,
-			RedirectURIs:            sc.RedirectURIs,
-			PostLogoutRedirectURIs:  sc.PostLogoutRedirectURIs,
-			GrantTypes:              sc.GrantTypes,
-			ResponseTypes:           []string{"code"},
-			Scopes:                  sc.Scopes,
-			Public:                  sc.Public,
-			TokenEndpointAuthMethod: sc.TokenEndpointAuthMethod,
-			CreatedAt:               now,
-			UpdatedAt:               now,
+			ID:                       sc.ID,
+			Name:                     sc.Name,
+			RedirectURIs:             sc.RedirectURIs,
+			PostLogoutRedirectURIs:   sc.PostLogoutRedirectURIs,
+			GrantTypes:               sc.GrantTypes,
+			ResponseTypes:            []string{"code"},
+			Scopes:                   sc.Scopes,
+			Public:                   sc.Public,
+			TokenEndpointAuthMethod:  sc.TokenEndpointAuthMethod,
+			IDTokenSignedResponseAlg: sc.IDTokenSignedResponseAlg,
+			CreatedAt:                now,
+			UpdatedAt:                now,
 		}
 		if sc.Secret != "" {
 			cl.SecretHash = authz.HashClientSecret(sc.Secret)

@@ -116,6 +116,9 @@ func (c *Config) validateClients() []error {
 				bad(fmt.Sprintf("grant_types[%d]", j), "unknown grant type %q (accepted: %s)", g, strings.Join(GrantTypes, ", "))
 			}
 		}
+		if cl.IDTokenSignedResponseAlg != "" && !slices.Contains(Algorithms, cl.IDTokenSignedResponseAlg) {
+			bad("id_token_signed_response_alg", "%q is not one of %s", cl.IDTokenSignedResponseAlg, strings.Join(Algorithms, ", "))
+		}
 		if !slices.Contains(AuthMethods, cl.TokenEndpointAuthMethod) {
 			bad("token_endpoint_auth_method", "unknown method %q (accepted: %s)", cl.TokenEndpointAuthMethod, strings.Join(AuthMethods, ", "))
 		}

@@ -118,6 +118,9 @@ type Client struct {
 	TokenEndpointAuthMethod string   `yaml:"token_endpoint_auth_method"`
 	// JWKSFile is the client's public key set, for private_key_jwt.
 	JWKSFile string `yaml:"jwks_file"`
+	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
+	// (RS256, ES256, EdDSA); empty for signing.algorithm.
+	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
 }
 
 // User is an end user declared in the config file.

@@ -66,6 +66,7 @@ func TestBadConfigs(t *testing.T) {
 		{"user_duplicate_email", []string{`users[1].email: "Ada@Example.com" is declared twice`}},
 		{"user_missing_password", []string{"users[0].password: required"}},
 		{"bad_login_max_attempts", []string{"login.max_attempts: must be -1 (no limit), 0 (the default, 10) or positive, got -3"}},
+		{"client_bad_id_token_alg", []string{`clients[0].id_token_signed_response_alg: "HS256" is not one of RS256, ES256, EdDSA`}},
 		{"bad_redis_url", []string{"redis.url: must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {

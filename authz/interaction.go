@@ -453,7 +453,9 @@ func (p *Provider) loginLimited(ctx context.Context, email string) (bool, error)
 func (p *Provider) checkPassword(ctx context.Context, email, password string) (*storage.User, error) {
 	user, err := p.stores.Users.GetUserByEmail(ctx, email)
 	if err != nil {
-		_, _ = login.VerifyPassword(dummyHash, password)
+		if _, verr := login.VerifyPasswordContext(ctx, dummyHash, password); verr != nil {
+			return nil, verr
+		}
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fmt.Errorf("unknown email: %w", errBadCredentials)
 		}
@@ -464,12 +466,14 @@ func (p *Provider) checkPassword(ctx context.Context, email, password string) (*
 	if err == nil {
 		hash = string(cred.Secret)
 	}
-	ok, verr := login.VerifyPassword(hash, password)
+	ok, verr := login.VerifyPasswordContext(ctx, hash, password)
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("no password credential: %w", errBadCredentials)
 	case verr != nil:
 		return nil, verr
+	case err != nil && !errors.Is(err, storage.ErrNotFound):
+		return nil, err
+	case err != nil:
+		return nil, fmt.Errorf("no password credential: %w", errBadCredentials)
 	case !ok:
 		return nil, fmt.Errorf("wrong password: %w", errBadCredentials)
 	case user.Disabled:

@@ -69,6 +69,12 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The browser went away mid-request; nobody reads an answer.
+		p.log.DebugContext(r.Context(), "request abandoned", "path", r.URL.Path, "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
 	if errors.Is(err, storage.ErrUnavailable) {
 		p.log.WarnContext(r.Context(), "store unavailable", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
 		w.Header().Set("Retry-After", "5")

@@ -226,7 +226,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		err = p.lostRedemptionRace(ctx, ar, err)
+		err = p.reused(ctx, r, err)
 		var rfc *fosite.RFC6749Error
 		if !errors.As(err, &rfc) && r.PostForm.Get("client_assertion") != "" {
 			// fosite passes a client assertion's claim validation errors
@@ -248,36 +248,58 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.writeTokenError(w, r, p.lostRedemptionRace(ctx, ar, err))
+		p.writeTokenError(w, r, p.reused(ctx, r, err))
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
 
-// lostRedemptionRace handles a request that passed validation but found,
-// at the atomic step, that a concurrent request (on any node) had just spent
-// the same code or refresh token. That is reuse, so the whole grant is
-// revoked (RFC 9700 §4.14.2 and RFC 6749 §4.1.2), and the client gets
-// invalid_grant instead of fosite's server_error or invalid_request.
-func (p *Provider) lostRedemptionRace(ctx context.Context, ar fosite.AccessRequester, err error) error {
-	var what string
-	switch {
-	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
-		what = "authorization code"
-	case errors.Is(err, fosite.ErrInactiveToken) && ar != nil && ar.GetGrantTypes().ExactOne("refresh_token"):
-		what = "refresh token"
+// reused answers a failed exchange of a code or refresh token that had
+// already been spent: by an earlier request, or by a concurrent one (on any
+// node) that won the atomic step this one lost. Either way it is reuse, so
+// the whole grant is revoked (RFC 9700 §4.14.2, RFC 6749 §4.1.2), now and
+// again once a concurrent winner has surely stored what it issued, and the
+// client gets invalid_grant rather than fosite's server_error or
+// invalid_request. Other failures pass through. It reads the store only on
+// this error path.
+func (p *Provider) reused(ctx context.Context, r *http.Request, err error) error {
+	var kind storage.TokenKind
+	var field, what string
+	switch r.PostForm.Get("grant_type") {
+	case "authorization_code":
+		kind, field, what = storage.KindAuthorizeCode, "code", "authorization code"
+	case "refresh_token":
+		kind, field, what = storage.KindRefreshToken, "refresh_token", "refresh token"
 	default:
 		return err
 	}
+	presented := r.PostForm.Get(field)
+	if presented == "" || errors.Is(err, storage.ErrUnavailable) {
+		return err
+	}
+	t, gerr := p.stores.Tokens.GetToken(ctx, kind, presented[strings.LastIndexByte(presented, '.')+1:])
+	// A racing winner may not have marked it spent yet; the storage layer
+	// has then reported the lost race itself.
+	lost := errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrInactiveToken)
+	if gerr != nil || (t.Active && !lost) || t.RequestID == "" {
+		return err
+	}
+	p.revokeGrant(ctx, t.RequestID)
+	later := context.WithoutCancel(ctx)
+	time.AfterFunc(reuseRevokeDelay, func() { p.revokeGrant(later, t.RequestID) })
+	return fosite.ErrInvalidGrant.WithHintf("The %s has already been used; the tokens issued with it are revoked.", what).WithWrap(err)
+}
+
+// reuseRevokeDelay is when a grant found reused is revoked a second time.
+const reuseRevokeDelay = 2 * time.Second
+
+// revokeGrant deletes the access and refresh tokens of a grant.
+func (p *Provider) revokeGrant(ctx context.Context, requestID string) {
 	for _, kind := range []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken} {
-		if ar == nil || ar.GetID() == "" {
-			break
-		}
-		if _, rerr := p.stores.Tokens.RevokeTokens(ctx, kind, ar.GetID()); rerr != nil {
-			p.log.ErrorContext(ctx, "revoking a reused grant failed", "err", rerr)
+		if _, err := p.stores.Tokens.RevokeTokens(ctx, kind, requestID); err != nil {
+			p.log.ErrorContext(ctx, "revoking a reused grant failed", "err", err)
 		}
 	}
-	return fosite.ErrInvalidGrant.WithHintf("The %s has already been used; the tokens issued with it are revoked.", what).WithWrap(err)
 }
 
 // unavailable turns an error of an unreachable store into RFC 6749's
@@ -335,7 +357,11 @@ func errorDescription(rfc *fosite.RFC6749Error) string {
 
 func (p *Provider) logOAuthError(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
 	level := slog.LevelInfo
-	if rfc.CodeField >= 500 {
+	switch {
+	case r.Context().Err() != nil:
+		// The client went away mid-request: not the server's failure.
+		level = slog.LevelDebug
+	case rfc.CodeField >= 500:
 		level = slog.LevelError
 	}
 	p.log.Log(r.Context(), level, "oauth error", "path", r.URL.Path, "error", rfc.ErrorField,

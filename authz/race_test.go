@@ -69,7 +69,7 @@ func oneWinner(t *testing.T, r raceResult) map[string]any {
 
 // TestConcurrentRedemption redeems one code, then one refresh token, from
 // two requests at once: exactly one wins and the other gets invalid_grant
-// (and, counting as reuse, revokes the grant).
+// and, counting as reuse, revokes the grant, the winner's new tokens too.
 func TestConcurrentRedemption(t *testing.T) {
 	stateBackends(t, func(t *testing.T, e *testEnv) {
 		for range 10 {
@@ -87,11 +87,10 @@ func TestConcurrentRedemption(t *testing.T) {
 			t.Fatalf("code exchange: %d %v", status, tok)
 		}
 		rt := tok["refresh_token"].(string)
+		var winners []string
 		for range 10 {
-			// Whether the winner's new tokens survive the loser's revocation
-			// depends on which store write lands first, so only the single
-			// winner is asserted.
-			oneWinner(t, e.race(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}))
+			won := oneWinner(t, e.race(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}))
+			winners = append(winners, won["access_token"].(string))
 			// Start the next round from a fresh grant.
 			verifier, challenge := pkcePair()
 			code := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query().Get("code")
@@ -101,6 +100,15 @@ func TestConcurrentRedemption(t *testing.T) {
 				t.Fatalf("code exchange: %d %v", status, tok)
 			}
 			rt = tok["refresh_token"].(string)
+		}
+		// The loser's attempt was reuse: once the delayed second revocation
+		// has run, none of the winners' tokens is active, however the
+		// writes interleaved.
+		time.Sleep(reuseRevokeDelay + 500*time.Millisecond)
+		for i, at := range winners {
+			if e.introspect(t, at) {
+				t.Errorf("winner %d's access token is still active after the reuse revocation", i)
+			}
 		}
 	})
 }

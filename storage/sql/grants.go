@@ -251,7 +251,7 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int6
 	now := s.now()
 	at, end := micros(now), micros(now.Add(window))
 	var n int64
-	err := s.db.QueryRowContext(ctx, s.rebind(`INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?)
+	err := s.wdb.QueryRowContext(ctx, s.rebind(`INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?)
 		ON CONFLICT (key) DO UPDATE SET
 			count = CASE WHEN counters.expires_at <= ? THEN 1 ELSE counters.count + 1 END,
 			expires_at = CASE WHEN counters.expires_at <= ? THEN excluded.expires_at ELSE counters.expires_at END

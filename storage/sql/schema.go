@@ -149,7 +149,7 @@ ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAUL
 // from several processes: PostgreSQL serializes on an advisory lock and
 // SQLite on its write lock.
 func (s *Store) Migrate(ctx context.Context) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

@@ -27,7 +27,12 @@ const (
 
 // Store implements every store interface of package storage.
 type Store struct {
-	db      *sqldb.DB
+	db *sqldb.DB
+	// wdb is the connection writes go through. For SQLite it is one
+	// connection, so writers queue in Go instead of polling SQLite's
+	// busy handler (which sleeps in steps and collapses throughput under
+	// contention); for PostgreSQL it is db.
+	wdb     *sqldb.DB
 	dialect string
 	now     func() time.Time
 	// bound caches queries rewritten to PostgreSQL's $n placeholders.
@@ -80,6 +85,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.db.SetMaxOpenConns(32)
 		s.db.SetMaxIdleConns(32)
 		s.db.SetConnMaxIdleTime(5 * time.Minute)
+		s.wdb = s.db
 	} else {
 		if dsn == "" {
 			return nil, errors.New("empty SQLite database path")
@@ -94,14 +100,21 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		s.db.SetMaxOpenConns(16)
 		s.db.SetMaxIdleConns(16)
 		s.db.SetConnMaxIdleTime(0)
+		if s.wdb, err = sqldb.Open("sqlite", sqliteDSN(dsn)); err != nil {
+			s.db.Close()
+			return nil, err
+		}
+		s.wdb.SetMaxOpenConns(1)
+		s.wdb.SetMaxIdleConns(1)
+		s.wdb.SetConnMaxIdleTime(0)
 	}
-	if err := s.db.PingContext(ctx); err != nil {
-		s.db.Close()
+	if err := s.Ping(ctx); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("connect: %w", redactErr(err, dsn))
 	}
 	if o.migrate {
 		if err := s.Migrate(ctx); err != nil {
-			s.db.Close()
+			s.Close()
 			return nil, fmt.Errorf("migrate: %w", err)
 		}
 	}
@@ -139,10 +152,21 @@ func redactErr(err error, dsn string) error {
 func (s *Store) Dialect() string { return s.dialect }
 
 // Ping checks the database is reachable.
-func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return err
+	}
+	return s.wdb.PingContext(ctx)
+}
 
 // Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	err := s.db.Close()
+	if s.wdb != s.db {
+		err = errors.Join(err, s.wdb.Close())
+	}
+	return err
+}
 
 // DeleteExpired removes expired tokens, sessions, interactions, replay
 // markers, rate-limit counters and retired keys, and reports how many rows
@@ -199,7 +223,7 @@ type querier interface {
 }
 
 func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) {
-	return s.execOn(ctx, s.db, q, args...)
+	return s.execOn(ctx, s.wdb, q, args...)
 }
 
 func (s *Store) execOn(ctx context.Context, db querier, q string, args ...any) (int64, error) {
@@ -212,7 +236,7 @@ func (s *Store) execOn(ctx context.Context, db querier, q string, args ...any) (
 
 // inTx runs fn in a transaction, committing when it returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sqldb.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}

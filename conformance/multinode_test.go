@@ -183,26 +183,28 @@ func TestMultiNode(t *testing.T) {
 
 	// Losing a race is reuse of the code or refresh token (RFC 6749 §4.1.2,
 	// RFC 9700 §4.14.2), so the loser's node revokes the grant: at once, and
-	// again reuseSettle later, by when the winner's node has stored what it
-	// issued. The winner's tokens are therefore revoked too, but only
-	// eventually: right after the race, some are still active. The test
-	// checks them once that time has passed.
+	// again 2s later, by when the winner's node has stored what it issued.
+	// The winner's tokens are therefore revoked too, but only eventually:
+	// right after the race some are still active, so the test checks them
+	// reuseSettle after the last race. Whichever way the loser fails (the
+	// code or refresh token found spent, or the code's PKCE state already
+	// gone), the grant must end up revoked.
 	t.Run("a code redeemed at two nodes at once is spent once", func(t *testing.T) {
-		var winners []*apiResponse
+		var winners []*winner
 		var last time.Time
 		for round := range raceRounds {
 			z, cd := code(t, n1, promptNone)
 			rs := race(t, c, [2]*server{n1, n2}, z.codeForm(c, cd))
 			last = time.Now()
-			if win := oneWinner(t, round, rs); win != nil {
-				winners = append(winners, win)
+			if w := oneWinner(t, round, rs); w != nil {
+				winners = append(winners, w)
 			}
 		}
 		revokedSoon(t, c, n3, last, winners, "access_token", "refresh_token")
 	})
 
 	t.Run("a refresh token redeemed at two nodes at once is spent once", func(t *testing.T) {
-		var winners []*apiResponse
+		var winners []*winner
 		var last time.Time
 		for round := range raceRounds {
 			z, cd := code(t, n1, promptNone)
@@ -216,24 +218,24 @@ func TestMultiNode(t *testing.T) {
 			}
 			rs := race(t, c, [2]*server{n1, n2}, url.Values{"grant_type": {grantRefresh}, "refresh_token": {rt}})
 			last = time.Now()
-			win := oneWinner(t, round, rs)
-			if win == nil {
+			w := oneWinner(t, round, rs)
+			if w == nil {
 				continue
 			}
-			if win.str("refresh_token") == "" || win.str("refresh_token") == rt {
-				t.Fatalf("round %d: the winning refresh returned no new refresh_token: %v", round, win.JSON)
+			if w.str("refresh_token") == "" || w.str("refresh_token") == rt {
+				t.Fatalf("round %d: the winning refresh returned no new refresh_token: %v", round, w.JSON)
 			}
 			if c.introspectAt(t, n3, rt).JSON["active"] == true {
 				t.Errorf("round %d: the raced refresh token is still active", round)
 			}
-			winners = append(winners, win)
+			winners = append(winners, w)
 		}
 		revokedSoon(t, c, n3, last, winners, "access_token", "refresh_token")
 		// The token endpoint agrees: the winner's new refresh token is spent.
-		for i, win := range winners {
-			r := c.tokenAt(t, n3, url.Values{"grant_type": {grantRefresh}, "refresh_token": {win.str("refresh_token")}})
+		for _, w := range winners {
+			r := c.tokenAt(t, n3, url.Values{"grant_type": {grantRefresh}, "refresh_token": {w.str("refresh_token")}})
 			if r.Status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
-				t.Errorf("winner %d: refreshing with its new refresh token after the reuse: %s, want 400 invalid_grant", i, r)
+				t.Errorf("round %d: refreshing with the winner's new refresh token after the reuse: %s, want 400 invalid_grant", w.round, r)
 			}
 		}
 	})
@@ -251,27 +253,28 @@ const reuseSettle = 5 * time.Second
 // revokedSoon checks that the tokens (fields of the winners' token
 // responses) are inactive, at node n, reuseSettle after the last race. It
 // reports how many were still active right away.
-func revokedSoon(t *testing.T, c *rp, n *server, last time.Time, winners []*apiResponse, fields ...string) {
+func revokedSoon(t *testing.T, c *rp, n *server, last time.Time, winners []*winner, fields ...string) {
 	t.Helper()
 	early := map[string]int{}
-	for _, win := range winners {
+	for _, w := range winners {
 		for _, f := range fields {
-			if c.introspectAt(t, n, win.str(f)).JSON["active"] == true {
+			if c.introspectAt(t, n, w.str(f)).JSON["active"] == true {
 				early[f]++
 			}
 		}
 	}
 	t.Logf("right after the races, still active among %d winners: %v", len(winners), early)
 	time.Sleep(time.Until(last.Add(reuseSettle)))
-	for i, win := range winners {
+	for _, w := range winners {
 		for _, f := range fields {
-			tok := win.str(f)
+			tok := w.str(f)
 			if tok == "" {
-				t.Errorf("winner %d: no %s in %v", i, f, win.JSON)
+				t.Errorf("round %d: no %s in the winner's %v", w.round, f, w.JSON)
 				continue
 			}
 			if c.introspectAt(t, n, tok).JSON["active"] == true {
-				t.Errorf("winner %d: its %s is still active %v after the race the other request lost", i, f, reuseSettle)
+				t.Errorf("round %d: the winner's %s is still active %v after the race, which the other request lost with %s",
+					w.round, f, reuseSettle, w.loser)
 			}
 		}
 	}
@@ -330,10 +333,17 @@ func race(t testing.TB, c *rp, nodes [2]*server, form url.Values) [2]raceResult 
 	return out
 }
 
+// winner is the successful response of a race, with what the loser got.
+type winner struct {
+	*apiResponse
+	round int
+	loser raceResult
+}
+
 // oneWinner checks that of two racing requests exactly one got 200 and the
-// other 400 invalid_grant, and returns the winner's response (nil, after
-// reporting, otherwise).
-func oneWinner(t testing.TB, round int, rs [2]raceResult) *apiResponse {
+// other 400 invalid_grant, and returns the winner (nil, after reporting,
+// otherwise).
+func oneWinner(t testing.TB, round int, rs [2]raceResult) *winner {
 	t.Helper()
 	for i, r := range rs {
 		if r.err != nil {
@@ -342,7 +352,7 @@ func oneWinner(t testing.TB, round int, rs [2]raceResult) *apiResponse {
 		}
 		loser := rs[1-i]
 		if r.status == http.StatusOK && loser.status == http.StatusBadRequest && loser.json["error"] == "invalid_grant" {
-			return &apiResponse{Status: r.status, Body: r.body, JSON: r.json}
+			return &winner{&apiResponse{Status: r.status, Body: r.body, JSON: r.json}, round, loser}
 		}
 	}
 	t.Errorf("round %d: racing requests answered\n  %v\n  %v\nwant exactly one 200 and one 400 invalid_grant", round, rs[0], rs[1])

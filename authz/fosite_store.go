@@ -19,6 +19,9 @@ type fositeStore struct {
 	clients storage.ClientStore
 	tokens  storage.TokenStore
 	now     func() time.Time
+	// reused is told the request ID of a grant whose spent code or refresh
+	// token was presented again, before fosite revokes the grant itself.
+	reused func(ctx context.Context, requestID string)
 }
 
 var (
@@ -178,6 +181,7 @@ func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 	}
 	if !t.Active {
 		// fosite revokes what the code issued when it sees this error.
+		s.reportReuse(ctx, t.RequestID)
 		return req, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
@@ -229,6 +233,7 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 	}
 	if !t.Active {
 		// fosite revokes the whole grant when it sees this error.
+		s.reportReuse(ctx, t.RequestID)
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
@@ -305,6 +310,13 @@ func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code strin
 	return spentByOther(s.delete(ctx, storage.KindOpenID, codeKey(code)))
 }
 
+// reportReuse passes a reused grant's request ID on to the provider.
+func (s *fositeStore) reportReuse(ctx context.Context, requestID string) {
+	if s.reused != nil && requestID != "" {
+		s.reused(ctx, requestID)
+	}
+}
+
 // spentByOther reads a missing code-keyed record at its deletion, which
 // comes after a successful read, as a concurrent exchange of the same code
 // having consumed it: the caller lost the race, and the code is reused.
@@ -320,13 +332,25 @@ func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, code string,
 }
 
 func (s *fositeStore) GetPKCERequestSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
-	req, _, err := s.get(ctx, storage.KindPKCE, code, session)
+	req, t, err := s.get(ctx, storage.KindPKCE, code, session)
 	if err != nil {
 		return nil, err
+	}
+	if !t.Active {
+		// Spent by a concurrent exchange of the same code, which got here
+		// first: this one lost the race.
+		return nil, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
 }
 
+// DeletePKCERequestSession marks the PKCE state spent rather than deleting
+// it (it expires with the code), so a concurrent exchange of the same code
+// learns that it lost instead of reading "no PKCE state".
 func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, code string) error {
-	return spentByOther(s.delete(ctx, storage.KindPKCE, code))
+	err := s.tokens.DeactivateToken(ctx, storage.KindPKCE, code)
+	if errors.Is(err, storage.ErrConflict) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return spentByOther(err)
 }

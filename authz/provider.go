@@ -71,6 +71,10 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		ScopeStrategy:       fosite.ExactScopeStrategy,
 	}}
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now}
+	// Reuse found by fosite (a spent code or refresh token presented
+	// again): fosite revokes the grant now; revoke it again once a
+	// concurrent winner has surely stored what it issued.
+	store.reused = func(ctx context.Context, requestID string) { p.revokeLater(ctx, requestID) }
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
@@ -285,13 +289,18 @@ func (p *Provider) reused(ctx context.Context, r *http.Request, err error) error
 		return err
 	}
 	p.revokeGrant(ctx, t.RequestID)
-	later := context.WithoutCancel(ctx)
-	time.AfterFunc(reuseRevokeDelay, func() { p.revokeGrant(later, t.RequestID) })
+	p.revokeLater(ctx, t.RequestID)
 	return fosite.ErrInvalidGrant.WithHintf("The %s has already been used; the tokens issued with it are revoked.", what).WithWrap(err)
 }
 
 // reuseRevokeDelay is when a grant found reused is revoked a second time.
 const reuseRevokeDelay = 2 * time.Second
+
+// revokeLater revokes a grant again after reuseRevokeDelay.
+func (p *Provider) revokeLater(ctx context.Context, requestID string) {
+	later := context.WithoutCancel(ctx)
+	time.AfterFunc(reuseRevokeDelay, func() { p.revokeGrant(later, requestID) })
+}
 
 // revokeGrant deletes the access and refresh tokens of a grant.
 func (p *Provider) revokeGrant(ctx context.Context, requestID string) {

@@ -51,6 +51,20 @@ type raceResult struct {
 	bodies   [2]map[string]any
 }
 
+// grant signs in with a fresh browser and exchanges the code: the token
+// response of a new grant.
+func (e *testEnv) grant(t *testing.T, clientID, scope string) map[string]any {
+	t.Helper()
+	verifier, challenge := pkcePair()
+	code := e.signIn(e.browser(), codeParams(clientID, scope, challenge)).Query().Get("code")
+	status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, clientID, testSecret)
+	if status != 200 {
+		t.Fatalf("code exchange: %d %v", status, tok)
+	}
+	return tok
+}
+
 // oneWinner checks that exactly one of two racing requests succeeded and
 // the other got invalid_grant, and returns the winner's body.
 func oneWinner(t *testing.T, r raceResult) map[string]any {
@@ -79,27 +93,13 @@ func TestConcurrentRedemption(t *testing.T) {
 			oneWinner(t, e.race(form))
 		}
 
-		verifier, challenge := pkcePair()
-		code := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query().Get("code")
-		status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code},
-			"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
-		if status != 200 {
-			t.Fatalf("code exchange: %d %v", status, tok)
-		}
-		rt := tok["refresh_token"].(string)
+		rt := e.grant(t, "app", "openid offline_access")["refresh_token"].(string)
 		var winners []string
 		for range 10 {
 			won := oneWinner(t, e.race(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}))
 			winners = append(winners, won["access_token"].(string))
 			// Start the next round from a fresh grant.
-			verifier, challenge := pkcePair()
-			code := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query().Get("code")
-			status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {code},
-				"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "app", testSecret)
-			if status != 200 {
-				t.Fatalf("code exchange: %d %v", status, tok)
-			}
-			rt = tok["refresh_token"].(string)
+			rt = e.grant(t, "app", "openid offline_access")["refresh_token"].(string)
 		}
 		// The loser's attempt was reuse: once the delayed second revocation
 		// has run, none of the winners' tokens is active, however the

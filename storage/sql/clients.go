@@ -64,19 +64,27 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 
 // ListClients implements storage.ClientStore.
 func (s *Store) ListClients(ctx context.Context, p storage.Page) ([]*storage.Client, string, error) {
+	return listPage(ctx, s, `SELECT `+clientColumns+` FROM clients WHERE id > ? ORDER BY id LIMIT ?`, p, scanClient,
+		func(c *storage.Client) string { return c.ID })
+}
+
+// listPage runs a paged listing query (its arguments: the After cursor and
+// a limit) and returns the page and the cursor of the next one, "" when
+// this page is the last.
+func listPage[T any](ctx context.Context, s *Store, query string, p storage.Page, scan func(scanner) (*T, error), id func(*T) string) ([]*T, string, error) {
 	limit := pageLimit(p)
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+clientColumns+` FROM clients WHERE id > ? ORDER BY id LIMIT ?`), p.After, limit+1)
+	rows, err := s.db.QueryContext(ctx, s.rebind(query), p.After, limit+1)
 	if err != nil {
 		return nil, "", err
 	}
 	defer rows.Close()
-	var out []*storage.Client
+	var out []*T
 	for rows.Next() {
-		c, err := scanClient(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, "", err
 		}
-		out = append(out, c)
+		out = append(out, v)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", err
@@ -84,7 +92,7 @@ func (s *Store) ListClients(ctx context.Context, p storage.Page) ([]*storage.Cli
 	next := ""
 	if len(out) > limit {
 		out = out[:limit]
-		next = out[limit-1].ID
+		next = id(out[limit-1])
 	}
 	return out, next, nil
 }

@@ -88,29 +88,8 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 
 // ListUsers implements storage.UserStore.
 func (s *Store) ListUsers(ctx context.Context, p storage.Page) ([]*storage.User, string, error) {
-	limit := pageLimit(p)
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`), p.After, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	defer rows.Close()
-	var out []*storage.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, "", err
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(out) > limit {
-		out = out[:limit]
-		next = out[limit-1].ID
-	}
-	return out, next, nil
+	return listPage(ctx, s, `SELECT `+userColumns+` FROM users WHERE id > ? ORDER BY id LIMIT ?`, p, scanUser,
+		func(u *storage.User) string { return u.ID })
 }
 
 func scanUser(r scanner) (*storage.User, error) {

@@ -49,6 +49,11 @@ type Config struct {
 	SessionLifespan       time.Duration // SSO session; default 24h
 	InteractionLifespan   time.Duration // time to sign in and consent; default 30m
 
+	// ClientCacheTTL is how long a loaded client is reused before it is
+	// read again (so how long a changed or deleted client may still be
+	// honoured by a node); default 5s, negative to read it on every request.
+	ClientCacheTTL time.Duration
+
 	// LoginAttempts is how many sign-in attempts an account gets per 15
 	// minutes (needs Stores.Counters); default 10, negative for no limit.
 	LoginAttempts int
@@ -69,6 +74,9 @@ func (c *Config) setDefaults() {
 	def(&c.AuthorizeCodeLifespan, 5*time.Minute)
 	def(&c.SessionLifespan, 24*time.Hour)
 	def(&c.InteractionLifespan, 30*time.Minute)
+	if c.ClientCacheTTL == 0 {
+		c.ClientCacheTTL = 5 * time.Second
+	}
 	if c.LoginAttempts == 0 {
 		c.LoginAttempts = 10
 	}

@@ -22,6 +22,8 @@ type fositeStore struct {
 	// reused is told the request ID of a grant whose spent code or refresh
 	// token was presented again, before fosite revokes the grant itself.
 	reused func(ctx context.Context, requestID string)
+	// cache keeps clients for Config.ClientCacheTTL.
+	cache *clientCache
 }
 
 var (
@@ -62,16 +64,19 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 			return c, nil
 		}
 	}
-	c, err := s.clients.GetClient(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fosite.ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	cl, err := newClient(c)
-	if err != nil {
-		return nil, err
+	cl := s.cache.get(id)
+	if cl == nil {
+		c, err := s.clients.GetClient(ctx, id)
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, fosite.ErrNotFound
+		}
+		if err != nil {
+			return nil, err
+		}
+		if cl, err = newClient(c); err != nil {
+			return nil, err
+		}
+		s.cache.put(id, cl)
 	}
 	if memo != nil {
 		memo.clients[id] = cl

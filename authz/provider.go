@@ -70,7 +70,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		RefreshTokenScopes:  []string{"offline_access"},
 		ScopeStrategy:       fosite.ExactScopeStrategy,
 	}}
-	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now}
+	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
 	// Reuse found by fosite (a spent code or refresh token presented
 	// again): fosite revokes the grant now; revoke it again once a
 	// concurrent winner has surely stored what it issued.

@@ -68,6 +68,14 @@ func TestUnavailableAndRecovery(t *testing.T) {
 	if err := s.CreateToken(ctx, tok); err != nil {
 		t.Fatal(err)
 	}
+	// The index scripts, sent by SHA, met an empty script cache: the
+	// token must still be indexed.
+	if err := s.CreateToken(ctx, &storage.Token{Kind: storage.KindAccessToken, Signature: "sig-2", RequestID: "req-1", ExpiresAt: exp}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RevokeTokens(ctx, storage.KindAccessToken, "req-1"); n != 1 || err != nil {
+		t.Fatalf("RevokeTokens of a token created after the restart = %d, %v; want 1", n, err)
+	}
 	if err := s.DeactivateToken(ctx, storage.KindRefreshToken, "sig-1"); err != nil {
 		t.Fatalf("DeactivateToken after restart: %v", err)
 	}

@@ -15,10 +15,46 @@ import (
 
 func (s *Store) nowMicros() string { return strconv.FormatInt(s.now().UnixMicro(), 10) }
 
-// addIndex queues an indexAdd on p. EVAL (not EVALSHA) keeps a pipeline
-// valid after Redis restarts with an empty script cache.
-func (s *Store) addIndex(ctx context.Context, p goredis.Pipeliner, key, member string, exp time.Time, now string) {
-	p.Eval(ctx, indexAddSrc, []string{key}, member, strconv.FormatFloat(score(exp), 'f', 0, 64), now)
+// addIndex queues an indexAdd on p, by its SHA when byHash (cheaper: the
+// script is not sent) or by its text. A Redis restarted with an empty
+// script cache fails the former with NOSCRIPT; see pipelineIndexes.
+func (s *Store) addIndex(ctx context.Context, p goredis.Pipeliner, byHash bool, key, member string, exp time.Time, now string) {
+	args := []any{member, strconv.FormatFloat(score(exp), 'f', 0, 64), now}
+	if byHash {
+		p.EvalSha(ctx, indexAdd.Hash(), []string{key}, args...)
+		return
+	}
+	p.Eval(ctx, indexAddSrc, []string{key}, args...)
+}
+
+// isNoScript reports a script missing from Redis's cache.
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+// pipelined runs queue in one pipeline with index scripts sent by SHA; if
+// Redis no longer has the script (it restarted), it loads it and runs the
+// index updates again by text. Index updates are idempotent, and first
+// must be the commands that are not: they are not run twice.
+func (s *Store) pipelined(ctx context.Context, first func(goredis.Pipeliner), indexes func(goredis.Pipeliner, bool)) error {
+	cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		first(p)
+		indexes(p, true)
+		return nil
+	})
+	noScript := false
+	for _, c := range cmds {
+		noScript = noScript || isNoScript(c.Err())
+	}
+	if !noScript {
+		return err
+	}
+	_ = indexAdd.Load(ctx, s.c).Err() // warm the cache for the next calls
+	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		indexes(p, false)
+		return nil
+	})
+	return err
 }
 
 // --- sessions ---
@@ -52,12 +88,11 @@ func (s *Store) PutSession(ctx context.Context, ss *storage.Session) error {
 		ss.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
 	}
 	now := s.nowMicros()
-	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	return wrap(s.pipelined(ctx, func(p goredis.Pipeliner) {
 		p.Set(ctx, s.sessionKey(ss.ID), encodeSession(ss), s.ttl(ss.ExpiresAt))
-		s.addIndex(ctx, p, s.userSessionsKey(ss.UserID), ss.ID, ss.ExpiresAt, now)
-		return nil
-	})
-	return wrap(err)
+	}, func(p goredis.Pipeliner, byHash bool) {
+		s.addIndex(ctx, p, byHash, s.userSessionsKey(ss.UserID), ss.ID, ss.ExpiresAt, now)
+	}))
 }
 
 // GetSession implements storage.SessionStore.
@@ -245,18 +280,19 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 	}
 	now := s.nowMicros()
 	var set *goredis.BoolCmd
-	_, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+	err := s.pipelined(ctx, func(p goredis.Pipeliner) {
 		set = p.SetNX(ctx, s.tokenKey(t.Kind, t.Signature), encodeToken(t), s.ttl(t.ExpiresAt))
-		if t.RequestID != "" {
-			s.addIndex(ctx, p, s.grantKey(t.RequestID), string(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
-			if t.Subject != "" {
-				s.addIndex(ctx, p, s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
-			}
-			if t.ClientID != "" {
-				s.addIndex(ctx, p, s.clientGrantsKey(t.ClientID), t.RequestID, t.ExpiresAt, now)
-			}
+	}, func(p goredis.Pipeliner, byHash bool) {
+		if t.RequestID == "" {
+			return
 		}
-		return nil
+		s.addIndex(ctx, p, byHash, s.grantKey(t.RequestID), string(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
+		if t.Subject != "" {
+			s.addIndex(ctx, p, byHash, s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
+		}
+		if t.ClientID != "" {
+			s.addIndex(ctx, p, byHash, s.clientGrantsKey(t.ClientID), t.RequestID, t.ExpiresAt, now)
+		}
 	})
 	if err != nil {
 		return wrap(err)

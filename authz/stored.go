@@ -70,6 +70,20 @@ func withClaims(kind storage.TokenKind) bool {
 	return kind == storage.KindAuthorizeCode || kind == storage.KindOpenID || kind == storage.KindRefreshToken
 }
 
+// keepsExpiry reports whether state of kind needs the expiry of token
+// type typ: a token its own (and a refresh token its access token's);
+// codes and the state keyed by them every one, as fosite sets the tokens'
+// from them.
+func keepsExpiry(kind storage.TokenKind, typ fosite.TokenType) bool {
+	switch kind {
+	case storage.KindAccessToken:
+		return typ == fosite.AccessToken
+	case storage.KindRefreshToken:
+		return typ == fosite.RefreshToken || typ == fosite.AccessToken
+	}
+	return true
+}
+
 func micro(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -98,7 +112,11 @@ func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 		}
 		sr.RequestedScope = &rs
 	}
+	token := kind == storage.KindAccessToken || kind == storage.KindRefreshToken
 	for _, k := range storedForm {
+		if token {
+			break // fosite reads the form of codes and PKCE state only
+		}
 		if v, ok := r.GetRequestForm()[k]; ok && len(v) > 0 && v[0] != "" {
 			if sr.Form == nil {
 				sr.Form = url.Values{}
@@ -111,7 +129,7 @@ func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 	case *openid.DefaultSession:
 		ss := &storedSession{Subject: s.Subject, Username: s.Username}
 		for typ, t := range s.ExpiresAt {
-			if !t.IsZero() {
+			if !t.IsZero() && keepsExpiry(kind, typ) {
 				if ss.Expires == nil {
 					ss.Expires = map[string]int64{}
 				}

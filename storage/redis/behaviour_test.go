@@ -112,16 +112,16 @@ func TestKeysHaveTTLs(t *testing.T) {
 	must(err)
 
 	want := map[string]time.Duration{
-		"{s:s1}":               2 * time.Hour,
-		"{u:u1}:sessions":      2 * time.Hour,
-		"{i:i1}":               30 * time.Minute,
-		"{t:access_token:a1}":  time.Hour,
-		"{t:refresh_token:f1}": 3 * time.Hour,
-		"{g:r1}":               3 * time.Hour, // the longest-lived member
-		"{u:u1}:grants":        3 * time.Hour,
-		"{c:c1}:grants":        3 * time.Hour,
-		"{o:j1}":               5 * time.Minute,
-		"{n:n1}":               15 * time.Minute,
+		"{s:s1}":          2 * time.Hour,
+		"{u:u1}:sessions": 2 * time.Hour,
+		"{i:i1}":          30 * time.Minute,
+		"{t:a:a1}":        time.Hour,
+		"{t:r:f1}":        3 * time.Hour,
+		"{g:r1}":          3 * time.Hour, // the longest-lived member
+		"{u:u1}:grants":   3 * time.Hour,
+		"{c:c1}:grants":   3 * time.Hour,
+		"{o:j1}":          5 * time.Minute,
+		"{n:n1}":          15 * time.Minute,
 	}
 	c := s.Client()
 	keys, err := c.Keys(ctx, prefix+"*").Result()

@@ -13,9 +13,11 @@
 //	{s:<session id>}                   SSO session
 //	{u:<user id>}:sessions             sorted set: the user's session IDs, scored by expiry
 //	{i:<interaction id>}               pending authorization request
-//	{t:<kind>:<signature>}             code or token state; byte 0 is '1' while active,
+//	{t:<kind>:<signature>}             code or token state, kind in one letter (c code,
+//	                                   a access, r refresh, o OpenID, p PKCE);
+//	                                   byte 0 is '1' while active,
 //	                                   and a spent token keeps only its header
-//	{g:<request id>}                   sorted set: "<kind>:<signature>" of every token of a grant
+//	{g:<request id>}                   sorted set: "<kind letter>:<signature>" of every token of a grant
 //	{u:<subject>}:grants               sorted set: request IDs of the grants of a subject
 //	{c:<client id>}:grants             sorted set: request IDs of the grants of a client
 //	{o:<key>}                          replay marker (client assertion jti), holds its expiry

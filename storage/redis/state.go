@@ -286,7 +286,7 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 		if t.RequestID == "" {
 			return
 		}
-		s.addIndex(ctx, p, byHash, s.grantKey(t.RequestID), string(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
+		s.addIndex(ctx, p, byHash, s.grantKey(t.RequestID), kindCode(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
 		if t.Subject != "" {
 			s.addIndex(ctx, p, byHash, s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
 		}
@@ -362,7 +362,7 @@ func (s *Store) RevokeTokens(ctx context.Context, kind storage.TokenKind, reques
 	if err != nil {
 		return 0, wrap(err)
 	}
-	prefix := string(kind) + ":"
+	prefix := kindCode(kind) + ":"
 	var keys, gone []string
 	for _, m := range members {
 		if sig, ok := strings.CutPrefix(m, prefix); ok {
@@ -409,7 +409,7 @@ func (s *Store) revokeGrants(ctx context.Context, index string) (int, error) {
 		for _, m := range l.Val() {
 			kind, sig, ok := strings.Cut(m, ":")
 			if ok {
-				keys = append(keys, s.tokenKey(storage.TokenKind(kind), sig))
+				keys = append(keys, s.tokenKey(codeKind(kind), sig))
 			}
 		}
 	}

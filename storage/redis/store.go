@@ -257,5 +257,31 @@ func (s *Store) onceKey(key string) string          { return s.prefix + "{o:" + 
 func (s *Store) counterKey(key string) string       { return s.prefix + "{n:" + key + "}" }
 
 func (s *Store) tokenKey(kind storage.TokenKind, sig string) string {
-	return s.prefix + "{t:" + string(kind) + ":" + sig + "}"
+	return s.prefix + "{t:" + kindCode(kind) + ":" + sig + "}"
+}
+
+// kindCodes are the one-letter names of token kinds in keys and index
+// members: every byte counts a few million times.
+var kindCodes = map[storage.TokenKind]string{
+	storage.KindAuthorizeCode: "c",
+	storage.KindAccessToken:   "a",
+	storage.KindRefreshToken:  "r",
+	storage.KindOpenID:        "o",
+	storage.KindPKCE:          "p",
+}
+
+func kindCode(k storage.TokenKind) string {
+	if c, ok := kindCodes[k]; ok {
+		return c
+	}
+	return string(k) // a kind from a newer version: its whole name
+}
+
+func codeKind(c string) storage.TokenKind {
+	for k, code := range kindCodes {
+		if code == c {
+			return k
+		}
+	}
+	return storage.TokenKind(c)
 }

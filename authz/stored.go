@@ -25,7 +25,7 @@ import (
 
 // storedRequest is a fosite request at rest.
 type storedRequest struct {
-	RequestedAt int64 `json:"t,omitempty"` // µs since the epoch
+	RequestedAt int64 `json:"t,omitempty"` // s since the epoch
 	// RequestedScope is absent when it equals GrantedScope, as it mostly does.
 	RequestedScope *[]string      `json:"rs,omitempty"`
 	GrantedScope   []string       `json:"gs,omitempty"`
@@ -37,6 +37,8 @@ type storedRequest struct {
 
 // storedSession is an openid.DefaultSession at rest.
 type storedSession struct {
+	// Subject is absent when it is the storage.Token's, as it always is
+	// for what the provider stores.
 	Subject  string           `json:"sub,omitempty"`
 	Username string           `json:"un,omitempty"`
 	Expires  map[string]int64 `json:"exp,omitempty"` // by token type, µs
@@ -47,12 +49,14 @@ type storedSession struct {
 // storedClaims are the ID token claims fixed at sign-in; iss, aud, exp,
 // iat, jti and the hashes are set when an ID token is made.
 type storedClaims struct {
-	Nonce       string         `json:"n,omitempty"`
-	AuthTime    int64          `json:"at,omitempty"`  // µs
-	RequestedAt int64          `json:"rat,omitempty"` // µs
-	ACR         string         `json:"acr,omitempty"`
-	AMR         []string       `json:"amr,omitempty"`
-	Extra       map[string]any `json:"x,omitempty"`
+	Nonce       string `json:"n,omitempty"`
+	AuthTime    int64  `json:"at,omitempty"`  // s, as in the ID token
+	RequestedAt int64  `json:"rat,omitempty"` // s
+	// Extra holds the other claims but sid, which is the storage.Token's
+	// SessionID.
+	ACR   string         `json:"acr,omitempty"`
+	AMR   []string       `json:"amr,omitempty"`
+	Extra map[string]any `json:"x,omitempty"`
 }
 
 // storedForm lists the request parameters fosite reads back from stored
@@ -84,6 +88,20 @@ func keepsExpiry(kind storage.TokenKind, typ fosite.TokenType) bool {
 	return true
 }
 
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+func fromUnix(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.Unix(v, 0).UTC()
+}
+
 func micro(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
@@ -101,7 +119,7 @@ func fromMicro(v int64) time.Time {
 // encodeRequest serializes r for state of kind.
 func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 	sr := storedRequest{
-		RequestedAt:  micro(r.GetRequestedAt()),
+		RequestedAt:  unix(r.GetRequestedAt()),
 		GrantedScope: r.GetGrantedScopes(),
 		RequestedAud: r.GetRequestedAudience(),
 		GrantedAud:   r.GetGrantedAudience(),
@@ -138,16 +156,28 @@ func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 		}
 		if c := s.Claims; c != nil && withClaims(kind) {
 			ss.Claims = &storedClaims{
-				Nonce: c.Nonce, AuthTime: micro(c.AuthTime), RequestedAt: micro(c.RequestedAt),
+				Nonce: c.Nonce, AuthTime: unix(c.AuthTime), RequestedAt: unix(c.RequestedAt),
 				ACR: c.AuthenticationContextClassReference, AMR: c.AuthenticationMethodsReferences,
 				Extra: c.Extra,
 			}
 			if ss.Subject == "" {
 				ss.Subject = c.Subject
 			}
+			if _, ok := c.Extra["sid"]; ok {
+				x := make(map[string]any, len(c.Extra))
+				for k, v := range c.Extra {
+					if k != "sid" {
+						x[k] = v
+					}
+				}
+				ss.Claims.Extra = x
+			}
 		}
 		if s.Headers != nil && len(s.Headers.Extra) > 0 {
 			ss.Headers = s.Headers.Extra
+		}
+		if ss.Subject == s.Subject {
+			ss.Subject = "" // create stores it as the token's Subject
 		}
 		sr.Session = ss
 	default:
@@ -168,7 +198,7 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 	if err := json.Unmarshal(t.Data, &sr); err != nil {
 		return nil, fmt.Errorf("decode stored request: %w", err)
 	}
-	req.RequestedAt = fromMicro(sr.RequestedAt)
+	req.RequestedAt = fromUnix(sr.RequestedAt)
 	req.RequestedScope, req.GrantedScope = sr.GrantedScope, sr.GrantedScope
 	if sr.RequestedScope != nil {
 		req.RequestedScope = *sr.RequestedScope
@@ -187,7 +217,11 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 	// Merge, as fosite restores several records (code, PKCE, OpenID) into
 	// one session and sets expiries on it in between.
 	ss := sr.Session
-	ds.Subject, ds.Username = ss.Subject, ss.Username
+	sub := ss.Subject
+	if sub == "" {
+		sub = t.Subject
+	}
+	ds.Subject, ds.Username = sub, ss.Username
 	if len(ss.Expires) > 0 && ds.ExpiresAt == nil {
 		ds.ExpiresAt = make(map[fosite.TokenType]time.Time, len(ss.Expires))
 	}
@@ -197,13 +231,19 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 	if ds.Claims == nil {
 		ds.Claims = &jwt.IDTokenClaims{}
 	}
-	ds.Claims.Subject = ss.Subject
+	ds.Claims.Subject = sub
 	if c := ss.Claims; c != nil {
 		ds.Claims.Nonce = c.Nonce
-		ds.Claims.AuthTime, ds.Claims.RequestedAt = fromMicro(c.AuthTime), fromMicro(c.RequestedAt)
+		ds.Claims.AuthTime, ds.Claims.RequestedAt = fromUnix(c.AuthTime), fromUnix(c.RequestedAt)
 		ds.Claims.AuthenticationContextClassReference = c.ACR
 		ds.Claims.AuthenticationMethodsReferences = c.AMR
 		ds.Claims.Extra = c.Extra
+		if t.SessionID != "" {
+			if ds.Claims.Extra == nil {
+				ds.Claims.Extra = map[string]any{}
+			}
+			ds.Claims.Extra["sid"] = t.SessionID
+		}
 	}
 	if ds.Headers == nil {
 		ds.Headers = &jwt.Headers{}

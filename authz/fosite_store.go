@@ -20,8 +20,9 @@ type fositeStore struct {
 	tokens  storage.TokenStore
 	now     func() time.Time
 	// reused is told the request ID of a grant whose spent code or refresh
-	// token was presented again, before fosite revokes the grant itself.
-	reused func(ctx context.Context, requestID string)
+	// token was presented again; revokeNow is false where fosite revokes
+	// the grant itself.
+	reused func(ctx context.Context, requestID string, revokeNow bool)
 	// cache keeps clients for Config.ClientCacheTTL.
 	cache *clientCache
 }
@@ -42,6 +43,9 @@ type requestMemo struct {
 	// accessOf maps a refresh token signature read by this request to the
 	// signature of the access token issued with it.
 	accessOf map[string]string
+	// exchange marks a token request: only there is a spent code or
+	// refresh token a reuse (introspecting one is not).
+	exchange bool
 }
 
 type requestMemoKey struct{}
@@ -186,7 +190,7 @@ func (s *fositeStore) GetAuthorizeCodeSession(ctx context.Context, code string, 
 	}
 	if !t.Active {
 		// fosite revokes what the code issued when it sees this error.
-		s.reportReuse(ctx, t.RequestID)
+		s.reportReuse(ctx, t.RequestID, false)
 		return req, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
@@ -199,6 +203,7 @@ func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code s
 		return fosite.ErrNotFound
 	case errors.Is(err, storage.ErrConflict):
 		// A concurrent exchange spent the code first.
+		s.lostRace(ctx, storage.KindAuthorizeCode, code)
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
 	return err
@@ -238,7 +243,7 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 	}
 	if !t.Active {
 		// fosite revokes the whole grant when it sees this error.
-		s.reportReuse(ctx, t.RequestID)
+		s.reportReuse(ctx, t.RequestID, false)
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
@@ -267,6 +272,8 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signatu
 	}
 	if err := s.tokens.DeactivateToken(ctx, storage.KindRefreshToken, signature); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
+			// A concurrent rotation spent it first.
+			s.reportReuse(ctx, requestID, true)
 			return fosite.ErrInactiveToken
 		}
 		if errors.Is(err, storage.ErrNotFound) {
@@ -316,9 +323,21 @@ func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code strin
 }
 
 // reportReuse passes a reused grant's request ID on to the provider.
-func (s *fositeStore) reportReuse(ctx context.Context, requestID string) {
+func (s *fositeStore) reportReuse(ctx context.Context, requestID string, revokeNow bool) {
+	if m := memoOf(ctx); m == nil || !m.exchange {
+		return
+	}
 	if s.reused != nil && requestID != "" {
-		s.reused(ctx, requestID)
+		s.reused(ctx, requestID, revokeNow)
+	}
+}
+
+// lostRace reports the grant of code-keyed state that a concurrent
+// exchange of the same code spent first. It reads the state again, which
+// only this error path does.
+func (s *fositeStore) lostRace(ctx context.Context, kind storage.TokenKind, signature string) {
+	if t, err := s.tokens.GetToken(ctx, kind, signature); err == nil {
+		s.reportReuse(ctx, t.RequestID, true)
 	}
 }
 
@@ -344,6 +363,7 @@ func (s *fositeStore) GetPKCERequestSession(ctx context.Context, code string, se
 	if !t.Active {
 		// Spent by a concurrent exchange of the same code, which got here
 		// first: this one lost the race.
+		s.reportReuse(ctx, t.RequestID, true)
 		return nil, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
@@ -355,6 +375,7 @@ func (s *fositeStore) GetPKCERequestSession(ctx context.Context, code string, se
 func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, code string) error {
 	err := s.tokens.DeactivateToken(ctx, storage.KindPKCE, code)
 	if errors.Is(err, storage.ErrConflict) {
+		s.lostRace(ctx, storage.KindPKCE, code)
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
 	return spentByOther(err)

@@ -71,10 +71,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		ScopeStrategy:       fosite.ExactScopeStrategy,
 	}}
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
-	// Reuse found by fosite (a spent code or refresh token presented
-	// again): fosite revokes the grant now; revoke it again once a
-	// concurrent winner has surely stored what it issued.
-	store.reused = func(ctx context.Context, requestID string) { p.revokeLater(ctx, requestID) }
+	store.reused = p.revokeReused
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
@@ -219,6 +216,7 @@ func newSession() *openid.DefaultSession {
 
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
+	memoOf(ctx).exchange = true
 	// fosite answers invalid_request for a grant no handler knows; RFC 6749
 	// §5.2 calls that unsupported_grant_type.
 	if r.Method == http.MethodPost && r.ParseForm() == nil {
@@ -230,7 +228,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
 	if err != nil {
-		err = p.reused(ctx, r, err)
+		err = reused(r, err)
 		var rfc *fosite.RFC6749Error
 		if !errors.As(err, &rfc) && r.PostForm.Get("client_assertion") != "" {
 			// fosite passes a client assertion's claim validation errors
@@ -252,52 +250,41 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
 	if err != nil {
-		p.writeTokenError(w, r, p.reused(ctx, r, err))
+		p.writeTokenError(w, r, reused(r, err))
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
 
-// reused answers a failed exchange of a code or refresh token that had
-// already been spent: by an earlier request, or by a concurrent one (on any
-// node) that won the atomic step this one lost. Either way it is reuse, so
-// the whole grant is revoked (RFC 9700 §4.14.2, RFC 6749 §4.1.2), now and
-// again once a concurrent winner has surely stored what it issued, and the
-// client gets invalid_grant rather than fosite's server_error or
-// invalid_request. Other failures pass through. It reads the store only on
-// this error path.
-func (p *Provider) reused(ctx context.Context, r *http.Request, err error) error {
-	var kind storage.TokenKind
-	var field, what string
-	switch r.PostForm.Get("grant_type") {
-	case "authorization_code":
-		kind, field, what = storage.KindAuthorizeCode, "code", "authorization code"
-	case "refresh_token":
-		kind, field, what = storage.KindRefreshToken, "refresh_token", "refresh token"
+// reused turns the errors of a code or refresh token found already spent
+// into invalid_grant (fosite would answer server_error or invalid_request
+// when the spending happened concurrently). The storage adapter has
+// reported the reuse and its grant is being revoked (revokeReused). Other
+// failures pass through.
+func reused(r *http.Request, err error) error {
+	var what string
+	switch {
+	case errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
+		what = "authorization code"
+	case errors.Is(err, fosite.ErrInactiveToken) && r.PostForm.Get("grant_type") == "refresh_token":
+		what = "refresh token"
 	default:
 		return err
 	}
-	presented := r.PostForm.Get(field)
-	if presented == "" || errors.Is(err, storage.ErrUnavailable) {
-		return err
-	}
-	t, gerr := p.stores.Tokens.GetToken(ctx, kind, presented[strings.LastIndexByte(presented, '.')+1:])
-	// A racing winner may not have marked it spent yet; the storage layer
-	// has then reported the lost race itself.
-	lost := errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrInactiveToken)
-	if gerr != nil || (t.Active && !lost) || t.RequestID == "" {
-		return err
-	}
-	p.revokeGrant(ctx, t.RequestID)
-	p.revokeLater(ctx, t.RequestID)
 	return fosite.ErrInvalidGrant.WithHintf("The %s has already been used; the tokens issued with it are revoked.", what).WithWrap(err)
 }
 
 // reuseRevokeDelay is when a grant found reused is revoked a second time.
 const reuseRevokeDelay = 2 * time.Second
 
-// revokeLater revokes a grant again after reuseRevokeDelay.
-func (p *Provider) revokeLater(ctx context.Context, requestID string) {
+// revokeReused revokes a grant whose spent code or refresh token was
+// presented again (RFC 9700 §4.14.2, RFC 6749 §4.1.2): now unless fosite
+// does it, and again after reuseRevokeDelay, once a concurrent request (on
+// any node) that spent it first has surely stored what it issued.
+func (p *Provider) revokeReused(ctx context.Context, requestID string, now bool) {
+	if now {
+		p.revokeGrant(ctx, requestID)
+	}
 	later := context.WithoutCancel(ctx)
 	time.AfterFunc(reuseRevokeDelay, func() { p.revokeGrant(later, requestID) })
 }

@@ -212,3 +212,23 @@ func TestIDTokenAlgorithmPerClient(t *testing.T) {
 		}
 	}
 }
+
+// TestIntrospectingSpentRefreshTokenIsNotReuse: a spent refresh token
+// presented to introspection is reported inactive, and the grant lives on;
+// only presenting it at the token endpoint is reuse.
+func TestIntrospectingSpentRefreshTokenIsNotReuse(t *testing.T) {
+	e := newTestEnv(t)
+	rt1 := e.grant(t, "app", "openid offline_access")["refresh_token"].(string)
+	status, tok := e.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}}, "app", testSecret)
+	if status != 200 {
+		t.Fatalf("refresh: %d %v", status, tok)
+	}
+	if e.introspect(t, rt1) {
+		t.Fatal("a spent refresh token introspects active")
+	}
+	time.Sleep(reuseRevokeDelay + 500*time.Millisecond)
+	status, out := e.postToken(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}, "app", testSecret)
+	if status != 200 {
+		t.Fatalf("refresh after introspecting the spent token: %d %v, want the grant still alive", status, out)
+	}
+}

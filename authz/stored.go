@@ -102,20 +102,6 @@ func fromUnix(v int64) time.Time {
 	return time.Unix(v, 0).UTC()
 }
 
-func micro(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicro(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
-}
-
 // encodeRequest serializes r for state of kind.
 func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 	sr := storedRequest{
@@ -151,7 +137,7 @@ func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 				if ss.Expires == nil {
 					ss.Expires = map[string]int64{}
 				}
-				ss.Expires[string(typ)] = micro(t)
+				ss.Expires[string(typ)] = storage.UnixMicro(t)
 			}
 		}
 		if c := s.Claims; c != nil && withClaims(kind) {
@@ -226,7 +212,7 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 		ds.ExpiresAt = make(map[fosite.TokenType]time.Time, len(ss.Expires))
 	}
 	for typ, v := range ss.Expires {
-		ds.ExpiresAt[fosite.TokenType(typ)] = fromMicro(v)
+		ds.ExpiresAt[fosite.TokenType(typ)] = storage.FromUnixMicro(v)
 	}
 	if ds.Claims == nil {
 		ds.Claims = &jwt.IDTokenClaims{}

@@ -206,7 +206,7 @@ func openState(ctx context.Context, cfg *config.Config, st *sqlstore.Store) (sto
 	}
 	rs, err := redisstore.Open(ctx, cfg.Redis.URL, redisstore.WithPrefix(cfg.Redis.Prefix))
 	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", "redis.url", err)
+		return nil, nil, fmt.Errorf("redis.url: %w", err)
 	}
 	return rs, func() { rs.Close() }, nil
 }

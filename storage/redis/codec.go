@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+
+	"github.com/atrium-id/atrium/storage"
 )
 
 // errCorrupt reports a value this version cannot decode.
@@ -22,7 +24,7 @@ func (e *encoder) bytes(p []byte) {
 	e.b = append(e.b, p...)
 }
 
-func (e *encoder) time(t time.Time) { e.b = binary.AppendVarint(e.b, micros(t)) }
+func (e *encoder) time(t time.Time) { e.b = binary.AppendVarint(e.b, storage.UnixMicro(t)) }
 
 func (e *encoder) strs(v []string) {
 	e.b = binary.AppendUvarint(e.b, uint64(len(v)))
@@ -71,7 +73,7 @@ func (d *decoder) time() time.Time {
 		return time.Time{}
 	}
 	d.b = d.b[k:]
-	return fromMicros(v)
+	return storage.FromUnixMicro(v)
 }
 
 func (d *decoder) strs() []string {
@@ -92,20 +94,6 @@ func (d *decoder) strs() []string {
 		v[i] = d.str()
 	}
 	return v
-}
-
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
 }
 
 // codecVersion is the first byte after a token's active flag, and the

@@ -17,7 +17,7 @@ func (s *Store) nowMicros() string { return strconv.FormatInt(s.now().UnixMicro(
 
 // addIndex queues an indexAdd on p, by its SHA when byHash (cheaper: the
 // script is not sent) or by its text. A Redis restarted with an empty
-// script cache fails the former with NOSCRIPT; see pipelineIndexes.
+// script cache fails the former with NOSCRIPT; see pipelined.
 func (s *Store) addIndex(ctx context.Context, p goredis.Pipeliner, byHash bool, key, member string, exp time.Time, now string) {
 	args := []any{member, strconv.FormatFloat(score(exp), 'f', 0, 64), now}
 	if byHash {
@@ -442,7 +442,7 @@ func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {
 		ttl = time.Millisecond
 	}
 	ok, err := useOnce.Run(ctx, s.c, []string{s.onceKey(key)},
-		strconv.FormatInt(micros(exp), 10), s.nowMicros(), strconv.FormatInt(ttl.Milliseconds()+1, 10)).Int()
+		strconv.FormatInt(storage.UnixMicro(exp), 10), s.nowMicros(), strconv.FormatInt(ttl.Milliseconds()+1, 10)).Int()
 	if err != nil {
 		return wrap(err)
 	}

@@ -16,7 +16,7 @@ func clientArgs(c *storage.Client) []any {
 	return []any{c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience), b2i(c.Public),
 		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.LogoURI, c.PolicyURI, c.TOSURI,
-		micros(c.CreatedAt), micros(c.UpdatedAt), c.IDTokenSignedResponseAlg}
+		storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt), c.IDTokenSignedResponseAlg}
 }
 
 // CreateClient implements storage.ClientStore.
@@ -122,6 +122,6 @@ func scanClient(r scanner) (*storage.Client, error) {
 		}
 	}
 	c.Public = public != 0
-	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	c.CreatedAt, c.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)
 	return &c, nil
 }

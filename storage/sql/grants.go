@@ -12,7 +12,7 @@ import (
 // ListKeys implements storage.KeyStore.
 func (s *Store) ListKeys(ctx context.Context) ([]*storage.SigningKey, error) {
 	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id, algorithm, private_key, public_jwk, status, created_at, not_after
-		FROM signing_keys WHERE not_after = 0 OR not_after > ? ORDER BY created_at DESC, id`), micros(s.now()))
+		FROM signing_keys WHERE not_after = 0 OR not_after > ? ORDER BY created_at DESC, id`), storage.UnixMicro(s.now()))
 	if err != nil {
 		return nil, err
 	}
@@ -26,7 +26,7 @@ func (s *Store) ListKeys(ctx context.Context) ([]*storage.SigningKey, error) {
 		if err := rows.Scan(&k.ID, &k.Algorithm, &k.PrivateKey, &k.PublicJWK, &k.Status, &created, &notAfter); err != nil {
 			return nil, err
 		}
-		k.CreatedAt, k.NotAfter = fromMicros(created), fromMicros(notAfter)
+		k.CreatedAt, k.NotAfter = storage.FromUnixMicro(created), storage.FromUnixMicro(notAfter)
 		out = append(out, &k)
 	}
 	return out, rows.Err()
@@ -45,11 +45,11 @@ func (s *Store) RotateKey(ctx context.Context, next *storage.SigningKey, retireA
 			}
 		}
 		if _, err := s.execOn(ctx, tx, `UPDATE signing_keys SET status = ?, not_after = ? WHERE status = ? AND algorithm = ?`,
-			storage.KeyRetired, micros(retireAfter), storage.KeyActive, next.Algorithm); err != nil {
+			storage.KeyRetired, storage.UnixMicro(retireAfter), storage.KeyActive, next.Algorithm); err != nil {
 			return err
 		}
 		_, err := s.execOn(ctx, tx, `INSERT INTO signing_keys (id, algorithm, private_key, public_jwk, status, created_at, not_after)
-			VALUES (?, ?, ?, ?, ?, ?, 0)`, next.ID, next.Algorithm, next.PrivateKey, next.PublicJWK, storage.KeyActive, micros(next.CreatedAt))
+			VALUES (?, ?, ?, ?, ?, ?, 0)`, next.ID, next.Algorithm, next.PrivateKey, next.PublicJWK, storage.KeyActive, storage.UnixMicro(next.CreatedAt))
 		return err
 	})
 }
@@ -66,7 +66,7 @@ func (s *Store) PutSession(ctx context.Context, ss *storage.Session) error {
 		VALUES (?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, auth_time = excluded.auth_time,
 			amr = excluded.amr, acr = excluded.acr, expires_at = excluded.expires_at`,
-		ss.ID, ss.UserID, micros(ss.AuthTime), list(ss.AMR), ss.ACR, micros(ss.CreatedAt), micros(ss.ExpiresAt))
+		ss.ID, ss.UserID, storage.UnixMicro(ss.AuthTime), list(ss.AMR), ss.ACR, storage.UnixMicro(ss.CreatedAt), storage.UnixMicro(ss.ExpiresAt))
 	return err
 }
 
@@ -75,7 +75,7 @@ const sessionColumns = `id, user_id, auth_time, amr, acr, created_at, expires_at
 // GetSession implements storage.SessionStore.
 func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
 	return scanSession(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+sessionColumns+` FROM sessions
-		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, micros(s.now())))
+		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, storage.UnixMicro(s.now())))
 }
 
 // DeleteSession implements storage.SessionStore.
@@ -87,7 +87,7 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // sessions, newest first.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*storage.Session, error) {
 	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+sessionColumns+` FROM sessions
-		WHERE user_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY created_at DESC, id`), userID, micros(s.now()))
+		WHERE user_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY created_at DESC, id`), userID, storage.UnixMicro(s.now()))
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +116,7 @@ func scanSession(r scanner) (*storage.Session, error) {
 	if ss.AMR, err = unlist(amr); err != nil {
 		return nil, err
 	}
-	ss.AuthTime, ss.CreatedAt, ss.ExpiresAt = fromMicros(authTime), fromMicros(created), fromMicros(expires)
+	ss.AuthTime, ss.CreatedAt, ss.ExpiresAt = storage.FromUnixMicro(authTime), storage.FromUnixMicro(created), storage.FromUnixMicro(expires)
 	return &ss, nil
 }
 
@@ -130,7 +130,7 @@ func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int, err
 func (s *Store) PutInteraction(ctx context.Context, i *storage.Interaction) error {
 	_, err := s.exec(ctx, `INSERT INTO interactions (id, data, expires_at) VALUES (?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at`,
-		i.ID, i.Data, micros(i.ExpiresAt))
+		i.ID, i.Data, storage.UnixMicro(i.ExpiresAt))
 	return err
 }
 
@@ -141,11 +141,11 @@ func (s *Store) GetInteraction(ctx context.Context, id string) (*storage.Interac
 		expires int64
 	)
 	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, data, expires_at FROM interactions
-		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, micros(s.now())).Scan(&i.ID, &i.Data, &expires)
+		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, storage.UnixMicro(s.now())).Scan(&i.ID, &i.Data, &expires)
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	i.ExpiresAt = fromMicros(expires)
+	i.ExpiresAt = storage.FromUnixMicro(expires)
 	return &i, nil
 }
 
@@ -160,7 +160,7 @@ func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 	_, err := s.exec(ctx, `INSERT INTO tokens (kind, signature, request_id, client_id, subject, session_id,
 		active, access_signature, data, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.SessionID, b2i(t.Active),
-		t.AccessSignature, t.Data, micros(t.CreatedAt), micros(t.ExpiresAt))
+		t.AccessSignature, t.Data, storage.UnixMicro(t.CreatedAt), storage.UnixMicro(t.ExpiresAt))
 	return err
 }
 
@@ -174,14 +174,14 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 	)
 	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT kind, signature, request_id, client_id, subject, session_id,
 		active, access_signature, data, created_at, expires_at FROM tokens
-		WHERE kind = ? AND signature = ? AND (expires_at = 0 OR expires_at > ?)`), string(kind), signature, micros(s.now())).
+		WHERE kind = ? AND signature = ? AND (expires_at = 0 OR expires_at > ?)`), string(kind), signature, storage.UnixMicro(s.now())).
 		Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.SessionID, &active, &t.AccessSignature,
 			&t.Data, &created, &expires)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	t.Kind, t.Active = storage.TokenKind(k), active != 0
-	t.CreatedAt, t.ExpiresAt = fromMicros(created), fromMicros(expires)
+	t.CreatedAt, t.ExpiresAt = storage.FromUnixMicro(created), storage.FromUnixMicro(expires)
 	return &t, nil
 }
 
@@ -193,7 +193,7 @@ func (s *Store) DeleteToken(ctx context.Context, kind storage.TokenKind, signatu
 // DeactivateToken implements storage.TokenStore. The conditional update
 // is the arbiter: of concurrent callers exactly one changes the row.
 func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, signature string) error {
-	now := micros(s.now())
+	now := storage.UnixMicro(s.now())
 	n, err := s.exec(ctx, `UPDATE tokens SET active = 0, data = NULL WHERE kind = ? AND signature = ? AND active = 1
 		AND (expires_at = 0 OR expires_at > ?)`, string(kind), signature, now)
 	if err != nil || n == 1 {
@@ -234,7 +234,7 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string) (int, e
 func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {
 	n, err := s.exec(ctx, `INSERT INTO use_once (key, expires_at) VALUES (?, ?)
 		ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at WHERE use_once.expires_at <= ?`,
-		key, micros(exp), micros(s.now()))
+		key, storage.UnixMicro(exp), storage.UnixMicro(s.now()))
 	if err != nil {
 		return err
 	}
@@ -249,7 +249,7 @@ func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {
 // get a distinct count with no read-modify-write race.
 func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int64, error) {
 	now := s.now()
-	at, end := micros(now), micros(now.Add(window))
+	at, end := storage.UnixMicro(now), storage.UnixMicro(now.Add(window))
 	var n int64
 	err := s.wdb.QueryRowContext(ctx, s.rebind(`INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?)
 		ON CONFLICT (key) DO UPDATE SET

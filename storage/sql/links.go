@@ -13,7 +13,7 @@ const identityColumns = `id, user_id, provider, subject, email, claims, created_
 func (s *Store) CreateIdentity(ctx context.Context, i *storage.Identity) error {
 	s.stamp(&i.CreatedAt, &i.UpdatedAt)
 	_, err := s.exec(ctx, `INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		i.ID, i.UserID, i.Provider, i.Subject, i.Email, i.Claims, micros(i.CreatedAt), micros(i.UpdatedAt))
+		i.ID, i.UserID, i.Provider, i.Subject, i.Email, i.Claims, storage.UnixMicro(i.CreatedAt), storage.UnixMicro(i.UpdatedAt))
 	return err
 }
 
@@ -49,7 +49,7 @@ func (s *Store) UpdateIdentity(ctx context.Context, i *storage.Identity) error {
 		i.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
 	}
 	return affectedOne(s.exec(ctx, `UPDATE identities SET user_id = ?, email = ?, claims = ?, updated_at = ?
-		WHERE id = ?`, i.UserID, i.Email, i.Claims, micros(i.UpdatedAt), i.ID))
+		WHERE id = ?`, i.UserID, i.Email, i.Claims, storage.UnixMicro(i.UpdatedAt), i.ID))
 }
 
 // DeleteIdentity implements storage.IdentityStore.
@@ -65,7 +65,7 @@ func scanIdentity(r scanner) (*storage.Identity, error) {
 	if err := r.Scan(&i.ID, &i.UserID, &i.Provider, &i.Subject, &i.Email, &i.Claims, &created, &updated); err != nil {
 		return nil, mapErr(err)
 	}
-	i.CreatedAt, i.UpdatedAt = fromMicros(created), fromMicros(updated)
+	i.CreatedAt, i.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)
 	return &i, nil
 }
 
@@ -82,7 +82,7 @@ func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
 	_, err := s.exec(ctx, `INSERT INTO consents (user_id, client_id, scopes, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, list(c.Scopes), micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.UserID, c.ClientID, list(c.Scopes), storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt))
 	return err
 }
 
@@ -123,6 +123,6 @@ func scanConsent(r scanner) (*storage.Consent, error) {
 	if c.Scopes, err = unlist(scopes); err != nil {
 		return nil, err
 	}
-	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	c.CreatedAt, c.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)
 	return &c, nil
 }

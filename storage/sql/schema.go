@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
+
+	"github.com/atrium-id/atrium/storage"
 )
 
 // migrations are applied in order, each once; append, never edit.
@@ -183,7 +185,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %d: %w", v, err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, micros(s.now())); err != nil {
+		if _, err := tx.ExecContext(ctx, s.rebind(`INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`), v, storage.UnixMicro(s.now())); err != nil {
 			return fmt.Errorf("migration %d: %w", v, err)
 		}
 	}

@@ -172,7 +172,7 @@ func (s *Store) Close() error {
 // markers, rate-limit counters and retired keys, and reports how many rows
 // it removed.
 func (s *Store) DeleteExpired(ctx context.Context) (int64, error) {
-	now := micros(s.now())
+	now := storage.UnixMicro(s.now())
 	var total int64
 	for _, q := range []string{
 		`DELETE FROM tokens WHERE expires_at <> 0 AND expires_at <= ?`,
@@ -278,21 +278,6 @@ func affectedOne(n int64, err error) error {
 		return storage.ErrNotFound
 	}
 	return nil
-}
-
-// micros stores a time as microseconds since the epoch; 0 is the zero time.
-func micros(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixMicro()
-}
-
-func fromMicros(v int64) time.Time {
-	if v == 0 {
-		return time.Time{}
-	}
-	return time.UnixMicro(v).UTC()
 }
 
 func b2i(b bool) int {

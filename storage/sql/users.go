@@ -25,7 +25,7 @@ func userArgs(u *storage.User) []any {
 	addr, _ := json.Marshal(u.Address) // plain strings always marshal
 	return []any{u.ID, email(u.Email), b2i(u.EmailVerified), u.Name, u.GivenName, u.FamilyName, u.Nickname,
 		u.Picture, u.Locale, u.Zoneinfo, u.PhoneNumber, b2i(u.PhoneNumberVerified), string(addr),
-		b2i(u.Disabled), micros(u.CreatedAt), micros(u.UpdatedAt)}
+		b2i(u.Disabled), storage.UnixMicro(u.CreatedAt), storage.UnixMicro(u.UpdatedAt)}
 }
 
 // CreateUser implements storage.UserStore.
@@ -110,7 +110,7 @@ func scanUser(r scanner) (*storage.User, error) {
 	}
 	u.Email = em.String
 	u.EmailVerified, u.PhoneNumberVerified, u.Disabled = verified != 0, phoneVerified != 0, disabled != 0
-	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	u.CreatedAt, u.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)
 	return &u, nil
 }
 
@@ -124,7 +124,7 @@ func (s *Store) PutCredential(ctx context.Context, c *storage.Credential) error 
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, type) DO UPDATE SET id = excluded.id, secret = excluded.secret,
 			updated_at = excluded.updated_at`,
-		c.UserID, c.Type, c.ID, c.Secret, micros(c.CreatedAt), micros(c.UpdatedAt))
+		c.UserID, c.Type, c.ID, c.Secret, storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt))
 	return err
 }
 
@@ -140,7 +140,7 @@ func (s *Store) GetCredential(ctx context.Context, userID, typ string) (*storage
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
+	c.CreatedAt, c.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)
 	return &c, nil
 }
 

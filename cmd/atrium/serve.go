@@ -208,21 +208,25 @@ type pinger interface {
 
 // readyHandler answers 200 when the database and the state store (Redis,
 // when configured) answer, and 503 naming the one that does not.
-func readyHandler(log *slog.Logger, stores ...pinger) http.Handler {
+func readyHandler(log *slog.Logger, db, state pinger) http.Handler {
+	type check struct {
+		name string
+		p    pinger
+	}
+	checks := []check{{"database", db}}
+	if state != db { // else the database holds the state too
+		checks = append(checks, check{"state store", state})
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
 		defer cancel()
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		names := []string{"database", "state store"}
-		for i, st := range stores {
-			if i > 0 && st == stores[0] {
-				continue // the database holds the state too
-			}
-			if err := st.Ping(ctx); err != nil {
-				log.WarnContext(ctx, "not ready", "store", names[min(i, 1)], "err", err, "request_id", httplog.RequestID(r.Context()))
+		for _, c := range checks {
+			if err := c.p.Ping(ctx); err != nil {
+				log.WarnContext(ctx, "not ready", "store", c.name, "err", err, "request_id", httplog.RequestID(r.Context()))
 				w.WriteHeader(http.StatusServiceUnavailable)
-				_, _ = io.WriteString(w, names[min(i, 1)]+" unavailable")
+				_, _ = io.WriteString(w, c.name+" unavailable")
 				return
 			}
 		}

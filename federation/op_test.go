@@ -31,13 +31,13 @@ type testOP struct {
 	clientID, clientSecret string
 
 	// Knobs, set before the flow runs.
-	discoveredIssuer string              // default: the issuer URL
-	tokenIssuer      string              // default: the issuer URL
-	claims           map[string]any      // ID token claims besides iss, aud, exp, iat, nonce
+	discoveredIssuer string               // default: the issuer URL
+	tokenIssuer      string               // default: the issuer URL
+	claims           map[string]any       // ID token claims besides iss, aud, exp, iat, nonce
 	mutate           func(map[string]any) // edits the final ID token claims
-	signWith         *ecdsa.PrivateKey   // default: key (forged tokens use another)
-	userinfo         map[string]any      // nil: no userinfo endpoint
-	tokenStatus      int                 // non-zero: answer the token request with this status and tokenBody
+	signWith         *ecdsa.PrivateKey    // default: key (forged tokens use another)
+	userinfo         map[string]any       // nil: no userinfo endpoint
+	tokenStatus      int                  // non-zero: answer the token request with this status and tokenBody
 	tokenBody        string
 	tokenHang        bool // never answer the token request
 	checkClient      func(r *http.Request) error

@@ -207,6 +207,9 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 	if sub == "" {
 		sub = t.Subject
 	}
+	if sub == "" {
+		sub = t.ClientID // a client_credentials grant: the client's own
+	}
 	ds.Subject, ds.Username = sub, ss.Username
 	if len(ss.Expires) > 0 && ds.ExpiresAt == nil {
 		ds.ExpiresAt = make(map[fosite.TokenType]time.Time, len(ss.Expires))

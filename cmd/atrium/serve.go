@@ -49,6 +49,7 @@ func (c *cli) serve(args []string) error {
 	dev := fs.Bool("dev", false, "development mode: generate a master secret into the data folder, seed a demo user and client, text logs, allow any issuer")
 	addr := fs.String("addr", "", "`host:port` to listen on (env ATRIUM_ADDR; default 127.0.0.1:8080)")
 	issuer := fs.String("issuer", "", "issuer `URL` (env ATRIUM_ISSUER; default http://<addr> on a loopback address)")
+	pprofAddr := fs.String("pprof", "", "serve Go's net/http/pprof profiles on this loopback `host:port` (off by default)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -65,6 +66,13 @@ func (c *cli) serve(args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log, c.stderr)
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	return serve(c.ctx, cfg, log)
 }
 

@@ -83,6 +83,10 @@ func ParseURL(rawURL string) (*goredis.UniversalOptions, error) {
 		MaxRetries:      1,
 		MinRetryBackoff: 10 * time.Millisecond,
 		MaxRetryBackoff: 100 * time.Millisecond,
+		// RESP2: Atrium uses no RESP3 feature (push messages, client-side
+		// caching), and with RESP3 go-redis checks every reply for pending
+		// push messages, a few percent of the CPU of a token request.
+		Protocol: 2,
 	}
 	sentinel := false
 	switch u.Scheme {

@@ -37,7 +37,9 @@ type testOP struct {
 	mutate           func(map[string]any) // edits the final ID token claims
 	signWith         *ecdsa.PrivateKey    // default: key (forged tokens use another)
 	userinfo         map[string]any       // nil: no userinfo endpoint
-	tokenStatus      int                  // non-zero: answer the token request with this status and tokenBody
+	userinfoRaw      string               // served as text/html when set, with userinfoStatus
+	userinfoStatus   int
+	tokenStatus      int // non-zero: answer the token request with this status and tokenBody
 	tokenBody        string
 	tokenHang        bool // never answer the token request
 	checkClient      func(r *http.Request) error
@@ -94,7 +96,7 @@ func (op *testOP) serve(w http.ResponseWriter, r *http.Request) {
 			"jwks_uri":                              op.srv.URL + "/jwks",
 			"id_token_signing_alg_values_supported": []string{"ES256"},
 		}
-		if op.userinfo != nil {
+		if op.userinfo != nil || op.userinfoRaw != "" {
 			doc["userinfo_endpoint"] = op.srv.URL + "/userinfo"
 		}
 		writeJSON(w, doc)
@@ -105,6 +107,12 @@ func (op *testOP) serve(w http.ResponseWriter, r *http.Request) {
 	case "/userinfo":
 		if r.Header.Get("Authorization") != "Bearer "+testAccessToken {
 			http.Error(w, "bad token", http.StatusUnauthorized)
+			return
+		}
+		if op.userinfoRaw != "" {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(op.userinfoStatus)
+			fmt.Fprint(w, op.userinfoRaw)
 			return
 		}
 		writeJSON(w, op.userinfo)
@@ -149,10 +157,18 @@ func oauthError(w http.ResponseWriter, status int, code string) {
 
 func (op *testOP) token(w http.ResponseWriter, r *http.Request) {
 	if op.tokenHang {
-		<-r.Context().Done()
+		// Reading the body lets the server notice the client hanging up.
+		r.ParseForm()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
 		return
 	}
 	if op.tokenStatus != 0 {
+		if strings.HasPrefix(op.tokenBody, "{") {
+			w.Header().Set("Content-Type", "application/json")
+		}
 		w.WriteHeader(op.tokenStatus)
 		fmt.Fprint(w, op.tokenBody)
 		return

@@ -46,6 +46,13 @@ type requestMemo struct {
 	// exchange marks a token request: only there is a spent code or
 	// refresh token a reuse (introspecting one is not).
 	exchange bool
+	// batch holds back the tokens the request creates, and the access
+	// token a rotation retires, for flush to write in one round trip.
+	// What decides a race (spending a code or a refresh token) is never
+	// held back.
+	batch   bool
+	pending []*storage.Token
+	deletes []storage.TokenRef
 }
 
 type requestMemoKey struct{}
@@ -124,7 +131,24 @@ func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 			t.SessionID, _ = ss.Claims.Extra["sid"].(string)
 		}
 	}
+	if m := memoOf(ctx); m != nil && m.batch {
+		m.pending = append(m.pending, t)
+		return nil
+	}
 	return s.tokens.CreateToken(ctx, t)
+}
+
+// flush writes what the request's memo holds back (see requestMemo.batch).
+// The caller answers only after it succeeds: a client never receives a
+// token that was not stored.
+func (s *fositeStore) flush(ctx context.Context) error {
+	m := memoOf(ctx)
+	if m == nil || len(m.pending)+len(m.deletes) == 0 {
+		return nil
+	}
+	err := s.tokens.WriteTokens(ctx, m.pending, m.deletes)
+	m.pending, m.deletes = nil, nil
+	return err
 }
 
 // expiry is when the stored state of a token may be dropped. Refresh and
@@ -281,7 +305,9 @@ func (s *fositeStore) RotateRefreshToken(ctx context.Context, requestID, signatu
 		}
 		return err
 	}
-	if access != "" {
+	if m := memoOf(ctx); access != "" && m != nil && m.batch {
+		m.deletes = append(m.deletes, storage.TokenRef{Kind: storage.KindAccessToken, Signature: access})
+	} else if access != "" {
 		if err := s.tokens.DeleteToken(ctx, storage.KindAccessToken, access); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}

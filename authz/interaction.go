@@ -594,7 +594,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		// The ID tokens of this grant, now and at every refresh.
 		os.Headers.Extra = map[string]any{keys.AlgorithmHeader: cl.c.IDTokenSignedResponseAlg}
 	}
-	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, os)
+	resp, err := p.newAuthorizeResponse(ctx, ar, os)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return

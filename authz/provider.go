@@ -25,6 +25,7 @@ type Provider struct {
 	keys      KeySet
 	log       *slog.Logger
 	oauth     fosite.OAuth2Provider
+	store     *fositeStore
 	discovery []byte
 	mux       *http.ServeMux
 }
@@ -72,6 +73,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	}}
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
 	store.reused = p.revokeReused
+	p.store = store
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
@@ -217,7 +219,8 @@ func newSession() *openid.DefaultSession {
 
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
-	memoOf(ctx).exchange = true
+	memo := memoOf(ctx)
+	memo.exchange, memo.batch = true, true
 	// fosite answers invalid_request for a grant no handler knows; RFC 6749
 	// §5.2 calls that unsupported_grant_type.
 	if r.Method == http.MethodPost && r.ParseForm() == nil {
@@ -252,11 +255,34 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		// token's client (decodeRequest).
 	}
 	resp, err := p.oauth.NewAccessResponse(ctx, ar)
+	if err == nil {
+		err = p.store.flush(ctx)
+	}
 	if err != nil {
 		p.writeTokenError(w, r, reused(r, err))
 		return
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// newAuthorizeResponse is fosite's NewAuthorizeResponse with the grant
+// state it creates (code, PKCE and OpenID state) written in one round trip.
+func (p *Provider) newAuthorizeResponse(ctx context.Context, ar fosite.AuthorizeRequester, sess fosite.Session) (fosite.AuthorizeResponder, error) {
+	m := memoOf(ctx)
+	if m == nil {
+		ctx = withClientMemo(ctx)
+		m = memoOf(ctx)
+	}
+	m.batch = true
+	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+	m.batch = false
+	if err == nil {
+		err = p.store.flush(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // reused turns the errors of a code or refresh token found already spent

@@ -103,12 +103,16 @@ type Credential struct {
 // Identity links a user to an account at an upstream identity provider.
 // (Provider, Subject) is unique.
 type Identity struct {
-	ID        string
-	UserID    string
-	Provider  string
-	Subject   string
-	Email     string
-	Claims    []byte // the upstream claims as JSON
+	ID       string
+	UserID   string
+	Provider string
+	Subject  string
+	Email    string
+	Claims   []byte // the upstream claims as JSON
+	// Tokens are the upstream's tokens, sealed by the caller (AES-256-GCM);
+	// empty unless the provider is configured to keep them. Storage never
+	// sees them in the clear.
+	Tokens    []byte
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -264,9 +268,22 @@ type SessionStore interface {
 	DeleteInteraction(ctx context.Context, id string) error
 }
 
+// TokenRef names a token.
+type TokenRef struct {
+	Kind      TokenKind
+	Signature string
+}
+
 // TokenStore stores grant state: codes, tokens and replay markers.
 type TokenStore interface {
 	CreateToken(ctx context.Context, t *Token) error // ErrAlreadyExists
+	// WriteTokens creates the tokens in create and deletes the tokens in
+	// del (those already gone are ignored), in one round trip where the
+	// backend can: the writes one request makes when it issues a grant's
+	// tokens. A signature in create already taken gives ErrAlreadyExists;
+	// what else was written then is unspecified (signatures are random, so
+	// it does not happen).
+	WriteTokens(ctx context.Context, create []*Token, del []TokenRef) error
 	// GetToken returns the token, active or not; ErrNotFound once expired.
 	GetToken(ctx context.Context, kind TokenKind, signature string) (*Token, error)
 	DeleteToken(ctx context.Context, kind TokenKind, signature string) error // ErrNotFound
@@ -280,7 +297,8 @@ type TokenStore interface {
 	// reports how many it deleted.
 	RevokeTokens(ctx context.Context, kind TokenKind, requestID string) (int, error)
 	// RevokeSubjectTokens deletes every token of every kind issued to the
-	// subject (a user ID, or a client ID for client_credentials grants).
+	// subject, a user ID. (client_credentials grants have no subject; the
+	// client's are revoked by RevokeClientTokens.)
 	RevokeSubjectTokens(ctx context.Context, subject string) (int, error)
 	// RevokeClientTokens deletes every token of every kind issued to the
 	// client.

@@ -6,21 +6,24 @@ import goredis "github.com/redis/go-redis/v9"
 // Cluster node. Times are microseconds since the epoch, passed as strings
 // and compared as Lua numbers (exact below 2^53).
 
-// indexAdd adds a member scored by its expiry to a sorted-set index, drops
+// indexAdd adds members scored by their expiry to a sorted-set index, drops
 // the members that have expired, and sets the index to expire with its
 // longest-lived member.
 //
-// KEYS[1] index; ARGV[1] member; ARGV[2] score; ARGV[3] now.
+// KEYS[1] index; ARGV[1] now; then ARGV[2], ARGV[3], ... member, score
+// pairs.
 const indexAddSrc = `
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+for i = 2, #ARGV, 2 do
+	redis.call('ZADD', KEYS[1], ARGV[i + 1], ARGV[i])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if #top == 0 then return 0 end
 local last = tonumber(top[2])
 if last >= 9007199254740992 then
 	redis.call('PERSIST', KEYS[1])
 else
-	redis.call('PEXPIRE', KEYS[1], math.floor((last - tonumber(ARGV[3])) / 1000) + 1)
+	redis.call('PEXPIRE', KEYS[1], math.floor((last - tonumber(ARGV[1])) / 1000) + 1)
 end
 return 1
 `

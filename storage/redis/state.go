@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,16 +16,56 @@ import (
 
 func (s *Store) nowMicros() string { return strconv.FormatInt(s.now().UnixMicro(), 10) }
 
-// addIndex queues an indexAdd on p, by its SHA when byHash (cheaper: the
-// script is not sent) or by its text. A Redis restarted with an empty
-// script cache fails the former with NOSCRIPT; see pipelined.
-func (s *Store) addIndex(ctx context.Context, p goredis.Pipeliner, byHash bool, key, member string, exp time.Time, now string) {
-	args := []any{member, strconv.FormatFloat(score(exp), 'f', 0, 64), now}
-	if byHash {
-		p.EvalSha(ctx, indexAdd.Hash(), []string{key}, args...)
-		return
+// index collects the members one write adds to the sorted-set indexes, so
+// each index gets one indexAdd however many of the written records it
+// lists.
+type index struct {
+	keys []string            // in order of first use
+	args map[string][]any    // key -> now, then member, score pairs
+	seen map[string]struct{} // key + "\x00" + member, for add's dedupe
+}
+
+// add lists member in the index key until exp; a member already listed
+// keeps the later of its expiries.
+func (ix *index) add(key, member string, exp time.Time, now string) {
+	if ix.args == nil {
+		ix.args, ix.seen = map[string][]any{}, map[string]struct{}{}
 	}
-	p.Eval(ctx, indexAddSrc, []string{key}, args...)
+	sc := score(exp)
+	args, ok := ix.args[key]
+	if !ok {
+		ix.keys = append(ix.keys, key)
+		args = []any{now}
+	}
+	if _, dup := ix.seen[key+"\x00"+member]; dup {
+		for i := 1; i < len(args); i += 2 {
+			if args[i] == member && sc > args[i+1].(float64) {
+				args[i+1] = sc
+			}
+		}
+	} else {
+		ix.seen[key+"\x00"+member] = struct{}{}
+		args = append(args, member, sc)
+	}
+	ix.args[key] = args
+}
+
+// queue queues one indexAdd per index on p, by the script's SHA when
+// byHash (cheaper: the script is not sent) or by its text. A Redis
+// restarted with an empty script cache fails the former with NOSCRIPT; see
+// pipelined.
+func (ix *index) queue(ctx context.Context, p goredis.Pipeliner, byHash bool) {
+	for _, key := range ix.keys {
+		args := slices.Clone(ix.args[key])
+		for i := 2; i < len(args); i += 2 {
+			args[i] = strconv.FormatFloat(args[i].(float64), 'f', 0, 64)
+		}
+		if byHash {
+			p.EvalSha(ctx, indexAdd.Hash(), []string{key}, args...)
+		} else {
+			p.Eval(ctx, indexAddSrc, []string{key}, args...)
+		}
+	}
 }
 
 // isNoScript reports a script missing from Redis's cache.
@@ -32,14 +73,15 @@ func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
-// pipelined runs queue in one pipeline with index scripts sent by SHA; if
-// Redis no longer has the script (it restarted), it loads it and runs the
-// index updates again by text. Index updates are idempotent, and first
-// must be the commands that are not: they are not run twice.
-func (s *Store) pipelined(ctx context.Context, first func(goredis.Pipeliner), indexes func(goredis.Pipeliner, bool)) error {
+// pipelined runs first and the index updates in one pipeline, the index
+// script sent by SHA; if Redis no longer has the script (it restarted), it
+// loads it and runs the index updates again by text. Index updates are
+// idempotent, and first must be the commands that are not: they are not
+// run twice.
+func (s *Store) pipelined(ctx context.Context, first func(goredis.Pipeliner), ix *index) error {
 	cmds, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
 		first(p)
-		indexes(p, true)
+		ix.queue(ctx, p, true)
 		return nil
 	})
 	noScript := false
@@ -51,7 +93,7 @@ func (s *Store) pipelined(ctx context.Context, first func(goredis.Pipeliner), in
 	}
 	_ = indexAdd.Load(ctx, s.c).Err() // warm the cache for the next calls
 	_, err = s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		indexes(p, false)
+		ix.queue(ctx, p, false)
 		return nil
 	})
 	return err
@@ -87,12 +129,11 @@ func (s *Store) PutSession(ctx context.Context, ss *storage.Session) error {
 	if ss.CreatedAt.IsZero() {
 		ss.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
 	}
-	now := s.nowMicros()
+	var ix index
+	ix.add(s.userSessionsKey(ss.UserID), ss.ID, ss.ExpiresAt, s.nowMicros())
 	return wrap(s.pipelined(ctx, func(p goredis.Pipeliner) {
 		p.Set(ctx, s.sessionKey(ss.ID), encodeSession(ss), s.ttl(ss.ExpiresAt))
-	}, func(p goredis.Pipeliner, byHash bool) {
-		s.addIndex(ctx, p, byHash, s.userSessionsKey(ss.UserID), ss.ID, ss.ExpiresAt, now)
-	}))
+	}, &ix))
 }
 
 // GetSession implements storage.SessionStore.
@@ -272,33 +313,49 @@ func decodeToken(kind storage.TokenKind, sig string, b []byte) (*storage.Token, 
 // CreateToken implements storage.TokenStore. The token and its three
 // index entries (grant, subject, client) go in one round trip.
 func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
-	if t.CreatedAt.IsZero() {
-		t.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
-	}
-	if len(t.RequestID)+len(t.ClientID)+len(t.Subject)+len(t.SessionID)+len(t.AccessSignature) > 60000 {
-		return errors.New("redis: token identifiers too long")
-	}
+	return s.WriteTokens(ctx, []*storage.Token{t}, nil)
+}
+
+// WriteTokens implements storage.TokenStore with one pipeline: the tokens,
+// the deletions, and one index update per index however many of the
+// tokens it lists (a grant's access and refresh tokens share three).
+func (s *Store) WriteTokens(ctx context.Context, create []*storage.Token, del []storage.TokenRef) error {
 	now := s.nowMicros()
-	var set *goredis.BoolCmd
-	err := s.pipelined(ctx, func(p goredis.Pipeliner) {
-		set = p.SetNX(ctx, s.tokenKey(t.Kind, t.Signature), encodeToken(t), s.ttl(t.ExpiresAt))
-	}, func(p goredis.Pipeliner, byHash bool) {
-		if t.RequestID == "" {
-			return
+	var ix index
+	for _, t := range create {
+		if t.CreatedAt.IsZero() {
+			t.CreatedAt = s.now().UTC().Truncate(time.Microsecond)
 		}
-		s.addIndex(ctx, p, byHash, s.grantKey(t.RequestID), kindCode(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
+		if len(t.RequestID)+len(t.ClientID)+len(t.Subject)+len(t.SessionID)+len(t.AccessSignature) > 60000 {
+			return errors.New("redis: token identifiers too long")
+		}
+		if t.RequestID == "" {
+			continue
+		}
+		ix.add(s.grantKey(t.RequestID), kindCode(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
 		if t.Subject != "" {
-			s.addIndex(ctx, p, byHash, s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
+			ix.add(s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
 		}
 		if t.ClientID != "" {
-			s.addIndex(ctx, p, byHash, s.clientGrantsKey(t.ClientID), t.RequestID, t.ExpiresAt, now)
+			ix.add(s.clientGrantsKey(t.ClientID), t.RequestID, t.ExpiresAt, now)
 		}
-	})
+	}
+	sets := make([]*goredis.BoolCmd, len(create))
+	err := s.pipelined(ctx, func(p goredis.Pipeliner) {
+		for i, t := range create {
+			sets[i] = p.SetNX(ctx, s.tokenKey(t.Kind, t.Signature), encodeToken(t), s.ttl(t.ExpiresAt))
+		}
+		for _, d := range del {
+			p.Del(ctx, s.tokenKey(d.Kind, d.Signature))
+		}
+	}, &ix)
 	if err != nil {
 		return wrap(err)
 	}
-	if !set.Val() {
-		return storage.ErrAlreadyExists
+	for _, set := range sets {
+		if !set.Val() {
+			return storage.ErrAlreadyExists
+		}
 	}
 	return nil
 }

@@ -156,8 +156,29 @@ func (s *Store) DeleteInteraction(ctx context.Context, id string) error {
 
 // CreateToken implements storage.TokenStore.
 func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
+	return s.createToken(ctx, s.wdb, t)
+}
+
+// WriteTokens implements storage.TokenStore in one transaction.
+func (s *Store) WriteTokens(ctx context.Context, create []*storage.Token, del []storage.TokenRef) error {
+	return s.inTx(ctx, func(tx *sqldb.Tx) error {
+		for _, t := range create {
+			if err := s.createToken(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		for _, d := range del {
+			if _, err := s.execOn(ctx, tx, `DELETE FROM tokens WHERE kind = ? AND signature = ?`, string(d.Kind), d.Signature); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) createToken(ctx context.Context, db querier, t *storage.Token) error {
 	s.stamp(&t.CreatedAt, nil)
-	_, err := s.exec(ctx, `INSERT INTO tokens (kind, signature, request_id, client_id, subject, session_id,
+	_, err := s.execOn(ctx, db, `INSERT INTO tokens (kind, signature, request_id, client_id, subject, session_id,
 		active, access_signature, data, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		string(t.Kind), t.Signature, t.RequestID, t.ClientID, t.Subject, t.SessionID, b2i(t.Active),
 		t.AccessSignature, t.Data, storage.UnixMicro(t.CreatedAt), storage.UnixMicro(t.ExpiresAt))

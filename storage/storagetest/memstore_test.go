@@ -507,6 +507,20 @@ func (s *memStore) CreateToken(_ context.Context, t *storage.Token) error {
 	return nil
 }
 
+func (s *memStore) WriteTokens(ctx context.Context, create []*storage.Token, del []storage.TokenRef) error {
+	for _, t := range create {
+		if err := s.CreateToken(ctx, t); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range del {
+		delete(s.tokens, tokenKey{d.Kind, d.Signature})
+	}
+	return nil
+}
+
 func (s *memStore) GetToken(_ context.Context, kind storage.TokenKind, sig string) (*storage.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

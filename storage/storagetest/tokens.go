@@ -48,6 +48,31 @@ var tokenTests = []stateTest{
 		must(t, err, "GetToken")
 		checkRecord(t, "GetToken after a rejected duplicate", got, first)
 	}},
+	{"WriteTokens", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		old := fullToken(storage.KindAccessToken, "sig-old", "req-1", clock.Now())
+		must(t, s.CreateToken(t.Context(), clone(old)), "CreateToken")
+		access := fullToken(storage.KindAccessToken, "sig-a", "req-2", clock.Now())
+		refresh := fullToken(storage.KindRefreshToken, "sig-r", "req-2", clock.Now())
+		refresh.ExpiresAt = clock.Now().Add(24 * time.Hour)
+		must(t, s.WriteTokens(t.Context(), []*storage.Token{clone(access), clone(refresh)},
+			[]storage.TokenRef{{Kind: old.Kind, Signature: old.Signature}, {Kind: storage.KindAccessToken, Signature: "never-was"}}),
+			"WriteTokens")
+		for _, tok := range []*storage.Token{access, refresh} {
+			got, err := s.GetToken(t.Context(), tok.Kind, tok.Signature)
+			must(t, err, "GetToken(%s) after WriteTokens", tok.Kind)
+			checkRecord(t, "GetToken("+string(tok.Kind)+")", got, tok)
+		}
+		_, err := s.GetToken(t.Context(), old.Kind, old.Signature)
+		wantErr(t, err, storage.ErrNotFound, "GetToken(deleted by WriteTokens)")
+		wantErr(t, s.WriteTokens(t.Context(), []*storage.Token{fullToken(storage.KindRefreshToken, "sig-r", "req-3", clock.Now())}, nil),
+			storage.ErrAlreadyExists, "WriteTokens(taken signature)")
+		// The grant's indexes outlive its shorter-lived token.
+		clock.Advance(2 * time.Hour)
+		n, err := s.RevokeTokens(t.Context(), storage.KindRefreshToken, "req-2")
+		if err != nil || n != 1 {
+			t.Errorf("RevokeTokens(refresh, req-2) after the access token expired = %d, %v; want 1", n, err)
+		}
+	}},
 	{"Missing", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		must(t, s.CreateToken(t.Context(), fullToken(storage.KindAccessToken, "sig-1", "req-1", clock.Now())), "CreateToken")
 		_, err := s.GetToken(t.Context(), storage.KindAccessToken, "nope")

@@ -7,13 +7,13 @@ import (
 	"github.com/atrium-id/atrium/storage"
 )
 
-const identityColumns = `id, user_id, provider, subject, email, claims, created_at, updated_at`
+const identityColumns = `id, user_id, provider, subject, email, claims, tokens, created_at, updated_at`
 
 // CreateIdentity implements storage.IdentityStore.
 func (s *Store) CreateIdentity(ctx context.Context, i *storage.Identity) error {
 	s.stamp(&i.CreatedAt, &i.UpdatedAt)
-	_, err := s.exec(ctx, `INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		i.ID, i.UserID, i.Provider, i.Subject, i.Email, i.Claims, storage.UnixMicro(i.CreatedAt), storage.UnixMicro(i.UpdatedAt))
+	_, err := s.exec(ctx, `INSERT INTO identities (`+identityColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		i.ID, i.UserID, i.Provider, i.Subject, i.Email, i.Claims, i.Tokens, storage.UnixMicro(i.CreatedAt), storage.UnixMicro(i.UpdatedAt))
 	return err
 }
 
@@ -43,13 +43,13 @@ func (s *Store) ListIdentities(ctx context.Context, userID string) ([]*storage.I
 }
 
 // UpdateIdentity implements storage.IdentityStore: the link's e-mail,
-// claims and owner change; provider and subject do not.
+// claims, tokens and owner change; provider and subject do not.
 func (s *Store) UpdateIdentity(ctx context.Context, i *storage.Identity) error {
 	if i.UpdatedAt.IsZero() || !i.UpdatedAt.After(i.CreatedAt) {
 		i.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
 	}
-	return affectedOne(s.exec(ctx, `UPDATE identities SET user_id = ?, email = ?, claims = ?, updated_at = ?
-		WHERE id = ?`, i.UserID, i.Email, i.Claims, storage.UnixMicro(i.UpdatedAt), i.ID))
+	return affectedOne(s.exec(ctx, `UPDATE identities SET user_id = ?, email = ?, claims = ?, tokens = ?, updated_at = ?
+		WHERE id = ?`, i.UserID, i.Email, i.Claims, i.Tokens, storage.UnixMicro(i.UpdatedAt), i.ID))
 }
 
 // DeleteIdentity implements storage.IdentityStore.
@@ -62,7 +62,7 @@ func scanIdentity(r scanner) (*storage.Identity, error) {
 		i                storage.Identity
 		created, updated int64
 	)
-	if err := r.Scan(&i.ID, &i.UserID, &i.Provider, &i.Subject, &i.Email, &i.Claims, &created, &updated); err != nil {
+	if err := r.Scan(&i.ID, &i.UserID, &i.Provider, &i.Subject, &i.Email, &i.Claims, &i.Tokens, &created, &updated); err != nil {
 		return nil, mapErr(err)
 	}
 	i.CreatedAt, i.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)

@@ -145,6 +145,10 @@ DROP INDEX signing_keys_one_active;
 CREATE UNIQUE INDEX signing_keys_one_active_per_alg ON signing_keys (algorithm) WHERE status = 'active';
 ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAULT '';
 `,
+	// 4: sealed upstream tokens kept with a linked identity.
+	`
+ALTER TABLE identities ADD COLUMN tokens {{blob}};
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

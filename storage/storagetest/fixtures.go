@@ -84,6 +84,7 @@ func fullIdentity(id, userID, provider, subject string, now time.Time) *storage.
 		Subject:   subject,
 		Email:     subject + "@upstream.example",
 		Claims:    []byte(`{"sub":"` + subject + `","email_verified":true,"groups":["a","b"],"n":1.5}`),
+		Tokens:    append([]byte{1, 0, 0xff}, subject...),
 		CreatedAt: now,
 		UpdatedAt: now.Add(time.Second),
 	}

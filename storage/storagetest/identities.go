@@ -27,6 +27,22 @@ var identityTests = []test{
 		must(t, err, "GetIdentity")
 		checkRecord(t, "GetIdentity", got, want, "Claims")
 	}},
+	{"UpdateDropsTokens", func(t *testing.T, s Store, clock *Clock) {
+		now := clock.Now()
+		seedUser(t, s, "user-1", now)
+		orig := fullIdentity("ident-1", "user-1", "github", "42", now)
+		must(t, s.CreateIdentity(t.Context(), clone(orig)), "CreateIdentity")
+		clock.Advance(time.Minute)
+		want := clone(orig)
+		want.Tokens = nil
+		want.UpdatedAt = clock.Now()
+		must(t, s.UpdateIdentity(t.Context(), clone(want)), "UpdateIdentity(no tokens)")
+		got, err := s.GetIdentity(t.Context(), "github", "42")
+		must(t, err, "GetIdentity")
+		if len(got.Tokens) != 0 {
+			t.Errorf("GetIdentity after UpdateIdentity without tokens: Tokens = %x, want none", got.Tokens)
+		}
+	}},
 	{"ProviderSubjectUnique", func(t *testing.T, s Store, clock *Clock) {
 		now := clock.Now()
 		seedUser(t, s, "user-1", now)
@@ -70,6 +86,7 @@ var identityTests = []test{
 		want := clone(orig)
 		want.Email = "new@upstream.example"
 		want.Claims = []byte(`{"sub":"42","name":"New Name"}`)
+		want.Tokens = []byte{1, 2, 3, 0, 0xfe}
 		want.UpdatedAt = clock.Now()
 		must(t, s.UpdateIdentity(t.Context(), clone(want)), "UpdateIdentity")
 		got, err := s.GetIdentity(t.Context(), "github", "42")

@@ -29,7 +29,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // GetClient implements storage.ClientStore.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	row := s.db.QueryRowContext(ctx, s.rebind(`SELECT `+clientColumns+` FROM clients WHERE id = ?`), id)
+	row := s.queryRow(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id)
 	return scanClient(row)
 }
 
@@ -73,7 +73,7 @@ func (s *Store) ListClients(ctx context.Context, p storage.Page) ([]*storage.Cli
 // this page is the last.
 func listPage[T any](ctx context.Context, s *Store, query string, p storage.Page, scan func(scanner) (*T, error), id func(*T) string) ([]*T, string, error) {
 	limit := pageLimit(p)
-	rows, err := s.db.QueryContext(ctx, s.rebind(query), p.After, limit+1)
+	rows, err := s.query(ctx, query, p.After, limit+1)
 	if err != nil {
 		return nil, "", err
 	}

@@ -11,8 +11,8 @@ import (
 
 // ListKeys implements storage.KeyStore.
 func (s *Store) ListKeys(ctx context.Context) ([]*storage.SigningKey, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT id, algorithm, private_key, public_jwk, status, created_at, not_after
-		FROM signing_keys WHERE not_after = 0 OR not_after > ? ORDER BY created_at DESC, id`), storage.UnixMicro(s.now()))
+	rows, err := s.query(ctx, `SELECT id, algorithm, private_key, public_jwk, status, created_at, not_after
+		FROM signing_keys WHERE not_after = 0 OR not_after > ? ORDER BY created_at DESC, id`, storage.UnixMicro(s.now()))
 	if err != nil {
 		return nil, err
 	}
@@ -74,8 +74,8 @@ const sessionColumns = `id, user_id, auth_time, amr, acr, created_at, expires_at
 
 // GetSession implements storage.SessionStore.
 func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
-	return scanSession(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+sessionColumns+` FROM sessions
-		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, storage.UnixMicro(s.now())))
+	return scanSession(s.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`, id, storage.UnixMicro(s.now())))
 }
 
 // DeleteSession implements storage.SessionStore.
@@ -86,8 +86,8 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // ListUserSessions implements storage.SessionStore: the user's live
 // sessions, newest first.
 func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*storage.Session, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+sessionColumns+` FROM sessions
-		WHERE user_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY created_at DESC, id`), userID, storage.UnixMicro(s.now()))
+	rows, err := s.query(ctx, `SELECT `+sessionColumns+` FROM sessions
+		WHERE user_id = ? AND (expires_at = 0 OR expires_at > ?) ORDER BY created_at DESC, id`, userID, storage.UnixMicro(s.now()))
 	if err != nil {
 		return nil, err
 	}
@@ -140,8 +140,8 @@ func (s *Store) GetInteraction(ctx context.Context, id string) (*storage.Interac
 		i       storage.Interaction
 		expires int64
 	)
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT id, data, expires_at FROM interactions
-		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`), id, storage.UnixMicro(s.now())).Scan(&i.ID, &i.Data, &expires)
+	err := s.queryRow(ctx, `SELECT id, data, expires_at FROM interactions
+		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`, id, storage.UnixMicro(s.now())).Scan(&i.ID, &i.Data, &expires)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -193,9 +193,9 @@ func (s *Store) GetToken(ctx context.Context, kind storage.TokenKind, signature 
 		active           int
 		created, expires int64
 	)
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT kind, signature, request_id, client_id, subject, session_id,
+	err := s.queryRow(ctx, `SELECT kind, signature, request_id, client_id, subject, session_id,
 		active, access_signature, data, created_at, expires_at FROM tokens
-		WHERE kind = ? AND signature = ? AND (expires_at = 0 OR expires_at > ?)`), string(kind), signature, storage.UnixMicro(s.now())).
+		WHERE kind = ? AND signature = ? AND (expires_at = 0 OR expires_at > ?)`, string(kind), signature, storage.UnixMicro(s.now())).
 		Scan(&k, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.SessionID, &active, &t.AccessSignature,
 			&t.Data, &created, &expires)
 	if err != nil {
@@ -221,8 +221,8 @@ func (s *Store) DeactivateToken(ctx context.Context, kind storage.TokenKind, sig
 		return err
 	}
 	var active int
-	err = s.db.QueryRowContext(ctx, s.rebind(`SELECT active FROM tokens WHERE kind = ? AND signature = ?
-		AND (expires_at = 0 OR expires_at > ?)`), string(kind), signature, now).Scan(&active)
+	err = s.queryRow(ctx, `SELECT active FROM tokens WHERE kind = ? AND signature = ?
+		AND (expires_at = 0 OR expires_at > ?)`, string(kind), signature, now).Scan(&active)
 	if errors.Is(err, sqldb.ErrNoRows) {
 		return storage.ErrNotFound
 	}

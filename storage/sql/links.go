@@ -19,14 +19,14 @@ func (s *Store) CreateIdentity(ctx context.Context, i *storage.Identity) error {
 
 // GetIdentity implements storage.IdentityStore.
 func (s *Store) GetIdentity(ctx context.Context, provider, subject string) (*storage.Identity, error) {
-	return scanIdentity(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+identityColumns+`
-		FROM identities WHERE provider = ? AND subject = ?`), provider, subject))
+	return scanIdentity(s.queryRow(ctx, `SELECT `+identityColumns+`
+		FROM identities WHERE provider = ? AND subject = ?`, provider, subject))
 }
 
 // ListIdentities implements storage.IdentityStore.
 func (s *Store) ListIdentities(ctx context.Context, userID string) ([]*storage.Identity, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT `+identityColumns+`
-		FROM identities WHERE user_id = ? ORDER BY provider, subject`), userID)
+	rows, err := s.query(ctx, `SELECT `+identityColumns+`
+		FROM identities WHERE user_id = ? ORDER BY provider, subject`, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -71,8 +71,8 @@ func scanIdentity(r scanner) (*storage.Identity, error) {
 
 // GetConsent implements storage.ConsentStore.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
-	return scanConsent(s.db.QueryRowContext(ctx, s.rebind(`SELECT user_id, client_id, scopes, created_at, updated_at
-		FROM consents WHERE user_id = ? AND client_id = ?`), userID, clientID))
+	return scanConsent(s.queryRow(ctx, `SELECT user_id, client_id, scopes, created_at, updated_at
+		FROM consents WHERE user_id = ? AND client_id = ?`, userID, clientID))
 }
 
 // PutConsent implements storage.ConsentStore; a replaced consent keeps
@@ -93,8 +93,8 @@ func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) erro
 
 // ListConsents implements storage.ConsentStore.
 func (s *Store) ListConsents(ctx context.Context, userID string) ([]*storage.Consent, error) {
-	rows, err := s.db.QueryContext(ctx, s.rebind(`SELECT user_id, client_id, scopes, created_at, updated_at
-		FROM consents WHERE user_id = ? ORDER BY client_id`), userID)
+	rows, err := s.query(ctx, `SELECT user_id, client_id, scopes, created_at, updated_at
+		FROM consents WHERE user_id = ? ORDER BY client_id`, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -37,6 +37,70 @@ type Store struct {
 	now     func() time.Time
 	// bound caches queries rewritten to PostgreSQL's $n placeholders.
 	bound sync.Map
+	// reads and writes cache prepared statements on db and wdb: SQLite
+	// would otherwise parse and plan every query, a third of the CPU of
+	// reading a user.
+	reads, writes stmtCache
+}
+
+// stmtCache holds prepared statements by query text.
+type stmtCache struct {
+	m   sync.Map // query -> *sqldb.Stmt
+	off bool     // PostgreSQL: pgx caches statements per connection itself
+}
+
+// get returns the statement for q prepared on db, preparing it the first
+// time; nil if it cannot be prepared (the caller then runs q unprepared,
+// and reports its error) or if c is off.
+func (c *stmtCache) get(ctx context.Context, db *sqldb.DB, q string) *sqldb.Stmt {
+	if c.off {
+		return nil
+	}
+	if v, ok := c.m.Load(q); ok {
+		return v.(*sqldb.Stmt)
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if v, loaded := c.m.LoadOrStore(q, st); loaded {
+		st.Close()
+		return v.(*sqldb.Stmt)
+	}
+	return st
+}
+
+// lookup returns the statement for q if it is already prepared.
+func (c *stmtCache) lookup(q string) *sqldb.Stmt {
+	if v, ok := c.m.Load(q); ok {
+		return v.(*sqldb.Stmt)
+	}
+	return nil
+}
+
+func (c *stmtCache) close() {
+	c.m.Range(func(_, v any) bool {
+		v.(*sqldb.Stmt).Close()
+		return true
+	})
+}
+
+// queryRow runs a query for one row on the read pool, prepared once.
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sqldb.Row {
+	q = s.rebind(q)
+	if st := s.reads.get(ctx, s.db, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
+}
+
+// query runs a query on the read pool, prepared once.
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sqldb.Rows, error) {
+	q = s.rebind(q)
+	if st := s.reads.get(ctx, s.db, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, q, args...)
 }
 
 var (
@@ -78,6 +142,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	var err error
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		s.dialect = Postgres
+		s.reads.off, s.writes.off = true, true
 		s.db, err = sqldb.Open("pgx", dsn)
 		if err != nil {
 			return nil, err
@@ -161,6 +226,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close closes the database.
 func (s *Store) Close() error {
+	s.reads.close()
+	s.writes.close()
 	err := s.db.Close()
 	if s.wdb != s.db {
 		err = errors.Join(err, s.wdb.Close())
@@ -227,7 +294,30 @@ func (s *Store) exec(ctx context.Context, q string, args ...any) (int64, error) 
 }
 
 func (s *Store) execOn(ctx context.Context, db querier, q string, args ...any) (int64, error) {
-	res, err := db.ExecContext(ctx, s.rebind(q), args...)
+	q = s.rebind(q)
+	var (
+		res sqldb.Result
+		err error
+	)
+	tx, isTx := db.(*sqldb.Tx)
+	switch {
+	case isTx:
+		// Not prepared here: preparing on wdb would wait for the
+		// connection the transaction holds (SQLite has only the one).
+		if st := s.writes.lookup(q); st != nil {
+			res, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		} else {
+			res, err = tx.ExecContext(ctx, q, args...)
+		}
+	case db == querier(s.wdb):
+		if st := s.writes.get(ctx, s.wdb, q); st != nil {
+			res, err = st.ExecContext(ctx, args...)
+		} else {
+			res, err = db.ExecContext(ctx, q, args...)
+		}
+	default:
+		res, err = db.ExecContext(ctx, q, args...)
+	}
 	if err != nil {
 		return 0, mapErr(err)
 	}

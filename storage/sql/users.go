@@ -39,7 +39,7 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 
 // GetUser implements storage.UserStore.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	return scanUser(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+userColumns+` FROM users WHERE id = ?`), id))
+	return scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = ?`, id))
 }
 
 // GetUserByEmail implements storage.UserStore.
@@ -48,7 +48,7 @@ func (s *Store) GetUserByEmail(ctx context.Context, e string) (*storage.User, er
 	if !ne.Valid {
 		return nil, storage.ErrNotFound
 	}
-	return scanUser(s.db.QueryRowContext(ctx, s.rebind(`SELECT `+userColumns+` FROM users WHERE email = ?`), ne.String))
+	return scanUser(s.queryRow(ctx, `SELECT `+userColumns+` FROM users WHERE email = ?`, ne.String))
 }
 
 // UpdateUser implements storage.UserStore; CreatedAt is kept.
@@ -134,8 +134,8 @@ func (s *Store) GetCredential(ctx context.Context, userID, typ string) (*storage
 		c                storage.Credential
 		created, updated int64
 	)
-	err := s.db.QueryRowContext(ctx, s.rebind(`SELECT user_id, type, id, secret, created_at, updated_at
-		FROM credentials WHERE user_id = ? AND type = ?`), userID, typ).
+	err := s.queryRow(ctx, `SELECT user_id, type, id, secret, created_at, updated_at
+		FROM credentials WHERE user_id = ? AND type = ?`, userID, typ).
 		Scan(&c.UserID, &c.Type, &c.ID, &c.Secret, &created, &updated)
 	if err != nil {
 		return nil, mapErr(err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/atrium-id/atrium/federation"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -31,6 +32,14 @@ type Stores struct {
 	Tokens      storage.TokenStore
 	// Counters rate-limits sign-in attempts; nil turns the limit off.
 	Counters storage.CounterStore
+	// Identities links users to upstream accounts; required when
+	// Config.Federation has providers.
+	Identities storage.IdentityStore
+}
+
+// Sealer encrypts secrets at rest, binding each to aad (a *secretbox.Box).
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
 }
 
 // Config configures the provider. Zero durations take the defaults below.
@@ -57,6 +66,13 @@ type Config struct {
 	// LoginAttempts is how many sign-in attempts an account gets per 15
 	// minutes (needs Stores.Counters); default 10, negative for no limit.
 	LoginAttempts int
+
+	// Federation is the upstream identity providers offered on the login
+	// page; nil for none.
+	Federation *federation.Registry
+	// UpstreamTokens seals the upstream tokens kept for providers with
+	// StoreTokens; required when one has it.
+	UpstreamTokens Sealer
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time

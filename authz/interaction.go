@@ -32,7 +32,19 @@ import (
 //
 //	authenticate: skipped when the browser has an SSO session that satisfies
 //	    prompt and max_age; otherwise the interaction is stored and the browser
-//	    is sent to /login. prompt=none turns this step into login_required.
+//	    is sent to /login (or, with idp_hint naming a configured upstream,
+//	    straight to that upstream). prompt=none turns this step into
+//	    login_required. Signing in with an upstream (federation.go) leaves
+//	    and re-enters the interaction:
+//
+//	        /login ──► /federation/{id}/start ──► upstream ──► /federation/{id}/callback
+//	            callback ──► known identity, or new account, or trusted email ──► signed in
+//	            callback ──► verified email of an existing account ──► /federation/link
+//	                link: that account's password ──► identity linked ──► signed in
+//	                link: cancel ──► /login
+//
+//	    A failed callback shows an error page linking back to /login; the
+//	    interaction stays usable.
 //	consent: skipped when the user has granted the client every requested
 //	    scope and prompt does not contain consent; otherwise the browser is
 //	    sent to /consent. prompt=none turns this step into consent_required.
@@ -54,6 +66,11 @@ type interaction struct {
 	SessionID   string     `json:"session_id,omitempty"`
 	LoggedIn    bool       `json:"logged_in,omitempty"` // authenticated during this interaction
 	Consented   bool       `json:"consented,omitempty"`
+	// Upstream is the pending upstream sign-in, between start and callback.
+	Upstream *upstreamState `json:"upstream,omitempty"`
+	// Link is the upstream identity waiting for the user to prove the
+	// existing account it would be linked to.
+	Link *pendingLink `json:"link,omitempty"`
 }
 
 const (
@@ -61,7 +78,7 @@ const (
 	cookieBinding = "atrium_binding"
 
 	// acr values: "0" for a sign-in carried by an SSO session, "1" for a
-	// password entered during this request.
+	// password entered, or an upstream sign-in completed, during this request.
 	acrSSO      = "0"
 	acrPassword = "1"
 )
@@ -193,6 +210,11 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 				p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
 				return
 			}
+			if c := p.hintedConnector(ix.Form); c != nil {
+				p.bindInteraction(w, r, ix)
+				p.startUpstream(w, r, ix, c)
+				return
+			}
 			p.startStep(w, r, ar, ix, pathLogin)
 			return
 		}
@@ -287,24 +309,33 @@ func (p *Provider) hasConsent(ctx context.Context, userID string, ar fosite.Auth
 
 // startStep stores ix and sends the browser to a page of the interaction.
 func (p *Provider) startStep(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ix *interaction, page string) {
-	if ix.ID == "" {
-		ix.ID = randomToken()
-		ix.CSRF = randomToken()
-		binding := ""
-		if c, err := r.Cookie(cookieBinding); err == nil && len(c.Value) >= 32 {
-			binding = c.Value
-		} else {
-			binding = randomToken()
-			p.setCookie(w, cookieBinding, binding, 0)
-		}
-		ix.Binding = digest(binding)
-	}
+	p.bindInteraction(w, r, ix)
 	if err := p.saveInteraction(r.Context(), ix); err != nil {
 		p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
-	// Relative, so the browser stays on the host name it used.
-	http.Redirect(w, r, strings.TrimPrefix(page, "/")+"?interaction="+url.QueryEscape(ix.ID), http.StatusSeeOther)
+	// Relative, so the browser stays on the host name it used (the
+	// upstream callback is two levels down).
+	up := strings.Repeat("../", max(strings.Count(r.URL.Path, "/")-1, 0))
+	http.Redirect(w, r, up+strings.TrimPrefix(page, "/")+"?interaction="+url.QueryEscape(ix.ID), http.StatusSeeOther)
+}
+
+// bindInteraction gives a new interaction its ID and CSRF token and binds
+// it to the browser's binding cookie (set now if the browser has none).
+func (p *Provider) bindInteraction(w http.ResponseWriter, r *http.Request, ix *interaction) {
+	if ix.ID != "" {
+		return
+	}
+	ix.ID = randomToken()
+	ix.CSRF = randomToken()
+	binding := ""
+	if c, err := r.Cookie(cookieBinding); err == nil && len(c.Value) >= 32 {
+		binding = c.Value
+	} else {
+		binding = randomToken()
+		p.setCookie(w, cookieBinding, binding, 0)
+	}
+	ix.Binding = digest(binding)
 }
 
 func (p *Provider) saveInteraction(ctx context.Context, ix *interaction) error {
@@ -320,7 +351,19 @@ func (p *Provider) saveInteraction(ctx context.Context, ix *interaction) error {
 // loadInteraction returns the interaction named by the request, after
 // checking it belongs to this browser (and, for POSTs, the CSRF token).
 func (p *Provider) loadInteraction(r *http.Request) (*interaction, error) {
-	id := r.FormValue("interaction")
+	ix, err := p.boundInteraction(r, r.FormValue("interaction"))
+	if err != nil {
+		return nil, err
+	}
+	if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf_token")), []byte(ix.CSRF)) != 1 {
+		return nil, errors.New("csrf token mismatch")
+	}
+	return ix, nil
+}
+
+// boundInteraction returns the interaction id after checking it belongs to
+// this browser.
+func (p *Provider) boundInteraction(r *http.Request, id string) (*interaction, error) {
 	if id == "" {
 		return nil, errors.New("no interaction")
 	}
@@ -336,9 +379,6 @@ func (p *Provider) loadInteraction(r *http.Request) (*interaction, error) {
 	c, err := r.Cookie(cookieBinding)
 	if err != nil || subtle.ConstantTimeCompare(digest(c.Value), ix.Binding) != 1 {
 		return nil, errors.New("interaction belongs to another browser")
-	}
-	if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf_token")), []byte(ix.CSRF)) != 1 {
-		return nil, errors.New("csrf token mismatch")
 	}
 	return ix, nil
 }
@@ -363,6 +403,7 @@ func (p *Provider) renderLogin(w http.ResponseWriter, r *http.Request, ix *inter
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ix.Form.Get("client_id"))
 	p.render(w, status, "login", pageData{
 		Title: "Sign in", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem, Client: cl,
+		Providers: p.providerButtons(),
 	})
 }
 
@@ -405,6 +446,13 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.renderLogin(w, r, ix, http.StatusUnauthorized, email, "Incorrect email or password.")
 		return
 	}
+	p.signedIn(w, r, ix, user, []string{"pwd"})
+}
+
+// signedIn starts a new SSO session for user, who has just authenticated
+// with the methods amr (RFC 8176 values), and continues the interaction.
+func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, ix *interaction, user *storage.User, amr []string) {
+	ctx := r.Context()
 	ar, err := p.resume(ctx, ix)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
@@ -413,7 +461,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	now := p.now()
 	cookie := randomToken()
 	sess := &storage.Session{
-		ID: sessionKey(cookie), UserID: user.ID, AuthTime: now, AMR: []string{"pwd"}, ACR: acrPassword,
+		ID: sessionKey(cookie), UserID: user.ID, AuthTime: now, AMR: amr, ACR: acrPassword,
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionLifespan),
 	}
 	if err := p.stores.Sessions.PutSession(ctx, sess); err != nil {
@@ -426,6 +474,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	p.setCookie(w, cookieSession, cookie, 0)
 	ix.UserID, ix.SessionID, ix.LoggedIn = user.ID, sess.ID, true
+	ix.Upstream, ix.Link = nil, nil
 	p.proceed(w, r, ar, ix)
 }
 

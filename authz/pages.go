@@ -26,7 +26,25 @@ type pageData struct {
 	Scopes      []scopeView
 	Message     string
 	RequestID   string
+	// Providers are the upstream sign-in buttons of the login page.
+	Providers []providerButton
+	// Retry, on an error page, links back to the interaction's login page.
+	Retry string
+	// Provider and Action name the upstream and the form target of the
+	// link page.
+	Provider string
+	Action   string
+	// Params and ScriptNonce are the resubmit page's fields and the CSP
+	// nonce of its script.
+	Params      []param
+	ScriptNonce string
 }
+
+type providerButton struct {
+	ID, Label, Logo string
+}
+
+type param struct{ Name, Value string }
 
 type scopeView struct {
 	Name        string
@@ -41,6 +59,9 @@ var scopeDescriptions = map[string]string{
 	"offline_access": "Stay signed in to the app when you are away",
 }
 
+// pageCSP is every page's Content-Security-Policy: no scripts.
+const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'"
+
 // securePageHeaders are set on every HTML page the provider renders.
 func securePageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -48,7 +69,7 @@ func securePageHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", pageCSP)
 }
 
 func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
@@ -59,6 +80,10 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, d page
 		return
 	}
 	securePageHeaders(w.Header())
+	if d.ScriptNonce != "" {
+		// The one page with a script: it runs only with this nonce.
+		w.Header().Set("Content-Security-Policy", pageCSP+"; script-src 'nonce-"+d.ScriptNonce+"'")
+	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

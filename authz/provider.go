@@ -143,6 +143,7 @@ func (p *Provider) routes() {
 	m.HandleFunc("POST "+pathLogin, p.loginSubmit)
 	m.HandleFunc("GET "+pathConsent, p.consentPage)
 	m.HandleFunc("POST "+pathConsent, p.consentSubmit)
+	p.federationRoutes(m)
 }
 
 // ServeHTTP implements http.Handler.

@@ -23,6 +23,9 @@ import (
 const (
 	purposeSigningKeys = "signing-keys"
 	purposeTokenHMAC   = "token-hmac"
+	// purposeUpstreamTokens seals the upstream tokens kept with linked
+	// identities (federation store_tokens).
+	purposeUpstreamTokens = "federation-tokens"
 )
 
 // keyRefresh is how often a server reloads the key set, so that a rotation

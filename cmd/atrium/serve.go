@@ -17,6 +17,7 @@ import (
 
 	"github.com/atrium-id/atrium/authz"
 	"github.com/atrium-id/atrium/authz/login"
+	"github.com/atrium-id/atrium/federation"
 	"github.com/atrium-id/atrium/internal/config"
 	"github.com/atrium-id/atrium/internal/httplog"
 	"github.com/atrium-id/atrium/internal/secretbox"
@@ -130,6 +131,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		}
 	}
 
+	fed, upstreamTokens, err := newFederation(ctx, cfg, master, log)
+	if err != nil {
+		return err
+	}
+
 	provider, err := authz.New(authz.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secretbox.Derive(master, purposeTokenHMAC, 32),
@@ -141,6 +147,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		SessionLifespan:       cfg.Session.Lifespan.D,
 		InteractionLifespan:   cfg.Session.InteractionLifespan.D,
 		LoginAttempts:         cfg.Login.MaxAttempts,
+		Federation:            fed,
+		UpstreamTokens:        upstreamTokens,
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,
@@ -149,6 +157,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Sessions:    state,
 		Tokens:      state,
 		Counters:    state,
+		Identities:  st,
 	}, km, log)
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
@@ -200,6 +209,31 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// upstreamTimeout bounds every request to an upstream identity provider.
+const upstreamTimeout = 10 * time.Second
+
+// newFederation builds the upstream identity providers of the config and
+// the box that seals the upstream tokens kept for them, and logs the
+// redirect URI to register at each.
+func newFederation(ctx context.Context, cfg *config.Config, master []byte, log *slog.Logger) (*federation.Registry, *secretbox.Box, error) {
+	cfgs, err := cfg.FederationConfigs()
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := federation.NewRegistry(ctx, cfgs, &http.Client{Timeout: upstreamTimeout})
+	if err != nil {
+		return nil, nil, fmt.Errorf("federation: %w", err)
+	}
+	box, err := secretbox.New(master, purposeUpstreamTokens)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, c := range cfgs {
+		log.Info("federation provider", "id", c.ID, "type", c.Type, "redirect_uri", authz.CallbackURL(cfg.Issuer, c.ID))
+	}
+	return reg, box, nil
 }
 
 // healthz answers 200 while the process runs (liveness).

@@ -40,6 +40,9 @@ type Config struct {
 	Login   Login   `yaml:"login"`
 	Log     Log     `yaml:"log"`
 
+	// Federation is the upstream identity providers ("Continue with ...").
+	Federation Federation `yaml:"federation"`
+
 	// Clients and Users are upserted by serve at start.
 	Clients []Client `yaml:"clients"`
 	Users   []User   `yaml:"users"`
@@ -257,7 +260,14 @@ func unknownKeys(n *yaml.Node, t reflect.Type, path string) []error {
 func fieldByTag(t reflect.Type, key string) (reflect.StructField, bool) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		if name, _, _ := strings.Cut(f.Tag.Get("yaml"), ","); name == key && name != "-" {
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" && opts == "inline" && f.Type.Kind() == reflect.Struct {
+			if inner, ok := fieldByTag(f.Type, key); ok {
+				return inner, true
+			}
+			continue
+		}
+		if name == key && name != "-" {
 			return f, true
 		}
 	}
@@ -272,7 +282,7 @@ func join(path, key string) string {
 }
 
 // Keys lists every key path, in file order, e.g. "tokens.id_token_lifespan".
-// Lists (clients, users) are one key each.
+// Lists (clients, users, federation.providers) are one key each.
 func Keys() []string {
 	var keys []string
 	walk(reflect.ValueOf(&Config{}).Elem(), "", func(path string, _ reflect.Value) {
@@ -300,7 +310,8 @@ func walk(v reflect.Value, path string, fn func(path string, v reflect.Value)) {
 }
 
 // applyEnv sets every key whose ATRIUM_* variable is non-empty. Lists
-// (ATRIUM_CLIENTS, ATRIUM_USERS) are YAML or JSON documents.
+// (ATRIUM_CLIENTS, ATRIUM_USERS, ATRIUM_FEDERATION_PROVIDERS) are YAML or
+// JSON documents.
 func (c *Config) applyEnv(getenv func(string) string) error {
 	var errs []error
 	walk(reflect.ValueOf(c).Elem(), "", func(path string, v reflect.Value) {
@@ -507,6 +518,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateClients()...)
 	errs = append(errs, c.validateUsers()...)
+	errs = append(errs, c.validateFederation()...)
 	return errors.Join(errs...)
 }
 

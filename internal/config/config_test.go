@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/atrium-id/atrium/federation"
 )
 
 func noEnv(string) string { return "" }
@@ -68,6 +70,16 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_login_max_attempts", []string{"login.max_attempts: must be -1 (no limit), 0 (the default, 10) or positive, got -3"}},
 		{"client_bad_id_token_alg", []string{`clients[0].id_token_signed_response_alg: "HS256" is not one of RS256, ES256, EdDSA`}},
 		{"bad_redis_url", []string{"redis.url: must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://"}},
+		{"federation_missing_secret", []string{`federation.providers[0]: federation provider "github": client_secret: must not be empty`}},
+		{"federation_unknown_type", []string{`federation.providers[0]: federation provider "myspace": type: "myspace" is not one of oidc, oauth2,`}},
+		{"federation_duplicate_id", []string{`federation.providers[1]: id: "github" is declared twice`}},
+		{"federation_unknown_key", []string{"line 6: federation.providers[0].client_secrett: unknown key"}},
+		{"federation_both_secrets", []string{"federation.providers[0].client_secret_file: set either client_secret or client_secret_file, not both"}},
+		{"federation_missing_secret_file", []string{"federation.providers[0].client_secret_file: open testdata/does-not-exist"}},
+		{"federation_oidc_without_issuer", []string{
+			`federation.providers[0]: federation provider "corp": issuer: must not be empty for type "oidc"`,
+			`update_profile: "always" is not "every_login" or "once"`,
+		}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := load(t, filepath.Join("testdata", tc.file+".bad.yaml"), noEnv)
@@ -169,12 +181,32 @@ func TestFullGoodConfig(t *testing.T) {
 			},
 		},
 		Users: []User{{Email: "ada@example.com", Password: "correct horse battery staple", Name: "Ada Lovelace"}},
+		Federation: Federation{Providers: []Provider{
+			{
+				Config:           federation.Config{ID: "github", Type: "github", ClientID: "gh-client", UpdateProfile: "once"},
+				ClientSecretFile: "testdata/github.secret",
+			},
+			{Config: federation.Config{
+				ID: "corp", Type: "oidc", Label: "Continue with Corp SSO", Logo: "https://corp.example.com/logo.svg",
+				Issuer: "https://sso.corp.example.com", ClientID: "atrium", ClientSecret: "corp-secret",
+				Scopes:               []string{"openid", "email", "profile", "groups"},
+				ClaimMapping:         map[string]string{"nickname": "preferred_username"},
+				RequireVerifiedEmail: true, TrustEmail: true, StoreTokens: true,
+			}},
+		}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
 	}
 	if got := c.DSN(); got != want.Storage.DSN {
 		t.Errorf("DSN() = %q", got)
+	}
+	fed, err := c.FederationConfigs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fed) != 2 || fed[0].ClientSecret != "gh-secret-from-file" || fed[1].ClientSecret != "corp-secret" {
+		t.Errorf("FederationConfigs() = %+v, want the secret of client_secret_file read in", fed)
 	}
 }
 
@@ -235,6 +267,7 @@ func TestEnvOverrides(t *testing.T) {
 		"ATRIUM_LOG_LEVEL":                    "warn",
 		"ATRIUM_USERS":                        `[{"email": "grace@example.com", "password": "correct horse battery staple"}]`,
 		"ATRIUM_CLIENTS":                      "- id: svc\n  secret: s3cret-s3cret\n  grant_types: [client_credentials]\n",
+		"ATRIUM_FEDERATION_PROVIDERS":         `[{"id": "google", "type": "google", "client_id": "g", "client_secret": "gs", "hosted_domain": "example.com"}]`,
 	}
 	c, err := load(t, "testdata/full.good.yaml", envOf(env))
 	if err != nil {
@@ -260,6 +293,8 @@ func TestEnvOverrides(t *testing.T) {
 		{"users[0].email", c.Users[0].Email, "grace@example.com"},
 		{"clients", len(c.Clients), 1},
 		{"clients[0].id", c.Clients[0].ID, "svc"},
+		{"federation.providers", len(c.Federation.Providers), 1},
+		{"federation.providers[0].hosted_domain", c.Federation.Providers[0].HostedDomain, "example.com"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -280,6 +315,8 @@ func TestBadEnv(t *testing.T) {
 			`signing.algorithm (from ATRIUM_SIGNING_ALGORITHM): "none" is not one of`},
 		{"clients", map[string]string{"ATRIUM_CLIENTS": "- id: a\n  secrett: x\n"},
 			"ATRIUM_CLIENTS: yaml: unmarshal errors:\n  line 2: field secrett not found"},
+		{"federation provider", map[string]string{"ATRIUM_FEDERATION_PROVIDERS": `[{"id": "gh", "type": "github", "client_id": "a"}]`},
+			`federation.providers[0] (from ATRIUM_FEDERATION_PROVIDERS): federation provider "gh": client_secret: must not be empty`},
 		{"short master secret", map[string]string{"ATRIUM_MASTER_SECRET": "short"},
 			"master_secret (from ATRIUM_MASTER_SECRET): must be at least 32 bytes, got 5"},
 	} {

@@ -105,8 +105,10 @@ func scanUser(r scanner) (*storage.User, error) {
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	if err := json.Unmarshal([]byte(addr), &u.Address); err != nil {
-		return nil, fmt.Errorf("corrupt address of user %s: %w", u.ID, err)
+	if addr != "{}" && addr != "" { // most users have no address to decode
+		if err := json.Unmarshal([]byte(addr), &u.Address); err != nil {
+			return nil, fmt.Errorf("corrupt address of user %s: %w", u.ID, err)
+		}
 	}
 	u.Email = em.String
 	u.EmailVerified, u.PhoneNumberVerified, u.Disabled = verified != 0, phoneVerified != 0, disabled != 0

@@ -191,6 +191,11 @@ type Token struct {
 	Data            []byte
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
+	// NoIndex, when writing, asks that the token be found by its signature
+	// only: the revocations by grant, subject and client may then miss it.
+	// For the access tokens of client_credentials grants, which have no
+	// refresh token and no user, and whose client the reader checks.
+	NoIndex bool
 }
 
 // ClientStore stores relying parties.
@@ -294,7 +299,8 @@ type TokenStore interface {
 	// callers succeeds.
 	DeactivateToken(ctx context.Context, kind TokenKind, signature string) error
 	// RevokeTokens deletes every token of kind issued under requestID and
-	// reports how many it deleted.
+	// reports how many it deleted. It and the two below may miss tokens
+	// written with NoIndex.
 	RevokeTokens(ctx context.Context, kind TokenKind, requestID string) (int, error)
 	// RevokeSubjectTokens deletes every token of every kind issued to the
 	// subject, a user ID. (client_credentials grants have no subject; the

@@ -329,7 +329,7 @@ func (s *Store) WriteTokens(ctx context.Context, create []*storage.Token, del []
 		if len(t.RequestID)+len(t.ClientID)+len(t.Subject)+len(t.SessionID)+len(t.AccessSignature) > 60000 {
 			return errors.New("redis: token identifiers too long")
 		}
-		if t.RequestID == "" {
+		if t.RequestID == "" || t.NoIndex {
 			continue
 		}
 		ix.add(s.grantKey(t.RequestID), kindCode(t.Kind)+":"+t.Signature, t.ExpiresAt, now)

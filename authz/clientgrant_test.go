@@ -1,0 +1,98 @@
+package authz
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// TestClientCredentialsTokens covers the access tokens of client_credentials
+// grants, which no index lists (storage.Token.NoIndex): introspection names
+// the client as the subject, revocation finds them by signature, and a
+// client deleted and created again under the same ID does not inherit them.
+func TestClientCredentialsTokens(t *testing.T) {
+	stateBackends(t, func(t *testing.T, e *testEnv) {
+		e.p.store.cache = nil // see an operator's change at once
+		ctx := context.Background()
+		// A resource server introspects: "app" is deleted below.
+		if err := e.store.CreateClient(ctx, &storage.Client{ID: "rs", SecretHash: HashClientSecret(testSecret),
+			GrantTypes: []string{"client_credentials"}}); err != nil {
+			t.Fatal(err)
+		}
+		active := func(tok string) bool {
+			t.Helper()
+			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathIntrospect, strings.NewReader(url.Values{"token": {tok}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth("rs", testSecret)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var out map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("introspection: %d %v", resp.StatusCode, err)
+			}
+			return out["active"] == true
+		}
+		cc := func() string {
+			t.Helper()
+			status, tok := e.postToken(url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}, "app", testSecret)
+			if status != 200 {
+				t.Fatalf("client_credentials: %d %v", status, tok)
+			}
+			return tok["access_token"].(string)
+		}
+
+		tok := cc()
+		got := e.introspectAll(t, tok)
+		if got["active"] != true || got["sub"] != "app" || got["client_id"] != "app" {
+			t.Fatalf("introspection = %v, want active with sub and client_id app", got)
+		}
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathRevoke, strings.NewReader(url.Values{"token": {tok}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("app", testSecret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("revocation: %d", resp.StatusCode)
+		}
+		if e.introspect(t, tok) {
+			t.Fatal("a revoked client_credentials token is still active")
+		}
+
+		kept, user := cc(), e.grant(t, "app", "openid offline_access")["access_token"].(string)
+		old, err := e.store.GetClient(ctx, "app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.DeleteClient(ctx, "app"); err != nil {
+			t.Fatal(err)
+		}
+		if active(kept) {
+			t.Fatal("a token of a deleted client is active")
+		}
+		time.Sleep(2 * time.Millisecond) // the new client is created strictly later
+		old.CreatedAt = time.Time{}
+		if err := e.store.CreateClient(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		for name, tok := range map[string]string{"client_credentials": kept, "user": user} {
+			if active(tok) {
+				t.Errorf("a %s token of the deleted client is active for the new client of the same ID", name)
+			}
+		}
+		if fresh := cc(); !active(fresh) {
+			t.Error("a token of the new client is not active")
+		}
+	})
+}

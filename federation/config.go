@@ -36,6 +36,13 @@ const (
 	UpdateProfileOnce       = "once"
 )
 
+// TokenAuthMethod values: how the client authenticates at the upstream's
+// token endpoint.
+const (
+	AuthClientSecretBasic = "client_secret_basic"
+	AuthClientSecretPost  = "client_secret_post"
+)
+
 // Profile fields that ClaimMapping may map.
 var profileFields = []string{"subject", "email", "email_verified", "name", "given_name", "family_name", "nickname", "picture", "locale"}
 
@@ -73,6 +80,13 @@ type Config struct {
 	// the upstream claims: dot-separated keys, numbers index arrays
 	// ("emails.0.value", "profile.name").
 	ClaimMapping map[string]string `yaml:"claim_mapping" json:"claim_mapping,omitempty"`
+	// TokenAuthMethod (oidc, oauth2) is how the client secret goes to the
+	// token endpoint: "client_secret_basic" (HTTP Basic) or
+	// "client_secret_post" (form body). By default, basic for oauth2; for
+	// oidc, basic unless discovery lists only client_secret_post. Presets
+	// use what their upstream requires. One style, never a retry with the
+	// other: a timing-out token endpoint costs one timeout.
+	TokenAuthMethod string `yaml:"token_auth_method" json:"token_auth_method,omitempty"`
 	// DisablePKCE stops sending code_challenge, for upstreams that reject it.
 	DisablePKCE bool `yaml:"disable_pkce" json:"disable_pkce,omitempty"`
 
@@ -176,6 +190,14 @@ func (c *Config) Validate() error {
 	case "", UpdateProfileEveryLogin, UpdateProfileOnce:
 	default:
 		bad("update_profile", "%q is not %q or %q", c.UpdateProfile, UpdateProfileEveryLogin, UpdateProfileOnce)
+	}
+	switch c.TokenAuthMethod {
+	case "", AuthClientSecretBasic, AuthClientSecretPost:
+		if c.TokenAuthMethod != "" && c.Type != TypeOIDC && c.Type != TypeOAuth2 {
+			bad("token_auth_method", "only applies to types %q and %q", TypeOIDC, TypeOAuth2)
+		}
+	default:
+		bad("token_auth_method", "%q is not %q or %q", c.TokenAuthMethod, AuthClientSecretBasic, AuthClientSecretPost)
 	}
 	only("hosted_domain", c.HostedDomain, TypeGoogle)
 	only("tenant", c.Tenant, TypeMicrosoft)

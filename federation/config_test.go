@@ -35,6 +35,11 @@ func TestConfigValidate(t *testing.T) {
 		{name: "apple without key, with a secret", edit: func(c *Config) {
 			*c = Config{ID: "apple", Type: "apple", ClientID: "x", ClientSecret: "s", PrivateKey: "not a key"}
 		}, want: []string{"client_secret: must be empty for type apple", "team_id: must not be empty", "key_id: must not be empty", "private_key: is not PEM"}},
+		{name: "valid token_auth_method", edit: func(c *Config) { c.TokenAuthMethod = "client_secret_post" }},
+		{name: "unknown token_auth_method", edit: func(c *Config) { c.TokenAuthMethod = "private_key_jwt" },
+			want: []string{`token_auth_method: "private_key_jwt" is not "client_secret_basic" or "client_secret_post"`}},
+		{name: "token_auth_method on a preset", edit: func(c *Config) { c.Type, c.TokenAuthMethod = "google", "client_secret_post" },
+			want: []string{`token_auth_method: only applies to types "oidc" and "oauth2"`}},
 		{name: "scope with a space", edit: func(c *Config) { c.Scopes = []string{"openid email"} }, want: []string{"scopes[0]"}},
 	}
 	for _, tt := range tests {

@@ -22,6 +22,9 @@ type testAPI struct {
 	routes map[string]string // path -> JSON body
 	status map[string]int    // path -> status, default 200
 	check  func(r *http.Request) error
+	// basic makes the token endpoint take the client secret by HTTP Basic
+	// only (by default: in the form only, as GitHub and Facebook).
+	basic bool
 }
 
 func newTestAPI(t *testing.T, tokenPath string, routes map[string]string) *testAPI {
@@ -31,7 +34,15 @@ func newTestAPI(t *testing.T, tokenPath string, routes map[string]string) *testA
 		if r.URL.Path == tokenPath {
 			r.ParseForm()
 			f := r.PostForm
-			if f.Get("client_id") != "atrium-client" || f.Get("client_secret") != testSecret {
+			id, secret := f.Get("client_id"), f.Get("client_secret")
+			if a.basic {
+				if secret != "" {
+					id = ""
+				} else {
+					id, secret, _ = r.BasicAuth()
+				}
+			}
+			if id != "atrium-client" || secret != testSecret {
 				oauthError(w, 401, "invalid_client")
 				return
 			}
@@ -172,6 +183,7 @@ func TestOAuth2Connectors(t *testing.T) {
 			api: func(t *testing.T) (*testAPI, Config) {
 				a := newTestAPI(t, "/token", map[string]string{"/api/me": `{"data":{"uid":7,"profile":{"name":"Grace"},` +
 					`"emails":[{"value":"grace@example.com","confirmed":"true"}]}}`})
+				a.basic = true
 				return a, Config{ID: "forge", Type: "oauth2", ClientID: "atrium-client", ClientSecret: testSecret,
 					AuthURL: a.srv.URL + "/authorize", TokenURL: a.srv.URL + "/token", UserinfoURL: a.srv.URL + "/api/me",
 					ClaimMapping: map[string]string{"subject": "data.uid", "name": "data.profile.name",
@@ -183,6 +195,7 @@ func TestOAuth2Connectors(t *testing.T) {
 			name: "generic oauth2: profile without a subject",
 			api: func(t *testing.T) (*testAPI, Config) {
 				a := newTestAPI(t, "/token", map[string]string{"/api/me": `{"name":"nobody"}`})
+				a.basic = true
 				return a, Config{ID: "forge", Type: "oauth2", ClientID: "atrium-client", ClientSecret: testSecret,
 					AuthURL: a.srv.URL + "/authorize", TokenURL: a.srv.URL + "/token", UserinfoURL: a.srv.URL + "/api/me"}
 			},

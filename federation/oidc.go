@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,7 +27,10 @@ type oidcConnector struct {
 	defaultScopes []string
 	authParams    url.Values
 	authStyle     oauth2.AuthStyle
-	noUserinfo    bool
+	// discoverAuthStyle sends the secret in the form body when discovery
+	// lists client_secret_post but not client_secret_basic.
+	discoverAuthStyle bool
+	noUserinfo        bool
 
 	// lenientDiscovery accepts a discovery document whose issuer differs
 	// from the discovery URL (Microsoft's multi-tenant {tenantid}, LinkedIn).
@@ -64,6 +68,7 @@ func newOIDC(b base, issuer string) *oidcConnector {
 		issuer:        issuer,
 		defaultScopes: []string{oidc.ScopeOpenID, "profile", "email"},
 		authParams:    url.Values{},
+		authStyle:     oauth2.AuthStyleInHeader,
 	}
 }
 
@@ -103,7 +108,8 @@ func (c *oidcConnector) doDiscover(ctx context.Context) (*discovery, error) {
 		return nil, errorf(ErrUnavailable, "discovery at %s: no usable document", c.issuer)
 	}
 	var meta struct {
-		Issuer string `json:"issuer"`
+		Issuer      string   `json:"issuer"`
+		AuthMethods []string `json:"token_endpoint_auth_methods_supported"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, newError(ErrUnavailable, "discovery", err)
@@ -116,6 +122,9 @@ func (c *oidcConnector) doDiscover(ctx context.Context) (*discovery, error) {
 		ep.TokenURL = c.cfg.TokenURL
 	}
 	ep.AuthStyle = c.authStyle
+	if c.discoverAuthStyle && !slices.Contains(meta.AuthMethods, AuthClientSecretBasic) && slices.Contains(meta.AuthMethods, AuthClientSecretPost) {
+		ep.AuthStyle = oauth2.AuthStyleInParams
+	}
 	if ep.AuthURL == "" || ep.TokenURL == "" {
 		return nil, errorf(ErrConfig, "discovery at %s: no authorization or token endpoint", c.issuer)
 	}

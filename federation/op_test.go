@@ -43,7 +43,8 @@ type testOP struct {
 	tokenBody        string
 	tokenHang        bool // never answer the token request
 	checkClient      func(r *http.Request) error
-	noPKCE           bool // fail if a PKCE parameter is sent
+	noPKCE           bool     // fail if a PKCE parameter is sent
+	authMethods      []string // discovery's token_endpoint_auth_methods_supported
 
 	mu     sync.Mutex
 	grants map[string]grant
@@ -95,6 +96,9 @@ func (op *testOP) serve(w http.ResponseWriter, r *http.Request) {
 			"token_endpoint":                        op.srv.URL + "/token",
 			"jwks_uri":                              op.srv.URL + "/jwks",
 			"id_token_signing_alg_values_supported": []string{"ES256"},
+		}
+		if op.authMethods != nil {
+			doc["token_endpoint_auth_methods_supported"] = op.authMethods
 		}
 		if op.userinfo != nil || op.userinfoRaw != "" {
 			doc["userinfo_endpoint"] = op.srv.URL + "/userinfo"

@@ -25,12 +25,29 @@ func or(v, def string) string {
 
 // newGeneric builds a "oidc" or "oauth2" connector from Config alone.
 func newGenericOIDC(b base) Connector {
-	return newOIDC(b, b.cfg.Issuer)
+	c := newOIDC(b, b.cfg.Issuer)
+	switch b.cfg.TokenAuthMethod {
+	case AuthClientSecretPost:
+		c.authStyle = oauth2.AuthStyleInParams
+	case "":
+		c.discoverAuthStyle = true
+	}
+	return c
 }
 
 func newGenericOAuth2(b base) Connector {
-	ep := oauth2.Endpoint{AuthURL: b.cfg.AuthURL, TokenURL: b.cfg.TokenURL}
+	ep := oauth2.Endpoint{AuthURL: b.cfg.AuthURL, TokenURL: b.cfg.TokenURL, AuthStyle: authStyle(b.cfg.TokenAuthMethod)}
 	return newOAuth2(b, ep, b.cfg.UserinfoURL, nil)
+}
+
+// authStyle is the x/oauth2 style of a TokenAuthMethod, basic by default.
+// Never AuthStyleAutoDetect: it retries a failed token request (a
+// timeout too) with the credentials moved, doubling the wait.
+func authStyle(method string) oauth2.AuthStyle {
+	if method == AuthClientSecretPost {
+		return oauth2.AuthStyleInParams
+	}
+	return oauth2.AuthStyleInHeader
 }
 
 // newGoogle: OpenID Connect. HostedDomain is sent as hd, which only

@@ -3,6 +3,8 @@ package authz
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/ory/fosite"
@@ -25,6 +27,8 @@ type fositeStore struct {
 	reused func(ctx context.Context, requestID string, revokeNow bool)
 	// cache keeps clients for Config.ClientCacheTTL.
 	cache *clientCache
+	// codeSignature is the storage key of an authorization code.
+	codeSignature func(ctx context.Context, code string) string
 }
 
 var (
@@ -46,6 +50,12 @@ type requestMemo struct {
 	// accessBy maps the request ID of an access token read by this request
 	// to its signature, so revoking it finds a token no index lists.
 	accessBy map[string]string
+	// codes holds the authorization codes this request has read, by
+	// signature, as read: the PKCE and OpenID steps of an exchange read
+	// the same state, after the code is spent (see the OpenID section).
+	codes map[string]*storage.Token
+	// code is the authorization code this request creates (batch only).
+	code *pendingCode
 	// exchange marks a token request: only there is a spent code or
 	// refresh token a reuse (introspecting one is not).
 	exchange bool
@@ -63,7 +73,8 @@ type requestMemoKey struct{}
 // withClientMemo returns a context for one request's memo. It is
 // request-scoped: a client changed by an operator is seen by the next request.
 func withClientMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, requestMemoKey{}, &requestMemo{clients: map[string]*client{}, accessOf: map[string]string{}, accessBy: map[string]string{}})
+	return context.WithValue(ctx, requestMemoKey{}, &requestMemo{clients: map[string]*client{}, accessOf: map[string]string{}, accessBy: map[string]string{},
+		codes: map[string]*storage.Token{}})
 }
 
 func memoOf(ctx context.Context) *requestMemo {
@@ -113,9 +124,13 @@ func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp
 }
 
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature, accessSignature string, r fosite.Requester) error {
-	data, err := encodeRequest(kind, r)
-	if err != nil {
-		return err
+	m := memoOf(ctx)
+	var data []byte
+	if kind != storage.KindAuthorizeCode || m == nil || !m.batch {
+		var err error
+		if data, err = encodeRequest(kind, r); err != nil {
+			return err
+		}
 	}
 	t := &storage.Token{
 		Kind:            kind,
@@ -138,11 +153,38 @@ func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signat
 	// nothing revokes it by grant, and get checks its client, so no index
 	// need list it. That saves Redis two index updates per token.
 	t.NoIndex = t.Subject == "" && kind == storage.KindAccessToken
-	if m := memoOf(ctx); m != nil && m.batch {
+	if m != nil && m.batch {
+		if data == nil {
+			// Encoded at flush, with the PKCE and OpenID parameters.
+			m.code = &pendingCode{t: t, r: r, form: url.Values{}}
+		}
 		m.pending = append(m.pending, t)
 		return nil
 	}
 	return s.tokens.CreateToken(ctx, t)
+}
+
+// pendingCode is an authorization code created by this request and not
+// yet written. fosite hands the code, its PKCE state and its OpenID state
+// over separately, each with only its own form parameters; they are
+// written as one record.
+type pendingCode struct {
+	t    *storage.Token
+	r    fosite.Requester
+	form url.Values // the PKCE and OpenID parameters
+}
+
+// addCodeState adds the form parameters of fosite's PKCE or OpenID state
+// to the code this request is creating, whose signature is sig.
+func (s *fositeStore) addCodeState(ctx context.Context, sig string, r fosite.Requester) error {
+	m := memoOf(ctx)
+	if m == nil || m.code == nil || m.code.t.Signature != sig {
+		return errors.New("authz: code state created outside the authorization response of its code")
+	}
+	for k, v := range r.GetRequestForm() {
+		m.code.form[k] = v
+	}
+	return nil
 }
 
 // flush writes what the request's memo holds back (see requestMemo.batch).
@@ -152,6 +194,22 @@ func (s *fositeStore) flush(ctx context.Context) error {
 	m := memoOf(ctx)
 	if m == nil || len(m.pending)+len(m.deletes) == 0 {
 		return nil
+	}
+	if c := m.code; c != nil {
+		m.code = nil
+		req, ok := c.r.(*fosite.Request)
+		if !ok {
+			return fmt.Errorf("authz: cannot store a code request of type %T", c.r)
+		}
+		withForm := *req
+		withForm.Form = cloneForm(req.Form)
+		for k, v := range c.form {
+			withForm.Form[k] = v
+		}
+		var err error
+		if c.t.Data, err = encodeRequest(storage.KindAuthorizeCode, &withForm); err != nil {
+			return err
+		}
 	}
 	err := s.tokens.WriteTokens(ctx, m.pending, m.deletes)
 	m.pending, m.deletes = nil, nil
@@ -182,7 +240,7 @@ func (s *fositeStore) expiry(kind storage.TokenKind, r fosite.Requester) time.Ti
 }
 
 func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature string, session fosite.Session) (*fosite.Request, *storage.Token, error) {
-	t, err := s.tokens.GetToken(ctx, kind, signature)
+	t, err := s.load(ctx, kind, signature)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil, fosite.ErrNotFound
 	}
@@ -202,6 +260,22 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 		return nil, nil, err
 	}
 	return req, t, nil
+}
+
+// load reads a token, an authorization code only once per request.
+func (s *fositeStore) load(ctx context.Context, kind storage.TokenKind, signature string) (*storage.Token, error) {
+	m := memoOf(ctx)
+	if kind != storage.KindAuthorizeCode || m == nil {
+		return s.tokens.GetToken(ctx, kind, signature)
+	}
+	if t, ok := m.codes[signature]; ok {
+		return t, nil
+	}
+	t, err := s.tokens.GetToken(ctx, kind, signature)
+	if err == nil {
+		m.codes[signature] = t
+	}
+	return t, err
 }
 
 func (s *fositeStore) delete(ctx context.Context, kind storage.TokenKind, signature string) error {
@@ -349,26 +423,34 @@ func (s *fositeStore) RevokeAccessToken(ctx context.Context, requestID string) e
 	return err
 }
 
-// OpenID Connect and PKCE state, keyed by authorization code.
+// OpenID Connect and PKCE state. fosite keeps them apart from the code,
+// and each holds the same request as the code with a few form parameters
+// of its own (the PKCE challenge; the nonce, max_age, prompt, ...): those
+// are stored with the code (addCodeState, flush), and the state is read
+// back from the code, which an exchange has read before it spends it.
+// Deleting it does nothing. Spending
+// the code (InvalidateAuthorizeCodeSession) is what decides which of two
+// racing exchanges wins.
 
 func (s *fositeStore) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, storage.KindOpenID, codeKey(code), "", r)
+	return s.addCodeState(ctx, s.codeSignature(ctx, code), r)
 }
 
 func (s *fositeStore) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	req, _, err := s.get(ctx, storage.KindOpenID, codeKey(code), r.GetSession())
+	req, err := s.codeRequest(ctx, s.codeSignature(ctx, code), r.GetSession())
 	if errors.Is(err, fosite.ErrNotFound) {
 		return nil, openid.ErrNoSessionFound
 	}
 	if err != nil {
 		return nil, err
 	}
+	if !req.GetGrantedScopes().Has("openid") {
+		return nil, openid.ErrNoSessionFound
+	}
 	return req, nil
 }
 
-func (s *fositeStore) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return spentByOther(s.delete(ctx, storage.KindOpenID, codeKey(code)))
-}
+func (s *fositeStore) DeleteOpenIDConnectSession(context.Context, string) error { return nil }
 
 // reportReuse passes a reused grant's request ID on to the provider.
 func (s *fositeStore) reportReuse(ctx context.Context, requestID string, revokeNow bool) {
@@ -389,42 +471,34 @@ func (s *fositeStore) lostRace(ctx context.Context, kind storage.TokenKind, sign
 	}
 }
 
-// spentByOther reads a missing code-keyed record at its deletion, which
-// comes after a successful read, as a concurrent exchange of the same code
-// having consumed it: the caller lost the race, and the code is reused.
-func spentByOther(err error) error {
-	if errors.Is(err, fosite.ErrNotFound) || errors.Is(err, storage.ErrNotFound) {
-		return fosite.ErrInvalidatedAuthorizeCode
-	}
-	return err
+func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, signature string, r fosite.Requester) error {
+	return s.addCodeState(ctx, signature, r)
 }
 
-func (s *fositeStore) CreatePKCERequestSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, storage.KindPKCE, code, "", r)
-}
-
-func (s *fositeStore) GetPKCERequestSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
-	req, t, err := s.get(ctx, storage.KindPKCE, code, session)
+func (s *fositeStore) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, err := s.codeRequest(ctx, signature, session)
 	if err != nil {
 		return nil, err
 	}
-	if !t.Active {
-		// Spent by a concurrent exchange of the same code, which got here
-		// first: this one lost the race.
-		s.reportReuse(ctx, t.RequestID, true)
-		return nil, fosite.ErrInvalidatedAuthorizeCode
+	if req.Form.Get("code_challenge") == "" && req.Form.Get("code_challenge_method") == "" {
+		return nil, fosite.ErrNotFound // authorized without PKCE
 	}
 	return req, nil
 }
 
-// DeletePKCERequestSession marks the PKCE state spent rather than deleting
-// it (it expires with the code), so a concurrent exchange of the same code
-// learns that it lost instead of reading "no PKCE state".
-func (s *fositeStore) DeletePKCERequestSession(ctx context.Context, code string) error {
-	err := s.tokens.DeactivateToken(ctx, storage.KindPKCE, code)
-	if errors.Is(err, storage.ErrConflict) {
-		s.lostRace(ctx, storage.KindPKCE, code)
-		return fosite.ErrInvalidatedAuthorizeCode
+func (s *fositeStore) DeletePKCERequestSession(context.Context, string) error { return nil }
+
+// codeRequest is the stored request of the code with the given signature,
+// for the PKCE and OpenID steps. A code spent before this request read it
+// was spent by a concurrent exchange, which won.
+func (s *fositeStore) codeRequest(ctx context.Context, signature string, session fosite.Session) (*fosite.Request, error) {
+	req, t, err := s.get(ctx, storage.KindAuthorizeCode, signature, session)
+	if err != nil {
+		return nil, err
 	}
-	return spentByOther(err)
+	if len(t.Data) == 0 {
+		s.reportReuse(ctx, t.RequestID, true)
+		return nil, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
 }

@@ -79,6 +79,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
 		Signer:                     keys.Signer(),
 	}
+	store.codeSignature = strategy.CoreStrategy.AuthorizeCodeSignature
 	p.oauth = fosite.NewOAuth2Provider(store, fc)
 	for _, factory := range []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,

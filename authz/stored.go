@@ -1,8 +1,6 @@
 package authz
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -244,12 +242,4 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 		ds.Headers.Extra[k] = v
 	}
 	return req, nil
-}
-
-// codeKey is the storage key of state fosite keys by the whole
-// authorization code (the OpenID request state): its SHA-256, so that
-// storage never holds a live code.
-func codeKey(code string) string {
-	sum := sha256.Sum256([]byte(code))
-	return base64.RawURLEncoding.EncodeToString(sum[:])
 }

@@ -23,6 +23,9 @@
 //	{o:<key>}                          replay marker (client assertion jti), holds its expiry
 //	{n:<key>}                          rate-limit counter: hash of n (count) and exp
 //
+// A token written with NoIndex (the access token of a client_credentials
+// grant) is in no index: it is found by its signature only.
+//
 // Values are a compact binary encoding (see codec.go), not JSON. Every
 // record has a TTL equal to its remaining lifetime, and every index a TTL
 // equal to that of its longest-lived member; indexes shed expired members

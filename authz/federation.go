@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +33,10 @@ import (
 //     profile unless the provider's update_profile is "once";
 //   - a new identity whose verified email belongs to an account is linked
 //     automatically only when the provider has trust_email; otherwise the
-//     person proves the account with its password on /federation/link;
+//     person proves the account on /federation/link, with its password or
+//     by signing in with an upstream identity already linked to it (a
+//     second upstream sign-in, with Prove set, whose identity must belong
+//     to that account);
 //   - otherwise a new account is created from the upstream profile. An
 //     unverified upstream email is never given to an account (it stays with
 //     the linked identity): it could squat someone else's address, and
@@ -56,6 +60,9 @@ type upstreamState struct {
 	State    string `json:"state"` // the random part of the state parameter
 	Nonce    string `json:"nonce"`
 	Verifier string `json:"verifier"` // PKCE code verifier
+	// Prove marks a sign-in that proves the account of the pending link
+	// (interaction.Link) instead of signing in.
+	Prove bool `json:"prove,omitempty"`
 }
 
 // pendingLink is an upstream identity whose verified email belongs to an
@@ -124,15 +131,14 @@ func (p *Provider) hintedConnector(form url.Values) federation.Connector {
 }
 
 // providerName is the upstream's name for sentences ("GitHub").
-func providerName(c federation.Connector) string {
-	if name, ok := strings.CutPrefix(c.Label(), "Continue with "); ok && name != "" {
-		return name
-	}
-	return c.ID()
-}
+func providerName(c federation.Connector) string { return federation.Name(c) }
 
 func (p *Provider) loginURL(ix *interaction) string {
 	return p.url(pathLogin) + "?interaction=" + url.QueryEscape(ix.ID)
+}
+
+func (p *Provider) linkURL(ix *interaction) string {
+	return p.url(pathLink) + "?interaction=" + url.QueryEscape(ix.ID)
 }
 
 func (p *Provider) upstreamStart(w http.ResponseWriter, r *http.Request) {
@@ -147,15 +153,19 @@ func (p *Provider) upstreamStart(w http.ResponseWriter, r *http.Request) {
 			"This sign-in option is not available. Please choose another way to sign in.")
 		return
 	}
-	p.startUpstream(w, r, ix, c)
+	p.startUpstream(w, r, ix, c, false)
 }
 
 // startUpstream stores a fresh state, nonce and PKCE verifier in ix and
-// sends the browser to the upstream. ix must have its ID.
-func (p *Provider) startUpstream(w http.ResponseWriter, r *http.Request, ix *interaction, c federation.Connector) {
+// sends the browser to the upstream. ix must have its ID. A sign-in that
+// proves the account of a pending link keeps the link; any other drops it.
+func (p *Provider) startUpstream(w http.ResponseWriter, r *http.Request, ix *interaction, c federation.Connector, prove bool) {
 	ctx := r.Context()
-	st := &upstreamState{Provider: c.ID(), State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier()}
-	ix.Upstream, ix.Link = st, nil
+	st := &upstreamState{Provider: c.ID(), State: randomToken(), Nonce: randomToken(), Verifier: oauth2.GenerateVerifier(), Prove: prove}
+	ix.Upstream = st
+	if !prove {
+		ix.Link = nil
+	}
 	if err := p.saveInteraction(ctx, ix); err != nil {
 		p.serverError(w, r, err)
 		return
@@ -232,7 +242,14 @@ func (p *Provider) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 		p.upstreamError(w, r, ix, c, err)
 		return
 	}
-	p.completeUpstream(w, r, ix, c, cfg, id)
+	switch {
+	case ix.LinkTo != nil:
+		p.completeLinkIntent(w, r, ix, c, cfg, id)
+	case pending.Prove:
+		p.completeProof(w, r, ix, c, id)
+	default:
+		p.completeUpstream(w, r, ix, c, cfg, id)
+	}
 }
 
 // resubmit answers a callback POST that lacks the binding cookie with a
@@ -286,11 +303,18 @@ func (p *Provider) upstreamError(w http.ResponseWriter, r *http.Request, ix *int
 	p.upstreamFailure(w, r, ix, status, "Sign-in with "+providerName(c)+" failed", msg)
 }
 
-// upstreamFailure renders the error page, with a link back to the login
-// page when the interaction is known.
+// upstreamFailure renders the error page, with a link back to where the
+// interaction can be tried again: the account area for a link intent, the
+// link page for a pending link, the login page otherwise.
 func (p *Provider) upstreamFailure(w http.ResponseWriter, r *http.Request, ix *interaction, status int, title, msg string) {
 	d := pageData{Title: title, Message: msg, RequestID: requestID(w, r)}
-	if ix != nil {
+	switch {
+	case ix == nil:
+	case ix.LinkTo != nil && ValidReturnPath(ix.Return):
+		d.Retry = ix.Return
+	case ix.Link != nil:
+		d.Retry = p.linkURL(ix)
+	default:
 		d.Retry = p.loginURL(ix)
 	}
 	if status == http.StatusServiceUnavailable {
@@ -361,7 +385,7 @@ func (p *Provider) completeUpstream(w http.ResponseWriter, r *http.Request, ix *
 				return
 			}
 			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, p.url(pathLink)+"?interaction="+url.QueryEscape(ix.ID), http.StatusSeeOther)
+			http.Redirect(w, r, p.linkURL(ix), http.StatusSeeOther)
 			return
 		case !errors.Is(err, storage.ErrNotFound):
 			p.serverError(w, r, err)
@@ -529,10 +553,84 @@ func (p *Provider) renderLink(w http.ResponseWriter, r *http.Request, ix *intera
 	if c, _, ok := p.connector(name); ok {
 		name = providerName(c)
 	}
+	proofs, err := p.proofProviders(r.Context(), owner.ID)
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
 	p.render(w, status, "link", pageData{
 		Title: "Link your " + name + " sign-in", Interaction: ix.ID, CSRF: ix.CSRF, Email: owner.Email,
-		Error: problem, Provider: name, Action: strings.TrimPrefix(pathLink, "/federation/"),
+		Error: problem, Provider: name, Action: strings.TrimPrefix(pathLink, "/federation/"), Providers: proofs,
 	})
+}
+
+// proofProviders are the configured upstreams the account userID has an
+// identity at: signing in with one proves the account on the link page.
+func (p *Provider) proofProviders(ctx context.Context, userID string) ([]providerButton, error) {
+	ids, err := p.stores.Identities.ListIdentities(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []providerButton
+	for _, b := range p.providerButtons() {
+		if slices.ContainsFunc(ids, func(i *storage.Identity) bool { return i.Provider == b.ID }) {
+			out = append(out, b)
+		}
+	}
+	return out, nil
+}
+
+// completeProof ends the sign-in that proves the account of the pending
+// link: its identity must be linked to that account. Then the pending
+// identity is linked and the account signed in; otherwise nothing is
+// linked and the link page stays available.
+func (p *Provider) completeProof(w http.ResponseWriter, r *http.Request, ix *interaction, c federation.Connector, id *federation.Identity) {
+	ctx := r.Context()
+	if ix.Link == nil {
+		p.callbackRejected(w, r, ix, "proof without a pending link")
+		return
+	}
+	proof, err := p.stores.Identities.GetIdentity(ctx, id.Provider, id.Subject)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		p.serverError(w, r, err)
+		return
+	}
+	if err != nil || proof.UserID != ix.Link.UserID {
+		p.log.InfoContext(ctx, "link failed", "reason", "proof by an identity of another account or of none", "provider", id.Provider, "request_id", requestID(w, r))
+		p.upstreamFailure(w, r, ix, http.StatusForbidden, "Your sign-in was not linked",
+			"The "+providerName(c)+" account you signed in with is not the one linked to this account. Nothing was linked. "+
+				"Try again with the right "+providerName(c)+" account, or with the password.")
+		return
+	}
+	owner, err := p.activeUser(ctx, ix.Link.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		p.accountDisabled(w, r, ix, id)
+		return
+	} else if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	p.linkPending(w, r, ix, owner, []string{amrFederated})
+}
+
+// linkPending links the pending identity of ix to user, who has just
+// proved the account, and signs the user in.
+func (p *Provider) linkPending(w http.ResponseWriter, r *http.Request, ix *interaction, user *storage.User, amr []string) {
+	ctx := r.Context()
+	cfg, _ := p.cfg.Federation.Config(ix.Link.Identity.Provider)
+	id := ix.Link.Identity
+	switch err := p.linkOnce(ctx, cfg, user, &id, ix.Link.Tokens); {
+	case errors.Is(err, errLinkedElsewhere):
+		// Linked meanwhile (another window) to another account.
+		p.upstreamFailure(w, r, ix, http.StatusConflict, "This sign-in could not be linked",
+			"It was linked to another account meanwhile. Please sign in again.")
+		return
+	case err != nil:
+		p.serverError(w, r, err)
+		return
+	}
+	p.log.InfoContext(ctx, "upstream identity linked", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
+	p.signedIn(w, r, ix, user, amr)
 }
 
 func (p *Provider) linkSubmit(w http.ResponseWriter, r *http.Request) {
@@ -544,6 +642,10 @@ func (p *Provider) linkSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if ix.Link == nil {
 		http.Redirect(w, r, p.loginURL(ix), http.StatusSeeOther)
+		return
+	}
+	if r.PostFormValue("action") == "prove" {
+		p.proveWith(w, r, ix, r.PostFormValue("provider"))
 		return
 	}
 	if r.PostFormValue("action") == "cancel" {
@@ -579,22 +681,23 @@ func (p *Provider) linkSubmit(w http.ResponseWriter, r *http.Request) {
 		p.renderLink(w, r, ix, http.StatusUnauthorized, "Incorrect password.")
 		return
 	}
-	cfg, _ := p.cfg.Federation.Config(ix.Link.Identity.Provider)
-	id := ix.Link.Identity
-	if err := p.link(ctx, cfg, user, &id, ix.Link.Tokens); err != nil {
-		if !errors.Is(err, storage.ErrAlreadyExists) {
-			p.serverError(w, r, err)
-			return
-		}
-		// Linked meanwhile (another window): only to this same account.
-		if other, gerr := p.stores.Identities.GetIdentity(ctx, id.Provider, id.Subject); gerr != nil || other.UserID != user.ID {
-			p.upstreamFailure(w, r, ix, http.StatusConflict, "This sign-in could not be linked",
-				"It was linked to another account meanwhile. Please sign in again.")
-			return
-		}
+	p.linkPending(w, r, ix, user, []string{amrPassword, amrFederated})
+}
+
+// proveWith starts the upstream sign-in that proves the account of the
+// pending link with its identity at provider.
+func (p *Provider) proveWith(w http.ResponseWriter, r *http.Request, ix *interaction, provider string) {
+	proofs, err := p.proofProviders(r.Context(), ix.Link.UserID)
+	if err != nil {
+		p.serverError(w, r, err)
+		return
 	}
-	p.log.InfoContext(ctx, "upstream identity linked", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
-	p.signedIn(w, r, ix, user, []string{amrPassword, amrFederated})
+	c, _, ok := p.connector(provider)
+	if !ok || !slices.ContainsFunc(proofs, func(b providerButton) bool { return b.ID == provider }) {
+		p.renderLink(w, r, ix, http.StatusBadRequest, "Choose one of the sign-in options shown.")
+		return
+	}
+	p.startUpstream(w, r, ix, c, true)
 }
 
 // newUserID returns a random (version 4) UUID, the form of every user ID.

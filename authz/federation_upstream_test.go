@@ -83,8 +83,7 @@ func (op *fakeOP) setFault(f string) {
 }
 
 // takeFault returns the pending fault if it is one of these. It stays
-// until setFault clears it: x/oauth2 retries a failed token request once,
-// with the client credentials in the body instead of the header.
+// until setFault clears it.
 func (op *fakeOP) takeFault(kinds ...string) string {
 	op.mu.Lock()
 	defer op.mu.Unlock()

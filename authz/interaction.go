@@ -41,6 +41,9 @@ import (
 //	            callback ──► known identity, or new account, or trusted email ──► signed in
 //	            callback ──► verified email of an existing account ──► /federation/link
 //	                link: that account's password ──► identity linked ──► signed in
+//	                link: "Continue with" a provider already linked to that
+//	                    account ──► upstream ──► callback as that account's
+//	                    identity ──► identity linked ──► signed in
 //	                link: cancel ──► /login
 //
 //	    A failed callback shows an error page linking back to /login; the
@@ -51,6 +54,11 @@ import (
 //	    Deny ends the interaction with access_denied.
 //	issue: fosite writes the authorization response (with iss, RFC 9207) and
 //	    the interaction is deleted.
+//
+// Account interactions (account.go) are tied to no client: an account
+// sign-in runs only the authenticate step, then returns to its path under
+// /account; a link intent runs only the upstream sign-in, links the
+// identity to the signed-in user and returns.
 //
 // The stored interaction holds the original request parameters; every step
 // re-validates them with fosite from storage, never from the browser. Pages
@@ -71,7 +79,17 @@ type interaction struct {
 	// Link is the upstream identity waiting for the user to prove the
 	// existing account it would be linked to.
 	Link *pendingLink `json:"link,omitempty"`
+	// Return, for an account sign-in (account.go), is the path under
+	// /account to return to; such an interaction has no client and no Form.
+	Return string `json:"return,omitempty"`
+	// LinkTo is the user an upstream sign-in started from the account area
+	// links its identity to.
+	LinkTo *linkIntent `json:"link_to,omitempty"`
 }
+
+// forAccount reports whether ix is an account sign-in or link, tied to no
+// client.
+func (ix *interaction) forAccount() bool { return ix.Return != "" }
 
 const (
 	cookieSession = "atrium_session"
@@ -212,7 +230,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 			}
 			if c := p.hintedConnector(ix.Form); c != nil {
 				p.bindInteraction(w, r, ix)
-				p.startUpstream(w, r, ix, c)
+				p.startUpstream(w, r, ix, c, false)
 				return
 			}
 			p.startStep(w, r, ar, ix, pathLogin)
@@ -241,16 +259,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 
 // currentSession returns the browser's SSO session and its user, or nils.
 func (p *Provider) currentSession(r *http.Request) (*storage.Session, *storage.User) {
-	c, err := r.Cookie(cookieSession)
-	if err != nil || c.Value == "" {
-		return nil, nil
-	}
-	ctx := r.Context()
-	sess, err := p.stores.Sessions.GetSession(ctx, sessionKey(c.Value))
-	if err != nil {
-		return nil, nil
-	}
-	user, err := p.activeUser(ctx, sess.UserID)
+	sess, user, err := p.SessionUser(r)
 	if err != nil {
 		return nil, nil
 	}
@@ -403,7 +412,7 @@ func (p *Provider) renderLogin(w http.ResponseWriter, r *http.Request, ix *inter
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ix.Form.Get("client_id"))
 	p.render(w, status, "login", pageData{
 		Title: "Sign in", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem, Client: cl,
-		Providers: p.providerButtons(),
+		Providers: p.providerButtons(), Account: ix.forAccount(),
 	})
 }
 
@@ -453,10 +462,13 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 // with the methods amr (RFC 8176 values), and continues the interaction.
 func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, ix *interaction, user *storage.User, amr []string) {
 	ctx := r.Context()
-	ar, err := p.resume(ctx, ix)
-	if err != nil {
-		p.writeAuthorizeError(w, r, ar, err)
-		return
+	var ar fosite.AuthorizeRequester
+	if !ix.forAccount() {
+		var err error
+		if ar, err = p.resume(ctx, ix); err != nil {
+			p.writeAuthorizeError(w, r, ar, err)
+			return
+		}
 	}
 	now := p.now()
 	cookie := randomToken()
@@ -473,6 +485,10 @@ func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, ix *interact
 		_ = p.stores.Sessions.DeleteSession(ctx, sessionKey(old.Value))
 	}
 	p.setCookie(w, cookieSession, cookie, 0)
+	if ix.forAccount() {
+		p.accountSignedIn(w, r, ix)
+		return
+	}
 	ix.UserID, ix.SessionID, ix.LoggedIn = user.ID, sess.ID, true
 	ix.Upstream, ix.Link = nil, nil
 	p.proceed(w, r, ar, ix)

@@ -7,13 +7,14 @@ import (
 	"html/template"
 	"net/http"
 
+	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
 
 //go:embed templates/*.html
 var templateFS embed.FS
 
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+var pages = template.Must(page.Templates().ParseFS(templateFS, "templates/*.html"))
 
 // pageData is what every page template receives.
 type pageData struct {
@@ -34,6 +35,8 @@ type pageData struct {
 	// link page.
 	Provider string
 	Action   string
+	// Account marks the login page of an account sign-in (no client).
+	Account bool
 	// Params and ScriptNonce are the resubmit page's fields and the CSP
 	// nonce of its script.
 	Params      []param
@@ -59,19 +62,6 @@ var scopeDescriptions = map[string]string{
 	"offline_access": "Stay signed in to the app when you are away",
 }
 
-// pageCSP is every page's Content-Security-Policy: no scripts.
-const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; img-src https: data:; frame-ancestors 'none'; base-uri 'none'"
-
-// securePageHeaders are set on every HTML page the provider renders.
-func securePageHeaders(h http.Header) {
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Content-Security-Policy", pageCSP)
-}
-
 func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name+".html", d); err != nil {
@@ -79,10 +69,10 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, d page
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	securePageHeaders(w.Header())
+	page.SecureHeaders(w.Header())
 	if d.ScriptNonce != "" {
 		// The one page with a script: it runs only with this nonce.
-		w.Header().Set("Content-Security-Policy", pageCSP+"; script-src 'nonce-"+d.ScriptNonce+"'")
+		w.Header().Set("Content-Security-Policy", page.CSP+"; script-src 'nonce-"+d.ScriptNonce+"'")
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())

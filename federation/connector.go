@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strings"
 
 	"golang.org/x/oauth2"
 )
@@ -86,4 +87,13 @@ type Connector interface {
 	// Exchange checks the callback for an upstream error, redeems the code,
 	// verifies what came back and returns the normalized identity.
 	Exchange(ctx context.Context, cb Callback) (*Identity, error)
+}
+
+// Name is the provider's name for sentences ("GitHub"): its label without
+// "Continue with ", or its ID when the label is custom.
+func Name(c Connector) string {
+	if name, ok := strings.CutPrefix(c.Label(), "Continue with "); ok && name != "" {
+		return name
+	}
+	return c.ID()
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/atrium-id/atrium/account"
 	"github.com/atrium-id/atrium/authz"
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/federation"
@@ -163,8 +164,22 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return fmt.Errorf("provider: %w", err)
 	}
 
+	acct, err := account.New(account.Config{
+		Identities:  st,
+		Credentials: st,
+		Providers:   accountProviders(fed),
+		Auth:        provider,
+		CSRFKey:     secretbox.Derive(master, purposeAccountCSRF, 32),
+		Log:         log,
+	})
+	if err != nil {
+		return err
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("/", provider)
+	mux.Handle("/account", acct)
+	mux.Handle("/account/", acct)
 	mux.Handle("GET /healthz", http.HandlerFunc(healthz))
 	mux.Handle("GET /readyz", readyHandler(log, st, state))
 
@@ -209,6 +224,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// purposeAccountCSRF derives the key of the account area's CSRF tokens.
+const purposeAccountCSRF = "account-csrf"
+
+// accountProviders names the upstream providers for the account area.
+func accountProviders(fed *federation.Registry) []account.Provider {
+	var out []account.Provider
+	for _, c := range fed.List() {
+		out = append(out, account.Provider{ID: c.ID(), Name: federation.Name(c), Label: c.Label(), Logo: c.Logo()})
+	}
+	return out
 }
 
 // upstreamTimeout bounds every request to an upstream identity provider.

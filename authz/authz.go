@@ -63,6 +63,12 @@ type Config struct {
 	// honoured by a node); default 5s, negative to read it on every request.
 	ClientCacheTTL time.Duration
 
+	// ClientAuthDelay is how long a failed client authentication
+	// (invalid_client) waits before its answer: it slows online guessing
+	// of client secrets, and clients sending wrong credentials in a loop
+	// take little from the others. Default 250ms, negative for none.
+	ClientAuthDelay time.Duration
+
 	// LoginAttempts is how many sign-in attempts an account gets per 15
 	// minutes (needs Stores.Counters); default 10, negative for no limit.
 	LoginAttempts int
@@ -92,6 +98,9 @@ func (c *Config) setDefaults() {
 	def(&c.InteractionLifespan, 30*time.Minute)
 	if c.ClientCacheTTL == 0 {
 		c.ClientCacheTTL = 5 * time.Second
+	}
+	if c.ClientAuthDelay == 0 {
+		c.ClientAuthDelay = 250 * time.Millisecond
 	}
 	if c.LoginAttempts == 0 {
 		c.LoginAttempts = 10

@@ -96,3 +96,33 @@ func TestClientCredentialsTokens(t *testing.T) {
 		}
 	})
 }
+
+// TestClientAuthFailureWaits checks that a failed client authentication is
+// answered invalid_client no sooner than Config.ClientAuthDelay, at the
+// token and introspection endpoints.
+func TestClientAuthFailureWaits(t *testing.T) {
+	e := newTestEnv(t)
+	start := time.Now()
+	status, out := e.postToken(url.Values{"grant_type": {"client_credentials"}}, "app", "wrong-secret")
+	if status != 401 || out["error"] != "invalid_client" {
+		t.Fatalf("wrong secret: %d %v, want 401 invalid_client", status, out)
+	}
+	if d := time.Since(start); d < e.p.cfg.ClientAuthDelay {
+		t.Errorf("token endpoint answered a wrong secret after %v, before the %v delay", d, e.p.cfg.ClientAuthDelay)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathIntrospect, strings.NewReader("token=x"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("nobody", "wrong")
+	start = time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("introspection by an unknown client: %d, want 401", resp.StatusCode)
+	}
+	if d := time.Since(start); d < e.p.cfg.ClientAuthDelay {
+		t.Errorf("introspection answered an unknown client after %v, before the %v delay", d, e.p.cfg.ClientAuthDelay)
+	}
+}

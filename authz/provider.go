@@ -348,6 +348,7 @@ var supportedGrantTypes = map[string]bool{
 func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, err error) {
 	rfc := fosite.ErrorToRFC6749Error(unavailable(err))
 	p.logOAuthError(w, r, rfc)
+	p.delayAuthFailure(r, rfc)
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Cache-Control", "no-store")
@@ -382,6 +383,24 @@ func errorDescription(rfc *fosite.RFC6749Error) string {
 	}, d)
 }
 
+// delayAuthFailure holds the answer to a failed client authentication for
+// Config.ClientAuthDelay, or until the client goes away. The wait costs a
+// timer, not CPU.
+func (p *Provider) delayAuthFailure(r *http.Request, rfc *fosite.RFC6749Error) {
+	// Introspection reports a failed client authentication as
+	// request_unauthorized.
+	failed := rfc.ErrorField == fosite.ErrInvalidClient.ErrorField || rfc.ErrorField == fosite.ErrRequestUnauthorized.ErrorField
+	if !failed || p.cfg.ClientAuthDelay <= 0 {
+		return
+	}
+	t := time.NewTimer(p.cfg.ClientAuthDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+	}
+}
+
 func (p *Provider) logOAuthError(w http.ResponseWriter, r *http.Request, rfc *fosite.RFC6749Error) {
 	level := slog.LevelInfo
 	switch {
@@ -404,7 +423,9 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
+		rfc := fosite.ErrorToRFC6749Error(err)
+		p.logOAuthError(w, r, rfc)
+		p.delayAuthFailure(r, rfc)
 		p.oauth.WriteIntrospectionError(ctx, w, err)
 		return
 	}
@@ -419,7 +440,9 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		p.logOAuthError(w, r, fosite.ErrorToRFC6749Error(err))
+		rfc := fosite.ErrorToRFC6749Error(err)
+		p.logOAuthError(w, r, rfc)
+		p.delayAuthFailure(r, rfc)
 	}
 	p.oauth.WriteRevocationResponse(ctx, w, err)
 }

@@ -155,24 +155,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, title
 }
 
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	if errors.Is(err, storage.ErrUnavailable) {
-		h.log.WarnContext(r.Context(), "store unavailable", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
-		w.Header().Set("Retry-After", "5")
-		h.fail(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "Please try again in a few seconds.")
-		return
-	}
-	h.log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
-	h.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+	page.ServerError(w, r, h.log, err, "Please try again in a few seconds.", func(status int, title, msg string) {
+		h.fail(w, r, status, title, msg)
+	})
 }
 
-// requestID is the ID the request logger assigned (set on the response).
-func requestID(w http.ResponseWriter, r *http.Request) string {
-	if id := w.Header().Get("X-Request-ID"); id != "" {
-		return id
-	}
-	return r.Header.Get("X-Request-ID")
-}
+func requestID(w http.ResponseWriter, r *http.Request) string { return page.RequestID(w, r) }

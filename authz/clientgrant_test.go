@@ -2,7 +2,6 @@ package authz
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,19 +26,7 @@ func TestClientCredentialsTokens(t *testing.T) {
 		}
 		active := func(tok string) bool {
 			t.Helper()
-			req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathIntrospect, strings.NewReader(url.Values{"token": {tok}}.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.SetBasicAuth("rs", testSecret)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var out map[string]any
-			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
-				t.Fatalf("introspection: %d %v", resp.StatusCode, err)
-			}
-			return out["active"] == true
+			return e.introspectAs(t, "rs", tok)["active"] == true
 		}
 		cc := func() string {
 			t.Helper()

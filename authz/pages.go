@@ -3,7 +3,6 @@ package authz
 import (
 	"bytes"
 	"embed"
-	"errors"
 	"html/template"
 	"net/http"
 
@@ -84,26 +83,8 @@ func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		// The browser went away mid-request; nobody reads an answer.
-		p.log.DebugContext(r.Context(), "request abandoned", "path", r.URL.Path, "err", err)
-		w.WriteHeader(http.StatusServiceUnavailable)
-		return
-	}
-	if errors.Is(err, storage.ErrUnavailable) {
-		p.log.WarnContext(r.Context(), "store unavailable", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
-		w.Header().Set("Retry-After", "5")
-		p.errorPage(w, r, http.StatusServiceUnavailable, "Temporarily unavailable", "We cannot sign you in right now. Please try again in a few seconds.")
-		return
-	}
-	p.log.ErrorContext(r.Context(), "internal error", "path", r.URL.Path, "err", err, "request_id", requestID(w, r))
-	p.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
+	page.ServerError(w, r, p.log, err, "We cannot sign you in right now. Please try again in a few seconds.",
+		func(status int, title, msg string) { p.errorPage(w, r, status, title, msg) })
 }
 
-// requestID is the ID the request logger assigned (set on the response).
-func requestID(w http.ResponseWriter, r *http.Request) string {
-	if id := w.Header().Get("X-Request-ID"); id != "" {
-		return id
-	}
-	return r.Header.Get("X-Request-ID")
-}
+func requestID(w http.ResponseWriter, r *http.Request) string { return page.RequestID(w, r) }

@@ -293,12 +293,19 @@ func (e *testEnv) introspect(t *testing.T, token string) bool {
 	return e.introspectAll(t, token)["active"] == true
 }
 
-// introspectAll returns the whole introspection response.
+// introspectAll returns the whole introspection response, asked by "app".
 func (e *testEnv) introspectAll(t *testing.T, token string) map[string]any {
+	t.Helper()
+	return e.introspectAs(t, "app", token)
+}
+
+// introspectAs returns the whole introspection response, asked by clientID
+// (whose secret is testSecret).
+func (e *testEnv) introspectAs(t *testing.T, clientID, token string) map[string]any {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathIntrospect, strings.NewReader(url.Values{"token": {token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth("app", testSecret)
+	req.SetBasicAuth(clientID, testSecret)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

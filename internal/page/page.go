@@ -2,8 +2,12 @@ package page
 
 import (
 	"embed"
+	"errors"
 	"html/template"
+	"log/slog"
 	"net/http"
+
+	"github.com/atrium-id/atrium/storage"
 )
 
 //go:embed layout.html
@@ -27,4 +31,33 @@ func SecureHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Content-Security-Policy", CSP)
+}
+
+// RequestID is the ID the request logger assigned (set on the response).
+func RequestID(w http.ResponseWriter, r *http.Request) string {
+	if id := w.Header().Get("X-Request-ID"); id != "" {
+		return id
+	}
+	return r.Header.Get("X-Request-ID")
+}
+
+// ServerError logs err and answers with show: 503 with unavailable as the
+// message when a store is unavailable, 500 otherwise, and nothing when the
+// browser has gone away.
+func ServerError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, unavailable string,
+	show func(status int, title, message string)) {
+	ctx := r.Context()
+	if ctx.Err() != nil {
+		log.DebugContext(ctx, "request abandoned", "path", r.URL.Path, "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if errors.Is(err, storage.ErrUnavailable) {
+		log.WarnContext(ctx, "store unavailable", "path", r.URL.Path, "err", err, "request_id", RequestID(w, r))
+		w.Header().Set("Retry-After", "5")
+		show(http.StatusServiceUnavailable, "Temporarily unavailable", unavailable)
+		return
+	}
+	log.ErrorContext(ctx, "internal error", "path", r.URL.Path, "err", err, "request_id", RequestID(w, r))
+	show(http.StatusInternalServerError, "Something went wrong", "Please try again in a moment.")
 }

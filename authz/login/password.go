@@ -23,15 +23,7 @@ const (
 	argonThreads = 2
 	argonKeyLen  = 32
 	saltLen      = 16
-
-	// MinPasswordLength is the shortest password accepted (NIST SP 800-63B).
-	MinPasswordLength = 8
-	// MaxPasswordLength bounds the work an attacker can make us do.
-	MaxPasswordLength = 1024
 )
-
-// ErrWeakPassword is returned for a password outside the accepted length.
-var ErrWeakPassword = fmt.Errorf("password must be %d to %d characters", MinPasswordLength, MaxPasswordLength)
 
 var errBadHash = errors.New("login: malformed password hash")
 
@@ -69,16 +61,22 @@ func acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// HashPassword returns a PHC-formatted argon2id hash of password.
+// HashPassword returns a PHC-formatted argon2id hash of password, made
+// with the current parameters, after CheckNewPassword accepts it.
 func HashPassword(password string) (string, error) {
-	if n := len([]rune(password)); n < MinPasswordLength || len(password) > MaxPasswordLength {
-		return "", ErrWeakPassword
+	if err := CheckNewPassword(password); err != nil {
+		return "", err
 	}
+	return hash(context.Background(), normalize(password))
+}
+
+// hash returns a PHC-formatted argon2id hash of password as given.
+func hash(ctx context.Context, password string) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	release, err := acquire(context.Background())
+	release, err := acquire(ctx)
 	if err != nil {
 		return "", err
 	}
@@ -98,44 +96,89 @@ func VerifyPassword(hash, password string) (bool, error) {
 // VerifyPasswordContext is VerifyPassword for a request: it gives up with
 // ErrBusy when no hashing slot frees up in time, or when ctx is done.
 func VerifyPasswordContext(ctx context.Context, hash, password string) (bool, error) {
+	ok, _, err := verify(ctx, hash, password)
+	return ok, err
+}
+
+// phc is a parsed argon2id hash.
+type phc struct {
+	m, t       uint32
+	p          uint8
+	salt, want []byte
+}
+
+func parseHash(hash string) (*phc, error) {
 	parts := strings.Split(hash, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, errBadHash
+		return nil, errBadHash
 	}
 	var version int
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
-		return false, errBadHash
+		return nil, errBadHash
 	}
-	var m uint32
-	var t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false, errBadHash
+	var h phc
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.m, &h.t, &h.p); err != nil || h.t == 0 || h.p == 0 {
+		return nil, errBadHash
 	}
 	b64 := base64.RawStdEncoding
-	salt, err := b64.DecodeString(parts[4])
+	var err error
+	if h.salt, err = b64.DecodeString(parts[4]); err != nil {
+		return nil, errBadHash
+	}
+	if h.want, err = b64.DecodeString(parts[5]); err != nil || len(h.want) == 0 {
+		return nil, errBadHash
+	}
+	return &h, nil
+}
+
+// current reports whether h was made with the current parameters.
+func (h *phc) current() bool {
+	return h.m == argonMemory && h.t == argonTime && h.p == argonThreads &&
+		len(h.salt) == saltLen && len(h.want) == argonKeyLen
+}
+
+// verify checks password against hash. The password is tried in NFKC form
+// and, when that differs, as typed: hashes made before passwords were
+// normalized hold the typed form. Both forms are tried whatever the first
+// gives, so the time taken depends on the password only. stale reports a
+// match against a hash that should be replaced by one made now: older
+// parameters, or a match in the typed form only.
+func verify(ctx context.Context, hash, password string) (ok, stale bool, err error) {
+	h, err := parseHash(hash)
 	if err != nil {
-		return false, errBadHash
+		return false, false, err
 	}
-	want, err := b64.DecodeString(parts[5])
-	if err != nil || len(want) == 0 {
-		return false, errBadHash
-	}
-	if len(password) > MaxPasswordLength {
-		return false, nil
+	if len(password) > maxInputBytes {
+		return false, false, nil
 	}
 	release, err := acquire(ctx)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer release()
-	got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	n := normalize(password)
+	ok = h.matches(n)
+	if n != password {
+		typed := h.matches(password)
+		stale = typed && !ok
+		ok = ok || typed
+	}
+	return ok, ok && (stale || !h.current()), nil
 }
 
-// SetPassword hashes password and stores it as the user's password credential.
-func SetPassword(ctx context.Context, creds storage.CredentialStore, userID, password string, now time.Time) error {
-	hash, err := HashPassword(password)
+func (h *phc) matches(password string) bool {
+	got := argon2.IDKey([]byte(password), h.salt, h.t, h.m, h.p, uint32(len(h.want)))
+	return subtle.ConstantTimeCompare(got, h.want) == 1
+}
+
+// SetPassword checks password with CheckNewPassword (related are values
+// of the account it must not equal, such as the email address), hashes it
+// and stores it as the user's password credential.
+func SetPassword(ctx context.Context, creds storage.CredentialStore, userID, password string, now time.Time, related ...string) error {
+	if err := CheckNewPassword(password, related...); err != nil {
+		return err
+	}
+	hash, err := hash(ctx, normalize(password))
 	if err != nil {
 		return err
 	}
@@ -147,4 +190,38 @@ func SetPassword(ctx context.Context, creds storage.CredentialStore, userID, pas
 		CreatedAt: now,
 		UpdatedAt: now,
 	})
+}
+
+// VerifyPasswordUpgrade is VerifyPasswordContext that also reports whether
+// a matching hash should be replaced by one made with the current
+// parameters (see Rehash): it was made with older argon2id parameters, or
+// from the password before Unicode normalization. A hash that does not
+// match is never to be replaced.
+func VerifyPasswordUpgrade(ctx context.Context, hash, password string) (ok, upgrade bool, err error) {
+	return verify(ctx, hash, password)
+}
+
+// Rehash replaces the stored password credential cred, which password has
+// just matched, by a hash made with the current parameters. The password
+// rules are not applied: the person proved this password, and the rules
+// are for choosing new ones. When the stored credential changed since cred
+// was read (the password was changed meanwhile), it is left alone.
+func Rehash(ctx context.Context, creds storage.CredentialStore, cred *storage.Credential, password string, now time.Time) error {
+	if len(password) > maxInputBytes {
+		return errors.New("login: password too long to rehash")
+	}
+	h, err := hash(ctx, normalize(password))
+	if err != nil {
+		return err
+	}
+	cur, err := creds.GetCredential(ctx, cred.UserID, storage.CredentialPassword)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare(cur.Secret, cred.Secret) != 1 {
+		return nil
+	}
+	up := *cur
+	up.Secret, up.UpdatedAt = []byte(h), now
+	return creds.PutCredential(ctx, &up)
 }

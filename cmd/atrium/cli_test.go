@@ -240,7 +240,9 @@ func TestUsers(t *testing.T) {
 		want string
 	}{
 		{"duplicate email", []string{"--email", "ADA@example.com", "--password", password}, `--email: a user with email "ADA@example.com" already exists`},
-		{"weak password", []string{"--email", "weak@example.com", "--password", "short"}, "--password: password must be 8 to 1024 characters"},
+		{"weak password", []string{"--email", "weak@example.com", "--password", "short"}, "--password: Use at least 8 characters"},
+		{"common password", []string{"--email", "weak@example.com", "--password", "Sunshine1"}, "--password: This password is too common; choose another"},
+		{"email as password", []string{"--email", "weak@example.com", "--password", "WEAK@example.com"}, "--password: Don't use your email address as password"},
 		{"bad email", []string{"--email", "not-an-address", "--password", password}, `--email: "not-an-address" is not an email address`},
 		{"missing flags", nil, "--email: required\n--password: required"},
 	} {

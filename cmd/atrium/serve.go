@@ -382,10 +382,7 @@ func upsertStatic(ctx context.Context, st staticStores, cfg *config.Config, log 
 				err = st.UpdateUser(ctx, u)
 			}
 			if err == nil {
-				err = checkPassword(su.Password)
-			}
-			if err == nil {
-				err = login.SetPassword(ctx, st, u.ID, su.Password, now)
+				err = login.SetPassword(ctx, st, u.ID, su.Password, now, su.Email)
 			}
 		}
 		if errors.Is(err, login.ErrWeakPassword) {

@@ -32,24 +32,17 @@ type userStores interface {
 	storage.CredentialStore
 }
 
-// checkPassword applies login's length rule before anything is written.
-func checkPassword(pw string) error {
-	if n := len([]rune(pw)); n < login.MinPasswordLength || len(pw) > login.MaxPasswordLength {
-		return login.ErrWeakPassword
-	}
-	return nil
-}
-
 // createUser stores a new user with a password. If the password cannot be
 // stored, the user is removed again so a failed create leaves nothing.
 func createUser(ctx context.Context, st userStores, u *storage.User, password string) error {
-	if err := checkPassword(password); err != nil {
+	// The password rules are applied before anything is written.
+	if err := login.CheckNewPassword(password, u.Email); err != nil {
 		return err
 	}
 	if err := st.CreateUser(ctx, u); err != nil {
 		return err
 	}
-	if err := login.SetPassword(ctx, st, u.ID, password, u.CreatedAt); err != nil {
+	if err := login.SetPassword(ctx, st, u.ID, password, u.CreatedAt, u.Email); err != nil {
 		if derr := st.DeleteUser(ctx, u.ID); derr != nil {
 			err = errors.Join(err, fmt.Errorf("remove the half-created user %s: %w", u.ID, derr))
 		}
@@ -62,7 +55,7 @@ func (c *cli) usersCreate(args []string) error {
 	var com common
 	fs := c.flagSet("users create", "Creates a user with a password and prints it (never the password).", &com)
 	email := fs.String("email", "", "`address` the user signs in with")
-	password := fs.String("password", "", fmt.Sprintf("`password` (%d to %d characters)", login.MinPasswordLength, login.MaxPasswordLength))
+	password := fs.String("password", "", fmt.Sprintf("`password` (%d to %d characters, not a common one)", login.MinPasswordLength, login.MaxPasswordLength))
 	name := fs.String("name", "", "full `name`")
 	verified := fs.Bool("email-verified", false, "mark the address verified")
 	if err := parse(fs, args); err != nil {
@@ -76,7 +69,7 @@ func (c *cli) usersCreate(args []string) error {
 	}
 	if *password == "" {
 		errs = append(errs, errors.New("--password: required"))
-	} else if err := checkPassword(*password); err != nil {
+	} else if err := login.CheckNewPassword(*password, *email); err != nil {
 		errs = append(errs, fmt.Errorf("--password: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -531,7 +531,7 @@ func (p *Provider) checkPassword(ctx context.Context, email, password string) (*
 	if err == nil {
 		hash = string(cred.Secret)
 	}
-	ok, verr := login.VerifyPasswordContext(ctx, hash, password)
+	ok, upgrade, verr := login.VerifyPasswordUpgrade(ctx, hash, password)
 	switch {
 	case verr != nil:
 		return nil, verr
@@ -543,6 +543,13 @@ func (p *Provider) checkPassword(ctx context.Context, email, password string) (*
 		return nil, fmt.Errorf("wrong password: %w", errBadCredentials)
 	case user.Disabled:
 		return nil, fmt.Errorf("account disabled: %w", errBadCredentials)
+	}
+	// A hash made with older parameters is replaced now that the password
+	// is known; failing to is logged, and the sign-in goes on.
+	if upgrade {
+		if err := login.Rehash(ctx, p.stores.Credentials, cred, password, p.now()); err != nil {
+			p.log.WarnContext(ctx, "password hash upgrade failed", "user_id", user.ID, "err", err)
+		}
 	}
 	return user, nil
 }

@@ -8,6 +8,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/atrium-id/atrium/authz/login"
+	"github.com/atrium-id/atrium/internal/config"
+	"github.com/atrium-id/atrium/storage"
 )
 
 // atrium runs the CLI with only the given environment.
@@ -253,6 +257,50 @@ func TestUsers(t *testing.T) {
 			}
 		})
 	}
+
+	// set-password applies the same rules and stores a hash that verifies.
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"common password", []string{"--email", "grace@example.com", "--password", "password123"}, "--password: This password is too common; choose another"},
+		{"email as password", []string{"--email", "grace@example.com", "--password", "Grace@Example.com"}, "--password: Don't use your email address as password"},
+		{"too short", []string{"--id", id, "--password", "short"}, "--password: Use at least 8 characters"},
+		{"unknown user", []string{"--email", "nobody@example.com", "--password", password}, `no user "nobody@example.com"`},
+		{"no user given", []string{"--password", password}, "give exactly one of --id and --email"},
+	} {
+		t.Run("set-password "+tc.name, func(t *testing.T) {
+			_, err := atrium(t, nil, append([]string{"users", "set-password", "--data", data}, tc.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v\nwant %q", err, tc.want)
+			}
+		})
+	}
+	const newPassword = "a new and longer passphrase"
+	if out := run("users", "set-password", "--email", "GRACE@example.com", "--password", newPassword); strings.Contains(out, newPassword) || strings.Contains(out, "argon2") {
+		t.Fatalf("set-password shows the password: %s", out)
+	}
+	func() {
+		st, err := openStore(context.Background(), &config.Config{DataDir: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		u, err := st.GetUserByEmail(context.Background(), "grace@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := st.GetCredential(context.Background(), u.ID, storage.CredentialPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for pw, want := range map[string]bool{newPassword: true, password: false} {
+			if ok, err := login.VerifyPassword(string(cred.Secret), pw); ok != want || err != nil {
+				t.Errorf("after set-password, %q verifies: %v %v; want %v", pw, ok, err, want)
+			}
+		}
+	}()
 
 	list := run("users", "list")
 	if users := decode[[]map[string]any](t, list); len(users) != 2 || strings.Contains(list, "argon2") {

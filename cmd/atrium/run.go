@@ -31,7 +31,8 @@ Commands:
   serve                           run the server (--dev to try it out)
   migrate                         apply database migrations
   clients create|list|get|delete  manage relying parties
-  users create|list|delete        manage end users
+  users create|list|delete|set-password
+                                  manage end users
   keys list|rotate                manage ID token signing keys
   version                         print the version
   help [command]                  print help
@@ -75,7 +76,7 @@ func (c *cli) dispatch(args []string) error {
 		})
 	case "users":
 		return c.group("users", rest, map[string]func([]string) error{
-			"create": c.usersCreate, "list": c.usersList, "delete": c.usersDelete,
+			"create": c.usersCreate, "list": c.usersList, "delete": c.usersDelete, "set-password": c.usersSetPassword,
 		})
 	case "keys":
 		return c.group("keys", rest, map[string]func([]string) error{
@@ -96,7 +97,7 @@ func (c *cli) dispatch(args []string) error {
 // group dispatches "atrium clients create ..." and the like.
 func (c *cli) group(name string, args []string, subs map[string]func([]string) error) error {
 	names := make([]string, 0, len(subs))
-	for _, n := range []string{"create", "list", "get", "delete", "rotate"} {
+	for _, n := range []string{"create", "list", "get", "delete", "set-password", "rotate"} {
 		if subs[n] != nil {
 			names = append(names, n)
 		}

@@ -102,6 +102,54 @@ func (c *cli) usersCreate(args []string) error {
 	return printJSON(c.stdout, viewUser(u))
 }
 
+func (c *cli) usersSetPassword(args []string) error {
+	var com common
+	fs := c.flagSet("users set-password", "Sets a user's password (the same rules as at sign-up) and prints the user.", &com)
+	id := fs.String("id", "", "user `ID`")
+	email := fs.String("email", "", "user `address` (instead of --id)")
+	password := fs.String("password", "", fmt.Sprintf("new `password` (%d to %d characters, not a common one)", login.MinPasswordLength, login.MaxPasswordLength))
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var errs []error
+	if (*id == "") == (*email == "") {
+		errs = append(errs, errors.New("users set-password: give exactly one of --id and --email"))
+	}
+	if *password == "" {
+		errs = append(errs, errors.New("--password: required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	cfg, err := c.load(&com, nil, false)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var u *storage.User
+	if *email != "" {
+		u, err = st.GetUserByEmail(c.ctx, *email)
+	} else {
+		u, err = st.GetUser(c.ctx, *id)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no user %q", *id+*email)
+	} else if err != nil {
+		return fmt.Errorf("find user: %w", err)
+	}
+	if err := login.SetPassword(c.ctx, st, u.ID, *password, time.Now().UTC(), u.Email); err != nil {
+		if errors.Is(err, login.ErrWeakPassword) {
+			return fmt.Errorf("--password: %w", err)
+		}
+		return fmt.Errorf("set password: %w", err)
+	}
+	return printJSON(c.stdout, viewUser(u))
+}
+
 func (c *cli) usersList(args []string) error {
 	var com common
 	fs := c.flagSet("users list", "Prints every user as a JSON array.", &com)

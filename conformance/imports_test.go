@@ -17,6 +17,8 @@ var allowedImports = []string{
 	"github.com/coreos/go-oidc/v3",
 	"github.com/go-jose/go-jose/v4",
 	"golang.org/x/net/html",
+	"github.com/chromedp/chromedp", // drives a real Chromium
+	"github.com/chromedp/cdproto",
 }
 
 // TestImports keeps the suite black-box: it imports nothing of Atrium.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -37,6 +39,12 @@ var callbackPage = template.Must(template.New("callback").Parse(`<!doctype html>
 const passkeyPage = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Passkey</title></head>
 <body><h1 id="ready">Passkey test page</h1></body></html>`
 
+// framePage is a page of the app's origin that embeds another page, as a
+// clickjacking attempt would.
+var framePage = template.Must(template.New("frame").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Frame</title></head>
+<body><h1 id="ready">Framing test page</h1><iframe id="framed" src="{{.}}" width="600" height="500"></iframe></body></html>`))
+
 func newRPApp(t testing.TB) *rpApp {
 	t.Helper()
 	mux := http.NewServeMux()
@@ -47,6 +55,10 @@ func newRPApp(t testing.TB) *rpApp {
 	mux.HandleFunc("GET /passkey", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprint(w, passkeyPage)
+	})
+	mux.HandleFunc("GET /frame", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_ = framePage.Execute(w, r.URL.Query().Get("src"))
 	})
 	s := httptest.NewServer(mux)
 	t.Cleanup(s.Close)
@@ -394,4 +406,38 @@ func TestChromiumVirtualAuthenticator(t *testing.T) {
 	if asserted != "user-1" {
 		t.Errorf("the assertion's user handle = %q, want user-1", asserted)
 	}
+}
+
+// TestChromiumNoFraming embeds the sign-in page in an iframe of another
+// origin, as a clickjacking page would: Chromium refuses to show it
+// (frame-ancestors 'none'), and the frame holds an error page instead.
+func TestChromiumNoFraming(t *testing.T) {
+	t.Parallel()
+	c := newChrome(t)
+	client, _, app := browserRP(t, "chromium-frame")
+	req := newPKCERequest(client)
+
+	c.navigate(app.URL+"/frame?src="+url.QueryEscape(req.URL), "#framed")
+	c.screenshot("framed-sign-in")
+	tree, err := chromedp.Call(c.ctx, cdppage.GetFrameTree, cdp.Empty{})
+	if err != nil {
+		c.fail("Page.getFrameTree", err)
+	}
+	if len(tree.FrameTree.ChildFrames) != 1 {
+		t.Fatalf("the app's page has %d frames, want 1", len(tree.FrameTree.ChildFrames))
+	}
+	f := tree.FrameTree.ChildFrames[0].Frame
+	if onIssuer(f.URL) || !onIssuer(f.UnreachableURL) {
+		t.Errorf("the frame shows %q (unreachable %q), want Chromium's error page in place of the issuer's", f.URL, f.UnreachableURL)
+	}
+	framed := 0
+	for _, d := range c.documents() {
+		if onIssuer(d.URL) && d.Status == 200 {
+			framed++
+		}
+	}
+	if framed == 0 {
+		t.Error("the frame never loaded the sign-in page, so its refusal was not tested")
+	}
+	checkPageHeaders(t, c.documents(), 1)
 }

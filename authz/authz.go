@@ -10,6 +10,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/atrium-id/atrium/federation"
+	"github.com/atrium-id/atrium/internal/mail"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -79,6 +80,10 @@ type Config struct {
 	// UpstreamTokens seals the upstream tokens kept for providers with
 	// StoreTokens; required when one has it.
 	UpstreamTokens Sealer
+
+	// Mail sends the verification and password reset mails; nil writes
+	// them to the log.
+	Mail mail.Sender
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time

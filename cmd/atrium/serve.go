@@ -21,6 +21,7 @@ import (
 	"github.com/atrium-id/atrium/federation"
 	"github.com/atrium-id/atrium/internal/config"
 	"github.com/atrium-id/atrium/internal/httplog"
+	"github.com/atrium-id/atrium/internal/mail"
 	"github.com/atrium-id/atrium/internal/secretbox"
 	"github.com/atrium-id/atrium/storage"
 	sqlstore "github.com/atrium-id/atrium/storage/sql"
@@ -136,6 +137,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sender, err := newMailSender(cfg, log)
+	if err != nil {
+		return err
+	}
 
 	provider, err := authz.New(authz.Config{
 		Issuer:                cfg.Issuer,
@@ -150,6 +155,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		LoginAttempts:         cfg.Login.MaxAttempts,
 		Federation:            fed,
 		UpstreamTokens:        upstreamTokens,
+		Mail:                  sender,
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,
@@ -440,4 +446,28 @@ func demoPassword() string {
 	b := make([]byte, 10)
 	_, _ = rand.Read(b)
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+// newMailSender is the SMTP server of the config, or the log when none is
+// configured (with a warning outside --dev: sign-up and password reset
+// links then appear only in the log).
+func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
+	if cfg.SMTP.Host == "" {
+		if !cfg.Dev {
+			log.Warn("no smtp.host configured: verification and password reset mails are written to the log, not sent")
+		}
+		return mail.Log{Logger: log}, nil
+	}
+	password, err := cfg.SMTPPassword()
+	if err != nil {
+		return nil, err
+	}
+	s, err := mail.NewSMTP(mail.SMTPConfig{
+		Host: cfg.SMTP.Host, Port: cfg.SMTP.Port, Username: cfg.SMTP.Username, Password: password,
+		From: cfg.SMTP.From, StartTLS: cfg.SMTP.StartTLS,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("smtp: %w", err)
+	}
+	return s, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ type Config struct {
 	Tokens  Tokens  `yaml:"tokens"`
 	Session Session `yaml:"session"`
 	Login   Login   `yaml:"login"`
+	SMTP    SMTP    `yaml:"smtp"`
 	Log     Log     `yaml:"log"`
 
 	// Federation is the upstream identity providers ("Continue with ...").
@@ -66,6 +68,39 @@ type Login struct {
 	// MaxAttempts is how many sign-in attempts an account gets per 15
 	// minutes; 0 means the default (10), -1 no limit.
 	MaxAttempts int `yaml:"max_attempts"`
+}
+
+// SMTP is the server the provider submits its mails to (verification,
+// password reset). Without a host, mails are written to the log, which is
+// only acceptable with --dev.
+type SMTP struct {
+	Host string `yaml:"host"`
+	Port int    `yaml:"port"` // default 587
+	// Username and Password authenticate (AUTH PLAIN, or LOGIN); none
+	// without a username. PasswordFile names a file holding the password.
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	// From is the sender, e.g. "Atrium <id@example.com>".
+	From string `yaml:"from"`
+	// StartTLS is auto (when offered; the default), required or off.
+	StartTLS string `yaml:"starttls"`
+}
+
+// SMTPStartTLS are the values of smtp.starttls.
+var SMTPStartTLS = []string{"auto", "required", "off"}
+
+// SMTPPassword returns smtp.password, or the contents of
+// smtp.password_file with surrounding white space removed.
+func (c *Config) SMTPPassword() (string, error) {
+	if c.SMTP.PasswordFile == "" {
+		return c.SMTP.Password, nil
+	}
+	b, err := os.ReadFile(c.SMTP.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", c.key("smtp.password_file"), err)
+	}
+	return string(bytes.TrimSpace(b)), nil
 }
 
 // Redis moves the short-lived shared state (sessions, codes, tokens) to
@@ -488,6 +523,7 @@ func (c *Config) Validate() error {
 	if c.Login.MaxAttempts < -1 {
 		bad("login.max_attempts", "must be -1 (no limit), 0 (the default, 10) or positive, got %d", c.Login.MaxAttempts)
 	}
+	errs = append(errs, c.validateSMTP()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))
 	}
@@ -520,6 +556,41 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateUsers()...)
 	errs = append(errs, c.validateFederation()...)
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateSMTP() []error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.key(path)}, args...)...))
+	}
+	m := c.SMTP
+	if m.Port < 0 || m.Port > 65535 {
+		bad("smtp.port", "%d is not a TCP port", m.Port)
+	}
+	if m.StartTLS != "" && !slices.Contains(SMTPStartTLS, m.StartTLS) {
+		bad("smtp.starttls", "%q is not one of %s", m.StartTLS, strings.Join(SMTPStartTLS, ", "))
+	}
+	if m.Password != "" && m.PasswordFile != "" {
+		bad("smtp.password", "set either smtp.password or smtp.password_file, not both")
+	}
+	if (m.Password != "" || m.PasswordFile != "") && m.Username == "" {
+		bad("smtp.username", "required with a password")
+	}
+	if m.Host == "" {
+		if m.Username != "" || m.From != "" {
+			bad("smtp.host", "required when other smtp keys are set")
+		}
+		return errs
+	}
+	if m.From == "" {
+		bad("smtp.from", "required with smtp.host, e.g. \"Atrium <id@example.com>\"")
+	} else if _, err := mail.ParseAddress(m.From); err != nil {
+		bad("smtp.from", "%q is not an email address", m.From)
+	}
+	if m.Username != "" && m.StartTLS == "off" && !isLoopback(m.Host) {
+		bad("smtp.starttls", "off with a username would send the password in clear text; only allowed for a loopback host")
+	}
+	return errs
 }
 
 // CheckServe reports what stops the server from starting outside --dev: a

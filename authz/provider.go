@@ -145,6 +145,7 @@ func (p *Provider) routes() {
 	m.HandleFunc("GET "+pathConsent, p.consentPage)
 	m.HandleFunc("POST "+pathConsent, p.consentSubmit)
 	p.federationRoutes(m)
+	p.selfServiceRoutes(m)
 }
 
 // ServeHTTP implements http.Handler.

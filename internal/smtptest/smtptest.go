@@ -102,7 +102,7 @@ func (s *Server) Messages() []*Message {
 }
 
 // WaitFor returns the first accepted message to addr for which match
-// (when not nil) holds, waiting up to 10 seconds, and fails the test
+// (when not nil; it must not call the server's methods) holds, waiting up to 10 seconds, and fails the test
 // without one.
 func (s *Server) WaitFor(addr string, match func(*Message) bool) *Message {
 	s.t.Helper()

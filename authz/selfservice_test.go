@@ -3,16 +3,19 @@ package authz
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/atrium-id/atrium/internal/mail"
 	"github.com/atrium-id/atrium/internal/smtptest"
+	"github.com/atrium-id/atrium/storage"
 )
 
 // mailEnv is a testEnv whose mails go through SMTP to an in-process
@@ -421,4 +424,56 @@ func TestVerifyLinkForChangedAddress(t *testing.T) {
 	if got, _ := e.store.GetUser(ctx, e.userID); resp.StatusCode != 400 || got.EmailVerified {
 		t.Fatalf("link for the old address: %d, verified %v", resp.StatusCode, got.EmailVerified)
 	}
+}
+
+// A mailed link is spent once, even by two requests at the same instant,
+// and not usable after its expiry, whichever store holds it.
+func TestMailedLinkSpentOnce(t *testing.T) {
+	stateBackends(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		for _, kind := range []storage.TokenKind{kindPasswordReset, kindEmailVerification} {
+			link, err := e.p.newLink(ctx, kind, pathResetPassword, linkToken{UserID: e.userID, Email: testEmail}, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(link)
+			token := u.Query().Get("token")
+			lt, sig, err := e.p.lookupLink(ctx, kind, token)
+			if err != nil || lt.UserID != e.userID || sig == token {
+				t.Fatalf("%s: lookup = %+v %q %v", kind, lt, sig, err)
+			}
+			var wg sync.WaitGroup
+			var spent atomic.Int32
+			for range 2 {
+				wg.Go(func() {
+					if err := e.p.spendLink(ctx, kind, sig); err == nil {
+						spent.Add(1)
+					} else if !errors.Is(err, errLinkUnusable) {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			if spent.Load() != 1 {
+				t.Fatalf("%s: spent %d times, want once", kind, spent.Load())
+			}
+			if _, _, err := e.p.lookupLink(ctx, kind, token); !errors.Is(err, errLinkUnusable) {
+				t.Fatalf("%s: spent link looked up: %v", kind, err)
+			}
+			// Expiry, on the provider's clock.
+			link, _ = e.p.newLink(ctx, kind, pathResetPassword, linkToken{UserID: e.userID, Email: testEmail}, time.Hour)
+			u, _ = url.Parse(link)
+			now := e.p.cfg.Now
+			e.p.cfg.Now = func() time.Time { return time.Now().Add(time.Hour + time.Second) }
+			_, _, err = e.p.lookupLink(ctx, kind, u.Query().Get("token"))
+			e.p.cfg.Now = now
+			if !errors.Is(err, errLinkUnusable) {
+				t.Fatalf("%s: expired link looked up: %v", kind, err)
+			}
+			// The digest, not the token, is stored.
+			if _, err := e.p.stores.Tokens.GetToken(ctx, kind, u.Query().Get("token")); err == nil {
+				t.Fatalf("%s: the token itself is a stored key", kind)
+			}
+		}
+	})
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/internal/config"
@@ -278,6 +280,22 @@ func TestUsers(t *testing.T) {
 		})
 	}
 	const newPassword = "a new and longer passphrase"
+	func() { // a session to be ended by set-password
+		st, err := openStore(context.Background(), &config.Config{DataDir: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		grace, err := st.GetUserByEmail(context.Background(), "grace@example.com")
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		if err := st.PutSession(context.Background(), &storage.Session{ID: "grace-session", UserID: grace.ID, AuthTime: now,
+			CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}()
 	if out := run("users", "set-password", "--email", "GRACE@example.com", "--password", newPassword); strings.Contains(out, newPassword) || strings.Contains(out, "argon2") {
 		t.Fatalf("set-password shows the password: %s", out)
 	}
@@ -294,6 +312,9 @@ func TestUsers(t *testing.T) {
 		cred, err := st.GetCredential(context.Background(), u.ID, storage.CredentialPassword)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if _, err := st.GetSession(context.Background(), "grace-session"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("after set-password, the user's session: %v; want it ended", err)
 		}
 		for pw, want := range map[string]bool{newPassword: true, password: false} {
 			if ok, err := login.VerifyPassword(string(cred.Secret), pw); ok != want || err != nil {

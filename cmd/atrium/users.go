@@ -104,7 +104,7 @@ func (c *cli) usersCreate(args []string) error {
 
 func (c *cli) usersSetPassword(args []string) error {
 	var com common
-	fs := c.flagSet("users set-password", "Sets a user's password (the same rules as at sign-up) and prints the user.", &com)
+	fs := c.flagSet("users set-password", "Sets a user's password (the same rules as at sign-up), ends their SSO sessions and prints the user.", &com)
 	id := fs.String("id", "", "user `ID`")
 	email := fs.String("email", "", "user `address` (instead of --id)")
 	password := fs.String("password", "", fmt.Sprintf("new `password` (%d to %d characters, not a common one)", login.MinPasswordLength, login.MaxPasswordLength))
@@ -146,6 +146,16 @@ func (c *cli) usersSetPassword(args []string) error {
 			return fmt.Errorf("--password: %w", err)
 		}
 		return fmt.Errorf("set password: %w", err)
+	}
+	// As after a reset by mail: whoever signed in with the old password
+	// is signed out.
+	state, closeState, err := openState(c.ctx, cfg, st)
+	if err != nil {
+		return fmt.Errorf("password set, but ending the user's sessions failed: %w", err)
+	}
+	defer closeState()
+	if _, err := state.DeleteUserSessions(c.ctx, u.ID); err != nil {
+		return fmt.Errorf("password set, but ending the user's sessions failed: %w", err)
 	}
 	return printJSON(c.stdout, viewUser(u))
 }

@@ -216,11 +216,7 @@ func (c *cli) clientsCreate(args []string) error {
 		return err
 	}
 
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	_, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}
@@ -242,11 +238,7 @@ func (c *cli) clientsList(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	_, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}
@@ -279,11 +271,7 @@ func (c *cli) clientsGet(args []string) error {
 	if *id == "" {
 		return errors.New("clients get: --id is required")
 	}
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	_, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}
@@ -305,11 +293,7 @@ func (c *cli) clientsDelete(args []string) error {
 	if *id == "" {
 		return errors.New("clients delete: --id is required")
 	}
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	cfg, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}

@@ -185,6 +185,20 @@ func (c *cli) load(com *common, apply func(*config.Config), serve bool) (*config
 
 // openStore opens (and migrates) the durable store, creating the data
 // folder when the database lives there.
+// openStore loads the config of an administrative command and opens its
+// store; the caller closes it.
+func (c *cli) openStore(com *common) (*config.Config, *sqlstore.Store, error) {
+	cfg, err := c.load(com, nil, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := openStore(c.ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, st, nil
+}
+
 func openStore(ctx context.Context, cfg *config.Config) (*sqlstore.Store, error) {
 	if cfg.UsesDataDir() {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -281,11 +295,7 @@ func (c *cli) migrate(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	cfg, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}

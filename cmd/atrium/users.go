@@ -76,11 +76,7 @@ func (c *cli) usersCreate(args []string) error {
 		return err
 	}
 
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	_, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}
@@ -121,11 +117,7 @@ func (c *cli) usersSetPassword(args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	cfg, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}
@@ -166,11 +158,7 @@ func (c *cli) usersList(args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	_, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}
@@ -204,11 +192,7 @@ func (c *cli) usersDelete(args []string) error {
 	if (*id == "") == (*email == "") {
 		return errors.New("users delete: give exactly one of --id and --email")
 	}
-	cfg, err := c.load(&com, nil, false)
-	if err != nil {
-		return err
-	}
-	st, err := openStore(c.ctx, cfg)
+	cfg, st, err := c.openStore(&com)
 	if err != nil {
 		return err
 	}

@@ -73,8 +73,16 @@ type requestMemoKey struct{}
 // withClientMemo returns a context for one request's memo. It is
 // request-scoped: a client changed by an operator is seen by the next request.
 func withClientMemo(ctx context.Context) context.Context {
-	return context.WithValue(ctx, requestMemoKey{}, &requestMemo{clients: map[string]*client{}, accessOf: map[string]string{}, accessBy: map[string]string{},
-		codes: map[string]*storage.Token{}})
+	return context.WithValue(ctx, requestMemoKey{}, &requestMemo{})
+}
+
+// put sets m[k] = v, making the map first: most requests fill one or
+// none of a memo's maps.
+func put[V any](m *map[string]V, k string, v V) {
+	if *m == nil {
+		*m = map[string]V{}
+	}
+	(*m)[k] = v
 }
 
 func memoOf(ctx context.Context) *requestMemo {
@@ -104,7 +112,7 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		s.cache.put(id, cl)
 	}
 	if memo != nil {
-		memo.clients[id] = cl
+		put(&memo.clients, id, cl)
 	}
 	return cl, nil
 }
@@ -273,7 +281,7 @@ func (s *fositeStore) load(ctx context.Context, kind storage.TokenKind, signatur
 	}
 	t, err := s.tokens.GetToken(ctx, kind, signature)
 	if err == nil {
-		m.codes[signature] = t
+		put(&m.codes, signature, t)
 	}
 	return t, err
 }
@@ -330,7 +338,7 @@ func (s *fositeStore) GetAccessTokenSession(ctx context.Context, signature strin
 		return nil, err
 	}
 	if memo := memoOf(ctx); memo != nil {
-		memo.accessBy[req.GetID()] = signature
+		put(&memo.accessBy, req.GetID(), signature)
 	}
 	return req, nil
 }
@@ -351,7 +359,7 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 		return nil, err
 	}
 	if memo := memoOf(ctx); memo != nil {
-		memo.accessOf[signature] = t.AccessSignature
+		put(&memo.accessOf, signature, t.AccessSignature)
 	}
 	if !t.Active {
 		// fosite revokes the whole grant when it sees this error.

@@ -107,6 +107,12 @@ func TestKeysHaveTTLs(t *testing.T) {
 	must(s.PutInteraction(ctx, &storage.Interaction{ID: "i1", Data: []byte("{}"), ExpiresAt: now.Add(30 * time.Minute)}))
 	must(s.CreateToken(ctx, &storage.Token{Kind: storage.KindAccessToken, Signature: "a1", RequestID: "r1", ClientID: "c1", Subject: "u1", ExpiresAt: now.Add(time.Hour)}))
 	must(s.CreateToken(ctx, &storage.Token{Kind: storage.KindRefreshToken, Signature: "f1", RequestID: "r1", ClientID: "c1", Subject: "u1", ExpiresAt: now.Add(3 * time.Hour)}))
+	// One write, the longer-lived token first: its indexes keep the longer
+	// expiry, and each lists the grant once.
+	must(s.WriteTokens(ctx, []*storage.Token{
+		{Kind: storage.KindRefreshToken, Signature: "f2", RequestID: "r2", ClientID: "c2", Subject: "u2", ExpiresAt: now.Add(3 * time.Hour)},
+		{Kind: storage.KindAccessToken, Signature: "a2", RequestID: "r2", ClientID: "c2", Subject: "u2", ExpiresAt: now.Add(time.Hour)},
+	}, nil))
 	must(s.UseOnce(ctx, "j1", now.Add(5*time.Minute)))
 	_, err = s.Hit(ctx, "n1", 15*time.Minute)
 	must(err)
@@ -120,6 +126,11 @@ func TestKeysHaveTTLs(t *testing.T) {
 		"{g:r1}":          3 * time.Hour, // the longest-lived member
 		"{u:u1}:grants":   3 * time.Hour,
 		"{c:c1}:grants":   3 * time.Hour,
+		"{t:r:f2}":        3 * time.Hour,
+		"{t:a:a2}":        time.Hour,
+		"{g:r2}":          3 * time.Hour,
+		"{u:u2}:grants":   3 * time.Hour,
+		"{c:c2}:grants":   3 * time.Hour,
 		"{o:j1}":          5 * time.Minute,
 		"{n:n1}":          15 * time.Minute,
 	}
@@ -134,6 +145,11 @@ func TestKeysHaveTTLs(t *testing.T) {
 		must(err)
 		if got < ttl-time.Minute || got > ttl+time.Second {
 			t.Errorf("PTTL %s = %s, want about %s", suffix, got, ttl)
+		}
+	}
+	for _, k := range []string{"{u:u2}:grants", "{c:c2}:grants"} {
+		if n, err := c.ZCard(ctx, prefix+k).Result(); n != 1 || err != nil {
+			t.Errorf("ZCARD %s = %d, %v; want the grant once", k, n, err)
 		}
 	}
 	for _, k := range keys {

@@ -20,16 +20,15 @@ func (s *Store) nowMicros() string { return strconv.FormatInt(s.now().UnixMicro(
 // each index gets one indexAdd however many of the written records it
 // lists.
 type index struct {
-	keys []string            // in order of first use
-	args map[string][]any    // key -> now, then member, score pairs
-	seen map[string]struct{} // key + "\x00" + member, for add's dedupe
+	keys []string         // in order of first use
+	args map[string][]any // key -> now, then member, score (float64) pairs
 }
 
 // add lists member in the index key until exp; a member already listed
 // keeps the later of its expiries.
 func (ix *index) add(key, member string, exp time.Time, now string) {
 	if ix.args == nil {
-		ix.args, ix.seen = map[string][]any{}, map[string]struct{}{}
+		ix.args = map[string][]any{}
 	}
 	sc := score(exp)
 	args, ok := ix.args[key]
@@ -37,17 +36,13 @@ func (ix *index) add(key, member string, exp time.Time, now string) {
 		ix.keys = append(ix.keys, key)
 		args = []any{now}
 	}
-	if _, dup := ix.seen[key+"\x00"+member]; dup {
-		for i := 1; i < len(args); i += 2 {
-			if args[i] == member && sc > args[i+1].(float64) {
-				args[i+1] = sc
-			}
+	for i := 1; i < len(args); i += 2 { // a few members at most
+		if args[i] == member {
+			args[i+1] = max(args[i+1].(float64), sc)
+			return
 		}
-	} else {
-		ix.seen[key+"\x00"+member] = struct{}{}
-		args = append(args, member, sc)
 	}
-	ix.args[key] = args
+	ix.args[key] = append(args, member, sc)
 }
 
 // queue queues one indexAdd per index on p, by the script's SHA when

@@ -24,8 +24,8 @@ func TestNewMailSender(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := s.(mail.Log); !ok {
-			t.Fatalf("dev %v: sender %T, want the log", dev, s)
+		if l, ok := s.(mail.Log); !ok || l.Content != dev {
+			t.Fatalf("dev %v: sender %#v, want the log, with the mails' content only in dev", dev, s)
 		}
 		if warned := strings.Contains(buf.String(), "no smtp.host configured"); warned == dev {
 			t.Errorf("dev %v: warned %v: %s", dev, warned, buf.String())

@@ -454,9 +454,9 @@ func demoPassword() string {
 func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
 	if cfg.SMTP.Host == "" {
 		if !cfg.Dev {
-			log.Warn("no smtp.host configured: verification and password reset mails are written to the log, not sent")
+			log.Warn("no smtp.host configured: verification and password reset mails are not sent")
 		}
-		return mail.Log{Logger: log}, nil
+		return mail.Log{Logger: log, Content: cfg.Dev}, nil
 	}
 	password, err := cfg.SMTPPassword()
 	if err != nil {

@@ -94,7 +94,7 @@ func TestNewSMTPRejects(t *testing.T) {
 
 func TestLogSender(t *testing.T) {
 	var buf bytes.Buffer
-	l := mail.Log{Logger: slog.New(slog.NewTextHandler(&buf, nil))}
+	l := mail.Log{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Content: true}
 	msg, err := mail.Render("reset_password", "ada@example.com", map[string]string{"Link": "https://id.example.com/reset-password?token=xyz"})
 	if err != nil {
 		t.Fatal(err)
@@ -104,5 +104,13 @@ func TestLogSender(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), "reset-password?token=xyz") || !strings.Contains(buf.String(), "ada@example.com") {
 		t.Errorf("log lacks the mail: %s", buf.String())
+	}
+	// Without Content the link, a secret, stays out of the log.
+	buf.Reset()
+	if err := (mail.Log{Logger: slog.New(slog.NewTextHandler(&buf, nil))}).Send(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "token=xyz") || !strings.Contains(buf.String(), "ada@example.com") {
+		t.Errorf("log without content: %s", buf.String())
 	}
 }

@@ -132,7 +132,7 @@ var templateFS embed.FS
 
 var pages = template.Must(page.Templates().ParseFS(templateFS, "templates/*.html"))
 
-func (h *Handler) render(w http.ResponseWriter, status int, name string, d any) {
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d any) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name+".html", d); err != nil {
 		h.log.Error("render page", "page", name, "err", err)
@@ -151,7 +151,7 @@ type messageData struct {
 
 // fail shows a person what went wrong, with a link back to the page.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	h.render(w, status, "message", messageData{Title: title, Message: msg, Back: pathIdentities, RequestID: requestID(w, r)})
+	h.render(w, r, status, "message", messageData{Title: title, Message: msg, Back: pathIdentities, RequestID: requestID(w, r)})
 }
 
 func (h *Handler) serverError(w http.ResponseWriter, r *http.Request, err error) {

@@ -92,7 +92,7 @@ func (h *Handler) renderIdentities(w http.ResponseWriter, r *http.Request, statu
 			d.Linkable = append(d.Linkable, p)
 		}
 	}
-	h.render(w, status, "identities", d)
+	h.render(w, r, status, "identities", d)
 }
 
 func (h *Handler) hasPassword(r *http.Request, userID string) (bool, error) {

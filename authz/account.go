@@ -132,7 +132,7 @@ func (p *Provider) StartLink(w http.ResponseWriter, r *http.Request, provider, r
 	}
 	c, _, ok := p.connector(provider)
 	if !ok {
-		p.render(w, http.StatusNotFound, "error", pageData{Title: "Sign-in option not available",
+		p.render(w, r, http.StatusNotFound, "error", pageData{Title: "Sign-in option not available",
 			Message: "This sign-in option is not available.", Retry: returnTo, RequestID: requestID(w, r)})
 		return
 	}

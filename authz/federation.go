@@ -214,7 +214,7 @@ func (p *Provider) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 			p.interactionGone(w, r, errors.New("no binding cookie on the resubmitted callback"))
 			return
 		}
-		p.resubmit(w, params)
+		p.resubmit(w, r, params)
 		return
 	}
 	params.Del(resubmitField)
@@ -254,7 +254,7 @@ func (p *Provider) upstreamCallback(w http.ResponseWriter, r *http.Request) {
 
 // resubmit answers a callback POST that lacks the binding cookie with a
 // page that posts the same fields to the same URL from this origin.
-func (p *Provider) resubmit(w http.ResponseWriter, params url.Values) {
+func (p *Provider) resubmit(w http.ResponseWriter, r *http.Request, params url.Values) {
 	var fields []param
 	for name, vs := range params {
 		for _, v := range vs {
@@ -264,7 +264,7 @@ func (p *Provider) resubmit(w http.ResponseWriter, params url.Values) {
 	fields = append(fields, param{Name: resubmitField, Value: "1"})
 	nonce := make([]byte, 16)
 	_, _ = rand.Read(nonce)
-	p.render(w, http.StatusOK, "resubmit", pageData{
+	p.render(w, r, http.StatusOK, "resubmit", pageData{
 		Title: "Continue signing in", Action: "callback", Params: fields,
 		ScriptNonce: hex.EncodeToString(nonce),
 	})
@@ -320,7 +320,7 @@ func (p *Provider) upstreamFailure(w http.ResponseWriter, r *http.Request, ix *i
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "30")
 	}
-	p.render(w, status, "error", d)
+	p.render(w, r, status, "error", d)
 }
 
 // completeUpstream signs in the account of an upstream identity: the
@@ -558,7 +558,7 @@ func (p *Provider) renderLink(w http.ResponseWriter, r *http.Request, ix *intera
 		p.serverError(w, r, err)
 		return
 	}
-	p.render(w, status, "link", pageData{
+	p.render(w, r, status, "link", pageData{
 		Title: "Link your " + name + " sign-in", Interaction: ix.ID, CSRF: ix.CSRF, Email: owner.Email,
 		Error: problem, Provider: name, Action: strings.TrimPrefix(pathLink, "/federation/"), Providers: proofs,
 	})

@@ -410,7 +410,7 @@ func (p *Provider) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) renderLogin(w http.ResponseWriter, r *http.Request, ix *interaction, status int, email, problem string) {
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ix.Form.Get("client_id"))
-	p.render(w, status, "login", pageData{
+	p.render(w, r, status, "login", pageData{
 		Title: "Sign in", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem, Client: cl,
 		Providers: p.providerButtons(), Account: ix.forAccount(),
 	})
@@ -581,7 +581,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, ix *int
 	for _, s := range consentScopes(ar) {
 		scopes = append(scopes, scopeView{Name: s, Description: scopeDescriptions[s]})
 	}
-	p.render(w, http.StatusOK, "consent", pageData{
+	p.render(w, r, http.StatusOK, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
 	})
 }

@@ -61,7 +61,7 @@ var scopeDescriptions = map[string]string{
 	"offline_access": "Stay signed in to the app when you are away",
 }
 
-func (p *Provider) render(w http.ResponseWriter, status int, name string, d pageData) {
+func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name+".html", d); err != nil {
 		p.log.Error("render page", "page", name, "err", err)
@@ -79,7 +79,7 @@ func (p *Provider) render(w http.ResponseWriter, status int, name string, d page
 
 // errorPage shows a person what went wrong, with the request ID to quote.
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, title, message string) {
-	p.render(w, status, "error", pageData{Title: title, Message: message, RequestID: requestID(w, r)})
+	p.render(w, r, status, "error", pageData{Title: title, Message: message, RequestID: requestID(w, r)})
 }
 
 func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, err error) {

@@ -27,7 +27,7 @@ func (p *Provider) forgotPage(w http.ResponseWriter, r *http.Request) {
 		p.interactionGone(w, r, err)
 		return
 	}
-	p.render(w, http.StatusOK, "forgot", pageData{
+	p.render(w, r, http.StatusOK, "forgot", pageData{
 		Title: "Reset your password", Interaction: ix.ID, CSRF: ix.CSRF, Email: ix.Form.Get("login_hint"),
 		Retry: loginURL(ix.ID),
 	})
@@ -42,7 +42,7 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	if !plausibleEmail(email) {
-		p.render(w, http.StatusBadRequest, "forgot", pageData{
+		p.render(w, r, http.StatusBadRequest, "forgot", pageData{
 			Title: "Reset your password", Interaction: ix.ID, CSRF: ix.CSRF, Email: email,
 			Error: "Enter the email address of your account.", Retry: loginURL(ix.ID),
 		})
@@ -62,7 +62,7 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 			return p.sendResetMail(ctx, email)
 		})
 	}
-	p.notice(w, http.StatusOK, "Check your email", resetSentMessage, loginURL(ix.ID))
+	p.notice(w, r, http.StatusOK, "Check your email", resetSentMessage, loginURL(ix.ID))
 }
 
 // sendResetMail sends a reset link to the account of email, if there is
@@ -140,7 +140,7 @@ func (p *Provider) linkUnusable(w http.ResponseWriter, r *http.Request, what str
 		return
 	}
 	p.log.InfoContext(r.Context(), what+" link refused", "request_id", requestID(w, r))
-	p.notice(w, http.StatusBadRequest, "This link has expired or was already used",
+	p.notice(w, r, http.StatusBadRequest, "This link has expired or was already used",
 		"Links in our emails work once and for a limited time. Request a new one from the sign-in page of your application.", "")
 }
 
@@ -151,11 +151,11 @@ func (p *Provider) resetPage(w http.ResponseWriter, r *http.Request) {
 		p.linkUnusable(w, r, "password reset", err)
 		return
 	}
-	p.renderReset(w, http.StatusOK, u, token, p.linkCSRF(p.browserBinding(w, r), sig), "")
+	p.renderReset(w, r, http.StatusOK, u, token, p.linkCSRF(p.browserBinding(w, r), sig), "")
 }
 
-func (p *Provider) renderReset(w http.ResponseWriter, status int, u *storage.User, token, csrf, problem string) {
-	p.render(w, status, "reset", pageData{
+func (p *Provider) renderReset(w http.ResponseWriter, r *http.Request, status int, u *storage.User, token, csrf, problem string) {
+	p.render(w, r, status, "reset", pageData{
 		Title: "Choose a new password", Email: u.Email, CSRF: csrf, Error: problem,
 		Params: []param{{Name: "token", Value: token}},
 	})
@@ -171,18 +171,18 @@ func (p *Provider) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if !p.checkLinkCSRF(r, sig) {
 		p.log.InfoContext(ctx, "password reset refused", "reason", "csrf token mismatch", "request_id", requestID(w, r))
-		p.notice(w, http.StatusForbidden, "This form has expired",
+		p.notice(w, r, http.StatusForbidden, "This form has expired",
 			"Open the link from the email again to choose a new password.", "")
 		return
 	}
 	csrf := r.PostFormValue("csrf_token")
 	password := r.PostFormValue("password")
 	if password != r.PostFormValue("password_confirm") {
-		p.renderReset(w, http.StatusBadRequest, u, token, csrf, "The two passwords differ.")
+		p.renderReset(w, r, http.StatusBadRequest, u, token, csrf, "The two passwords differ.")
 		return
 	}
 	if err := login.CheckNewPassword(password, u.Email, u.Name); err != nil {
-		p.renderReset(w, http.StatusBadRequest, u, token, csrf, err.Error()+".")
+		p.renderReset(w, r, http.StatusBadRequest, u, token, csrf, err.Error()+".")
 		return
 	}
 	if err := p.spendLink(ctx, kindPasswordReset, sig); err != nil {
@@ -204,7 +204,7 @@ func (p *Provider) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.log.InfoContext(ctx, "password reset", "user_id", u.ID, "sessions_ended", n, "request_id", requestID(w, r))
-	p.notice(w, http.StatusOK, "Password changed",
+	p.notice(w, r, http.StatusOK, "Password changed",
 		"Your password has been changed and you have been signed out everywhere. Go back to your application and sign in with the new password.", "")
 }
 

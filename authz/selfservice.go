@@ -200,8 +200,8 @@ func (p *Provider) sendMail(ctx context.Context, name, to string, data any) erro
 
 // notice shows a page with a message and a way back to the interaction's
 // sign-in page when there is one.
-func (p *Provider) notice(w http.ResponseWriter, status int, title, message, back string) {
-	p.render(w, status, "notice", pageData{Title: title, Message: message, Retry: back})
+func (p *Provider) notice(w http.ResponseWriter, r *http.Request, status int, title, message, back string) {
+	p.render(w, r, status, "notice", pageData{Title: title, Message: message, Retry: back})
 }
 
 // loginURL is the relative link back to the sign-in page of interaction id.

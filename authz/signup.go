@@ -34,11 +34,11 @@ func (p *Provider) signupPage(w http.ResponseWriter, r *http.Request) {
 		p.interactionGone(w, r, err)
 		return
 	}
-	p.renderSignup(w, http.StatusOK, ix, ix.Form.Get("login_hint"), "", "")
+	p.renderSignup(w, r, http.StatusOK, ix, ix.Form.Get("login_hint"), "", "")
 }
 
-func (p *Provider) renderSignup(w http.ResponseWriter, status int, ix *interaction, email, name, problem string) {
-	p.render(w, status, "signup", pageData{
+func (p *Provider) renderSignup(w http.ResponseWriter, r *http.Request, status int, ix *interaction, email, name, problem string) {
+	p.render(w, r, status, "signup", pageData{
 		Title: "Create your account", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem,
 		Params: []param{{Name: "name", Value: name}}, Retry: loginURL(ix.ID), Account: ix.forAccount(),
 	})
@@ -56,14 +56,14 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	password := r.PostFormValue("password")
 	switch {
 	case !plausibleEmail(email):
-		p.renderSignup(w, http.StatusBadRequest, ix, email, name, "Enter a valid email address.")
+		p.renderSignup(w, r, http.StatusBadRequest, ix, email, name, "Enter a valid email address.")
 		return
 	case utf8.RuneCountInString(name) > maxNameLength || !utf8.ValidString(name):
-		p.renderSignup(w, http.StatusBadRequest, ix, email, "", "That name is too long.")
+		p.renderSignup(w, r, http.StatusBadRequest, ix, email, "", "That name is too long.")
 		return
 	}
 	if err := login.CheckNewPassword(password, email, name); err != nil {
-		p.renderSignup(w, http.StatusBadRequest, ix, email, name, err.Error()+".")
+		p.renderSignup(w, r, http.StatusBadRequest, ix, email, name, err.Error()+".")
 		return
 	}
 	limited, err := p.mailLimited(ctx, "signup", email)
@@ -73,7 +73,7 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if limited {
 		p.log.WarnContext(ctx, "sign-up rate limited", "request_id", requestID(w, r))
-		p.renderSignup(w, http.StatusTooManyRequests, ix, email, name,
+		p.renderSignup(w, r, http.StatusTooManyRequests, ix, email, name,
 			"Too many attempts for this address. Please wait an hour and try again.")
 		return
 	}
@@ -119,7 +119,7 @@ func (p *Provider) signupExists(w http.ResponseWriter, r *http.Request, ix *inte
 	p.inBackground(r, "sign-up notice mail", func(ctx context.Context) error {
 		return p.sendMail(ctx, "signup_exists", email, nil)
 	})
-	p.renderSignup(w, http.StatusConflict, ix, email, "",
+	p.renderSignup(w, r, http.StatusConflict, ix, email, "",
 		"We could not create an account with this address. If it is yours, you may already have an account: sign in, or reset your password.")
 }
 
@@ -161,6 +161,6 @@ func (p *Provider) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.log.InfoContext(ctx, "email verified", "user_id", u.ID, "request_id", requestID(w, r))
-	p.notice(w, http.StatusOK, "Email address confirmed",
+	p.notice(w, r, http.StatusOK, "Email address confirmed",
 		"Thank you: "+u.Email+" is confirmed. You can close this page.", "")
 }

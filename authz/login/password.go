@@ -174,7 +174,7 @@ func (h *phc) matches(password string) bool {
 // SetPassword checks password with CheckNewPassword (related are values
 // of the account it must not equal, such as the email address), hashes it
 // and stores it as the user's password credential.
-func SetPassword(ctx context.Context, creds storage.CredentialStore, userID, password string, now time.Time, related ...string) error {
+func SetPassword(ctx context.Context, creds PasswordStore, userID, password string, now time.Time, related ...string) error {
 	if err := CheckNewPassword(password, related...); err != nil {
 		return err
 	}
@@ -201,12 +201,19 @@ func VerifyPasswordUpgrade(ctx context.Context, hash, password string) (ok, upgr
 	return verify(ctx, hash, password)
 }
 
+// PasswordStore reads and writes password credentials (a
+// storage.CredentialStore).
+type PasswordStore interface {
+	GetCredential(ctx context.Context, userID, typ string) (*storage.Credential, error)
+	PutCredential(ctx context.Context, c *storage.Credential) error
+}
+
 // Rehash replaces the stored password credential cred, which password has
 // just matched, by a hash made with the current parameters. The password
 // rules are not applied: the person proved this password, and the rules
 // are for choosing new ones. When the stored credential changed since cred
 // was read (the password was changed meanwhile), it is left alone.
-func Rehash(ctx context.Context, creds storage.CredentialStore, cred *storage.Credential, password string, now time.Time) error {
+func Rehash(ctx context.Context, creds PasswordStore, cred *storage.Credential, password string, now time.Time) error {
 	if len(password) > maxInputBytes {
 		return errors.New("login: password too long to rehash")
 	}

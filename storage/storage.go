@@ -83,14 +83,23 @@ type User struct {
 	UpdatedAt           time.Time
 }
 
-// Credential types.
+// Credential types. Passkeys are the one type a user may hold several of;
+// of every other type a user holds at most one.
 const (
-	CredentialPassword = "password"
+	CredentialPassword      = "password"
+	CredentialTOTP          = "totp"
+	CredentialRecoveryCodes = "recovery_codes"
+	CredentialPasskey       = "passkey"
 )
 
 // Credential is a secret a user signs in with. For passwords Secret is a
-// PHC-formatted argon2id hash. A user has at most one credential per Type
-// unless the type allows several (keyed then by ID).
+// PHC-formatted argon2id hash.
+//
+// ID identifies the credential among the user's. For CredentialPasskey the
+// caller sets it to the WebAuthn credential ID (base64url), and a user may
+// hold several passkeys, one per ID. For every other type a user holds at
+// most one credential, and the store sets ID to UserID + ":" + Type
+// whatever the caller passed.
 type Credential struct {
 	ID        string
 	UserID    string
@@ -223,10 +232,53 @@ type UserStore interface {
 
 // CredentialStore stores the secrets users sign in with.
 type CredentialStore interface {
-	// PutCredential creates or replaces the user's credential of c.Type.
+	// PutCredential creates or replaces a credential: for passkeys the one
+	// of (c.UserID, c.Type, c.ID), and c.ID is required (an error when
+	// empty); for the other types the user's one credential of c.Type,
+	// whose ID it sets (see Credential).
 	PutCredential(ctx context.Context, c *Credential) error
+	// GetCredential returns the user's credential of a single type
+	// (password, TOTP, recovery codes). It is not meaningful for passkeys,
+	// of which a user may hold several: use ListCredentials.
 	GetCredential(ctx context.Context, userID, typ string) (*Credential, error)
+	// DeleteCredential removes the user's credentials of typ (every
+	// passkey for CredentialPasskey). ErrNotFound when there is none.
 	DeleteCredential(ctx context.Context, userID, typ string) error
+	// ListCredentials returns every credential of the user, of every
+	// type, ordered by CreatedAt then ID; an empty slice when none.
+	ListCredentials(ctx context.Context, userID string) ([]*Credential, error)
+	// DeleteCredentialByID removes the user's credential with that ID.
+	// ErrNotFound when the user has none with it (also when the ID is
+	// another user's).
+	DeleteCredentialByID(ctx context.Context, userID, id string) error
+}
+
+// AuditEvent is a security-relevant event: a sign-in, a failed attempt, a
+// change of credentials. It never holds a secret (password, token, code)
+// nor an address typed for an account that does not exist.
+type AuditEvent struct {
+	// ID is time-sortable (the later event has the greater ID); the store
+	// assigns it when empty.
+	ID        string
+	Time      time.Time // the store sets it to now when zero
+	Type      string    // e.g. "login.failed"
+	UserID    string    // "" when no account is known
+	ClientID  string
+	IP        string
+	UserAgent string
+	Detail    map[string]string // small, no secrets
+}
+
+// AuditStore keeps audit events durably.
+type AuditStore interface {
+	// AppendAudit stores e, filling in its ID and Time when empty.
+	AppendAudit(ctx context.Context, e *AuditEvent) error
+	// ListAudit returns events newest first (by ID) and the After value of
+	// the next page, "" when this page is the last; userID "" lists
+	// everyone's. Page.After is the ID to continue below.
+	ListAudit(ctx context.Context, userID string, p Page) ([]*AuditEvent, string, error)
+	// PruneAudit deletes events older than before and reports how many.
+	PruneAudit(ctx context.Context, before time.Time) (int, error)
 }
 
 // IdentityStore stores links to upstream identity providers.

@@ -149,6 +149,37 @@ ALTER TABLE clients ADD COLUMN id_token_signed_response_alg TEXT NOT NULL DEFAUL
 	`
 ALTER TABLE identities ADD COLUMN tokens {{blob}};
 `,
+	// 5: several credentials of one type (passkeys), keyed by ID; the
+	// single types get the ID the store derives for them. Audit events.
+	`
+CREATE TABLE credentials_v5 (
+	user_id TEXT NOT NULL,
+	type TEXT NOT NULL,
+	id TEXT NOT NULL,
+	secret {{blob}},
+	created_at BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL,
+	PRIMARY KEY (user_id, type, id)
+);
+INSERT INTO credentials_v5 (user_id, type, id, secret, created_at, updated_at)
+	SELECT user_id, type, CASE WHEN type = 'passkey' THEN id ELSE user_id || ':' || type END,
+		secret, created_at, updated_at
+	FROM credentials;
+DROP TABLE credentials;
+ALTER TABLE credentials_v5 RENAME TO credentials;
+CREATE TABLE audit_events (
+	id TEXT PRIMARY KEY,
+	time BIGINT NOT NULL,
+	type TEXT NOT NULL,
+	user_id TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	ip TEXT NOT NULL,
+	user_agent TEXT NOT NULL,
+	detail TEXT NOT NULL
+);
+CREATE INDEX audit_events_user ON audit_events (user_id, id);
+CREATE INDEX audit_events_time ON audit_events (time);
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

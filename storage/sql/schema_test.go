@@ -72,3 +72,69 @@ func TestMigrateFromV1(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrateCredentialsV5 upgrades credentials stored under schema
+// version 4, one per user and type with any ID, to version 5's key of
+// (user, type, ID): rows are kept, single types get their derived ID.
+func TestMigrateCredentialsV5(t *testing.T) {
+	ctx := t.Context()
+	now := time.Date(2031, time.March, 14, 15, 9, 26, 0, time.UTC)
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "atrium.db"), WithClock(func() time.Time { return now }), WithoutMigrations())
+	if err != nil {
+		t.Fatalf("Open(WithoutMigrations) = %v", err)
+	}
+	defer s.Close()
+	stmts := []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (4, 0)`,
+	}
+	for _, m := range migrations[:4] {
+		stmts = append(stmts, strings.Split(strings.ReplaceAll(m, "{{blob}}", "BLOB"), ";")...)
+	}
+	stmts = append(stmts,
+		`INSERT INTO credentials (user_id, type, id, secret, created_at, updated_at) VALUES ('user-1', 'password', 'legacy-id', X'7077', 1, 2)`,
+		`INSERT INTO credentials (user_id, type, id, secret, created_at, updated_at) VALUES ('user-1', 'totp', 'user-1:totp', X'7474', 3, 4)`,
+		`INSERT INTO credentials (user_id, type, id, secret, created_at, updated_at) VALUES ('user-2', 'passkey', 'pk-x', X'706b', 5, 6)`,
+	)
+	for _, stmt := range stmts {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("schema v4: %v\n%s", err, stmt)
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate from version 4 = %v", err)
+	}
+	for _, tc := range []struct {
+		user string
+		want []string // type=id:secret
+	}{
+		{"user-1", []string{"password=user-1:password:pw", "totp=user-1:totp:tt"}},
+		{"user-2", []string{"passkey=pk-x:pk"}},
+	} {
+		creds, err := s.ListCredentials(ctx, tc.user)
+		if err != nil {
+			t.Fatalf("ListCredentials(%s) after Migrate = %v", tc.user, err)
+		}
+		var got []string
+		for _, c := range creds {
+			got = append(got, c.Type+"="+c.ID+":"+string(c.Secret))
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("ListCredentials(%s) after Migrate = %q, want %q", tc.user, got, tc.want)
+		}
+	}
+	// The migrated password is the one a new password replaces.
+	if err := s.PutCredential(ctx, &storage.Credential{UserID: "user-1", Type: storage.CredentialPassword, Secret: []byte("new")}); err != nil {
+		t.Fatalf("PutCredential(password) after Migrate = %v", err)
+	}
+	creds, err := s.ListCredentials(ctx, "user-1")
+	if err != nil || len(creds) != 2 || string(creds[0].Secret) != "new" {
+		t.Errorf("ListCredentials(user-1) after replacing the migrated password = %d credentials (first %+v), %v; want 2, the password replaced", len(creds), creds, err)
+	}
+	if err := s.AppendAudit(ctx, &storage.AuditEvent{Type: "login.failed"}); err != nil {
+		t.Errorf("AppendAudit after Migrate = %v, want the audit table created", err)
+	}
+}

@@ -107,6 +107,7 @@ var (
 	_ storage.ClientStore     = (*Store)(nil)
 	_ storage.UserStore       = (*Store)(nil)
 	_ storage.CredentialStore = (*Store)(nil)
+	_ storage.AuditStore      = (*Store)(nil)
 	_ storage.IdentityStore   = (*Store)(nil)
 	_ storage.ConsentStore    = (*Store)(nil)
 	_ storage.KeyStore        = (*Store)(nil)

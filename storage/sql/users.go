@@ -4,6 +4,7 @@ import (
 	"context"
 	sqldb "database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -118,32 +119,76 @@ func scanUser(r scanner) (*storage.User, error) {
 
 // PutCredential implements storage.CredentialStore.
 func (s *Store) PutCredential(ctx context.Context, c *storage.Credential) error {
-	s.stamp(&c.CreatedAt, &c.UpdatedAt)
-	if c.ID == "" {
-		c.ID = c.UserID + ":" + c.Type
+	if err := credentialID(c); err != nil {
+		return err
 	}
+	s.stamp(&c.CreatedAt, &c.UpdatedAt)
 	_, err := s.exec(ctx, `INSERT INTO credentials (user_id, type, id, secret, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, type) DO UPDATE SET id = excluded.id, secret = excluded.secret,
+		ON CONFLICT (user_id, type, id) DO UPDATE SET secret = excluded.secret,
 			updated_at = excluded.updated_at`,
 		c.UserID, c.Type, c.ID, c.Secret, storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt))
 	return err
 }
 
-// GetCredential implements storage.CredentialStore.
-func (s *Store) GetCredential(ctx context.Context, userID, typ string) (*storage.Credential, error) {
+// credentialID checks c's key and sets the ID of a single-type credential
+// (see storage.Credential).
+func credentialID(c *storage.Credential) error {
+	switch {
+	case c.UserID == "" || c.Type == "":
+		return errors.New("storage: a credential needs a user ID and a type")
+	case c.Type == storage.CredentialPasskey:
+		if c.ID == "" {
+			return errors.New("storage: a passkey credential needs an ID")
+		}
+	default:
+		c.ID = c.UserID + ":" + c.Type
+	}
+	return nil
+}
+
+const credentialColumns = `user_id, type, id, secret, created_at, updated_at`
+
+func scanCredential(r scanner) (*storage.Credential, error) {
 	var (
 		c                storage.Credential
 		created, updated int64
 	)
-	err := s.queryRow(ctx, `SELECT user_id, type, id, secret, created_at, updated_at
-		FROM credentials WHERE user_id = ? AND type = ?`, userID, typ).
-		Scan(&c.UserID, &c.Type, &c.ID, &c.Secret, &created, &updated)
-	if err != nil {
+	if err := r.Scan(&c.UserID, &c.Type, &c.ID, &c.Secret, &created, &updated); err != nil {
 		return nil, mapErr(err)
 	}
 	c.CreatedAt, c.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)
 	return &c, nil
+}
+
+// GetCredential implements storage.CredentialStore.
+func (s *Store) GetCredential(ctx context.Context, userID, typ string) (*storage.Credential, error) {
+	return scanCredential(s.queryRow(ctx, `SELECT `+credentialColumns+`
+		FROM credentials WHERE user_id = ? AND type = ? ORDER BY created_at, id LIMIT 1`, userID, typ))
+}
+
+// ListCredentials implements storage.CredentialStore.
+func (s *Store) ListCredentials(ctx context.Context, userID string) ([]*storage.Credential, error) {
+	rows, err := s.query(ctx, `SELECT `+credentialColumns+`
+		FROM credentials WHERE user_id = ? ORDER BY created_at, id`, userID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []*storage.Credential{}
+	for rows.Next() {
+		c, err := scanCredential(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// DeleteCredentialByID implements storage.CredentialStore.
+func (s *Store) DeleteCredentialByID(ctx context.Context, userID, id string) error {
+	return affectedOne(s.exec(ctx, `DELETE FROM credentials WHERE user_id = ? AND id = ?`, userID, id))
 }
 
 // DeleteCredential implements storage.CredentialStore.

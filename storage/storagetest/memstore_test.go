@@ -2,6 +2,8 @@ package storagetest_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -29,7 +31,7 @@ func TestMemStoreState(t *testing.T) {
 	})
 }
 
-type credKey struct{ user, typ string }
+type credKey struct{ user, typ, id string }
 type consentKey struct{ user, client string }
 type tokenKey struct {
 	kind storage.TokenKind
@@ -52,6 +54,8 @@ type memStore struct {
 	tokens     map[tokenKey]storage.Token
 	once       map[string]time.Time
 	counters   map[string]counter
+	audit      map[string]storage.AuditEvent
+	auditSeq   int
 }
 
 type counter struct {
@@ -73,6 +77,7 @@ func newMemStore(now func() time.Time) *memStore {
 		tokens:     map[tokenKey]storage.Token{},
 		once:       map[string]time.Time{},
 		counters:   map[string]counter{},
+		audit:      map[string]storage.AuditEvent{},
 	}
 }
 
@@ -245,30 +250,131 @@ func (s *memStore) ListUsers(_ context.Context, p storage.Page) ([]*storage.User
 func (s *memStore) PutCredential(_ context.Context, c *storage.Credential) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	switch {
+	case c.UserID == "" || c.Type == "":
+		return errors.New("credential without user or type")
+	case c.Type == storage.CredentialPasskey:
+		if c.ID == "" {
+			return errors.New("passkey without ID")
+		}
+	default:
+		c.ID = c.UserID + ":" + c.Type
+	}
 	n := *c
 	n.CreatedAt, n.UpdatedAt = norm(n.CreatedAt), norm(n.UpdatedAt)
-	s.creds[credKey{c.UserID, c.Type}] = n
+	k := credKey{c.UserID, c.Type, c.ID}
+	if old, ok := s.creds[k]; ok {
+		n.CreatedAt = old.CreatedAt
+	}
+	s.creds[k] = n
 	return nil
+}
+
+// userCreds returns the user's credentials ordered by CreatedAt then ID.
+func (s *memStore) userCreds(userID string) []*storage.Credential {
+	out := []*storage.Credential{}
+	for k, c := range s.creds {
+		if k.user == userID {
+			out = append(out, &c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *storage.Credential) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
 }
 
 func (s *memStore) GetCredential(_ context.Context, userID, typ string) (*storage.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.creds[credKey{userID, typ}]
-	if !ok {
-		return nil, storage.ErrNotFound
+	for _, c := range s.userCreds(userID) {
+		if c.Type == typ {
+			return c, nil
+		}
 	}
-	return &c, nil
+	return nil, storage.ErrNotFound
 }
 
 func (s *memStore) DeleteCredential(_ context.Context, userID, typ string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.creds[credKey{userID, typ}]; !ok {
+	n := len(s.creds)
+	maps.DeleteFunc(s.creds, func(k credKey, _ storage.Credential) bool { return k.user == userID && k.typ == typ })
+	if n == len(s.creds) {
 		return storage.ErrNotFound
 	}
-	delete(s.creds, credKey{userID, typ})
 	return nil
+}
+
+func (s *memStore) ListCredentials(_ context.Context, userID string) ([]*storage.Credential, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.userCreds(userID), nil
+}
+
+func (s *memStore) DeleteCredentialByID(_ context.Context, userID, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.creds)
+	maps.DeleteFunc(s.creds, func(k credKey, _ storage.Credential) bool { return k.user == userID && k.id == id })
+	if n == len(s.creds) {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+func (s *memStore) AppendAudit(_ context.Context, e *storage.AuditEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	e.Time = norm(e.Time)
+	if e.ID == "" {
+		s.auditSeq++
+		e.ID = fmt.Sprintf("%016x%08x", e.Time.UnixMicro(), s.auditSeq)
+	}
+	if _, ok := s.audit[e.ID]; ok {
+		return storage.ErrAlreadyExists
+	}
+	n := *e
+	n.Detail = maps.Clone(e.Detail)
+	s.audit[e.ID] = n
+	return nil
+}
+
+func (s *memStore) ListAudit(_ context.Context, userID string, p storage.Page) ([]*storage.AuditEvent, string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	limit = min(limit, 1000)
+	var out []*storage.AuditEvent
+	for _, id := range slices.Backward(slices.Sorted(maps.Keys(s.audit))) {
+		e := s.audit[id]
+		if (p.After != "" && id >= p.After) || (userID != "" && e.UserID != userID) {
+			continue
+		}
+		if len(out) == limit {
+			return out, out[limit-1].ID, nil
+		}
+		e.Detail = maps.Clone(e.Detail)
+		out = append(out, &e)
+	}
+	return out, "", nil
+}
+
+func (s *memStore) PruneAudit(_ context.Context, before time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.audit)
+	maps.DeleteFunc(s.audit, func(_ string, e storage.AuditEvent) bool { return e.Time.Before(norm(before)) })
+	return n - len(s.audit), nil
 }
 
 func normIdentity(i storage.Identity) storage.Identity {

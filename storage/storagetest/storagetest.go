@@ -17,6 +17,7 @@ type Store interface {
 	storage.IdentityStore
 	storage.ConsentStore
 	storage.KeyStore
+	storage.AuditStore
 	storage.StateStore
 }
 
@@ -97,6 +98,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) Store) {
 		{"Identities", identityTests},
 		{"Consents", consentTests},
 		{"Keys", keyTests},
+		{"Audit", auditTests},
 		{"Sessions", full(sessionTests)},
 		{"Interactions", full(interactionTests)},
 		{"Tokens", full(tokenTests)},

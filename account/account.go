@@ -7,10 +7,12 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
+	"reflect"
+	"sync"
 
+	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
@@ -29,6 +31,21 @@ type Authenticator interface {
 	// to returnTo with the query parameter linked=<provider>. The caller
 	// has checked CSRF.
 	StartLink(w http.ResponseWriter, r *http.Request, provider, returnTo string)
+	// SignOut ends the browser's SSO session.
+	SignOut(w http.ResponseWriter, r *http.Request) error
+}
+
+// Auditor records audit events; an Authenticator that is one (as
+// *authz.Provider is) records the account area's.
+type Auditor interface {
+	Audit(r *http.Request, typ, userID string, detail map[string]string)
+}
+
+// audit records an audit event when the Authenticator keeps them.
+func (h *Handler) audit(r *http.Request, typ, userID string, detail map[string]string) {
+	if a, ok := h.cfg.Auth.(Auditor); ok {
+		a.Audit(r, typ, userID, detail)
+	}
 }
 
 // Provider is a configured upstream identity provider, as the account
@@ -47,15 +64,25 @@ type Config struct {
 	// Providers are the configured upstreams, in the login page's order.
 	Providers []Provider
 	Auth      Authenticator
+	// Factors sets up and checks authenticator apps and recovery codes;
+	// nil leaves the two-step verification page out.
+	Factors *login.Factors
+	// UseOnce spends a TOTP code (storage.TokenStore.UseOnce); required
+	// with Factors.
+	UseOnce login.UseOnce
 	// CSRFKey (at least 32 bytes) keys the CSRF tokens of the forms.
 	CSRFKey []byte
 	Log     *slog.Logger
+	// Pages are the account area's templates (ParsePages); nil for the
+	// embedded ones with the default theme.
+	Pages *page.Set
 }
 
 // Handler serves /account and the paths under it.
 type Handler struct {
 	cfg     Config
 	log     *slog.Logger
+	pages   *page.Set
 	handler http.Handler
 }
 
@@ -65,6 +92,8 @@ const (
 	pathIdentities = "/account/identities"
 	pathUnlink     = "/account/identities/unlink"
 	pathLink       = "/account/identities/link"
+	pathSecurity   = "/account/security"
+	pathSignOut    = "/account/signout"
 )
 
 // New builds the account area's handler.
@@ -73,13 +102,19 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Identities == nil || cfg.Credentials == nil || cfg.Auth == nil {
 		errs = append(errs, errors.New("account: Identities, Credentials and Auth are required"))
 	}
+	if cfg.Factors != nil && cfg.UseOnce == nil {
+		errs = append(errs, errors.New("account: UseOnce is required with Factors"))
+	}
 	if len(cfg.CSRFKey) < 32 {
 		errs = append(errs, errors.New("account: CSRFKey must be at least 32 bytes"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, log: cfg.Log}
+	h := &Handler{cfg: cfg, log: cfg.Log, pages: cfg.Pages}
+	if h.pages == nil {
+		h.pages = defaultPages()
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -90,6 +125,14 @@ func New(cfg Config) (*Handler, error) {
 	m.HandleFunc("GET "+pathIdentities, h.identities)
 	m.HandleFunc("POST "+pathUnlink, h.unlink)
 	m.HandleFunc("POST "+pathLink, h.link)
+	m.HandleFunc("POST "+pathSignOut, h.signOut)
+	if cfg.Factors != nil {
+		m.HandleFunc("GET "+pathSecurity, h.security)
+		m.HandleFunc("POST "+pathSecurity+"/totp", h.totpStart)
+		m.HandleFunc("POST "+pathSecurity+"/totp/confirm", h.totpConfirm)
+		m.HandleFunc("POST "+pathSecurity+"/totp/remove", h.totpRemove)
+		m.HandleFunc("POST "+pathSecurity+"/recovery", h.recoveryRenew)
+	}
 	// Defence in depth beside the CSRF token: browsers' Sec-Fetch-Site and
 	// Origin headers refuse cross-origin POSTs.
 	h.handler = http.NewCrossOriginProtection().Handler(m)
@@ -130,11 +173,24 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, returnTo stri
 //go:embed templates/*.html
 var templateFS embed.FS
 
-var pages = template.Must(page.Templates().ParseFS(templateFS, "templates/*.html"))
+// ParsePages parses the account area's templates with theme (its
+// branding and override folder).
+func ParsePages(theme page.Theme) (*page.Set, error) {
+	return page.Parse(theme, templateFS, "templates/*.html")
+}
 
+var defaultPages = sync.OnceValue(func() *page.Set { return page.MustParse(templateFS, "templates/*.html") })
+
+// langField is the field of page data that render sets to the reader's
+// language.
+const langField = "L"
+
+// render writes the page name with d, a struct (or pointer to one) whose
+// field L (a page.Lang) render sets from the request's Accept-Language.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d any) {
+	d = withLang(d, page.Negotiate("", r))
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name+".html", d); err != nil {
+	if err := h.pages.Execute(&buf, name+".html", d); err != nil {
 		h.log.Error("render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -144,9 +200,37 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	_, _ = w.Write(buf.Bytes())
 }
 
+// withLang returns d with its field L set to l, when it has one that is
+// still English (the zero value): a caller that chose a language keeps it.
+func withLang(d any, l page.Lang) any {
+	v := reflect.ValueOf(d)
+	ptr := v.Kind() == reflect.Pointer
+	if ptr {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return d
+	}
+	f := v.FieldByName(langField)
+	if !f.IsValid() || f.Type() != reflect.TypeFor[page.Lang]() || !f.IsZero() {
+		return d
+	}
+	if !ptr {
+		c := reflect.New(v.Type()).Elem()
+		c.Set(v)
+		c.FieldByName(langField).Set(reflect.ValueOf(l))
+		return c.Interface()
+	}
+	if f.CanSet() {
+		f.Set(reflect.ValueOf(l))
+	}
+	return d
+}
+
 // messageData is the message page's.
 type messageData struct {
 	Title, Message, Back, RequestID string
+	L                               page.Lang
 }
 
 // fail shows a person what went wrong, with a link back to the page.

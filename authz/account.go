@@ -221,3 +221,18 @@ func withParam(p, k, v string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// SignOut ends the browser's SSO session and clears its cookie.
+func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
+	if c, err := r.Cookie(cookieSession); err == nil && c.Value != "" {
+		err := p.stores.Sessions.DeleteSession(r.Context(), sessionKey(c.Value))
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: cookieSession, Value: "", Path: "/", HttpOnly: true,
+		Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: -1,
+	})
+	return nil
+}

@@ -9,8 +9,10 @@ import (
 
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/federation"
 	"github.com/atrium-id/atrium/internal/mail"
+	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -81,9 +83,28 @@ type Config struct {
 	// StoreTokens; required when one has it.
 	UpstreamTokens Sealer
 
+	// Factors issues and checks second factors (TOTP, recovery codes);
+	// nil turns them off.
+	Factors *login.Factors
+	// MFARequired asks every user for a second factor at sign-in; those
+	// without one set up an authenticator app then. Without it a user is
+	// asked when they have set one up or the app asks (acr_values).
+	MFARequired bool
+	// RememberDevice is how long "remember this device" lets a browser
+	// skip the second factor the operator's policy asks for; default 30
+	// days, negative to not offer it.
+	RememberDevice time.Duration
+	// Passkeys runs the WebAuthn ceremonies of passkey sign-in; nil turns
+	// passkeys off.
+	Passkeys *login.PasskeyRelyingParty
+
 	// Mail sends the verification and password reset mails; nil writes
 	// them to the log.
 	Mail mail.Sender
+
+	// Pages are the page templates (ParsePages); nil for the embedded ones
+	// with the default theme.
+	Pages *page.Set
 
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -107,6 +128,7 @@ func (c *Config) setDefaults() {
 	if c.ClientAuthDelay == 0 {
 		c.ClientAuthDelay = 250 * time.Millisecond
 	}
+	def(&c.RememberDevice, 30*24*time.Hour)
 	if c.LoginAttempts == 0 {
 		c.LoginAttempts = 10
 	}

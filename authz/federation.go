@@ -308,6 +308,9 @@ func (p *Provider) upstreamError(w http.ResponseWriter, r *http.Request, ix *int
 // link page for a pending link, the login page otherwise.
 func (p *Provider) upstreamFailure(w http.ResponseWriter, r *http.Request, ix *interaction, status int, title, msg string) {
 	d := pageData{Title: title, Message: msg, RequestID: requestID(w, r)}
+	if ix != nil {
+		d.Locales = ix.Form.Get("ui_locales")
+	}
 	switch {
 	case ix == nil:
 	case ix.LinkTo != nil && ValidReturnPath(ix.Return):
@@ -354,7 +357,7 @@ func (p *Provider) completeUpstream(w http.ResponseWriter, r *http.Request, ix *
 			return
 		}
 		p.log.InfoContext(ctx, "upstream sign-in", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
-		p.signedIn(w, r, ix, user, []string{amrFederated})
+		p.firstFactor(w, r, ix, user, []string{amrFederated})
 		return
 	case !errors.Is(err, storage.ErrNotFound):
 		p.serverError(w, r, err)
@@ -374,7 +377,7 @@ func (p *Provider) completeUpstream(w http.ResponseWriter, r *http.Request, ix *
 				return
 			}
 			p.log.InfoContext(ctx, "upstream identity linked by trusted email", "provider", id.Provider, "user_id", owner.ID, "request_id", requestID(w, r))
-			p.signedIn(w, r, ix, owner, []string{amrFederated})
+			p.firstFactor(w, r, ix, owner, []string{amrFederated})
 			return
 		case err == nil:
 			keep := *id
@@ -405,7 +408,7 @@ func (p *Provider) completeUpstream(w http.ResponseWriter, r *http.Request, ix *
 		return
 	}
 	p.log.InfoContext(ctx, "account created from upstream sign-in", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
-	p.signedIn(w, r, ix, user, []string{amrFederated})
+	p.firstFactor(w, r, ix, user, []string{amrFederated})
 }
 
 func (p *Provider) accountDisabled(w http.ResponseWriter, r *http.Request, ix *interaction, id *federation.Identity) {
@@ -561,6 +564,7 @@ func (p *Provider) renderLink(w http.ResponseWriter, r *http.Request, ix *intera
 	p.render(w, r, status, "link", pageData{
 		Title: "Link your " + name + " sign-in", Interaction: ix.ID, CSRF: ix.CSRF, Email: owner.Email,
 		Error: problem, Provider: name, Action: strings.TrimPrefix(pathLink, "/federation/"), Providers: proofs,
+		Locales: ix.Form.Get("ui_locales"),
 	})
 }
 
@@ -630,7 +634,7 @@ func (p *Provider) linkPending(w http.ResponseWriter, r *http.Request, ix *inter
 		return
 	}
 	p.log.InfoContext(ctx, "upstream identity linked", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
-	p.signedIn(w, r, ix, user, amr)
+	p.firstFactor(w, r, ix, user, amr)
 }
 
 func (p *Provider) linkSubmit(w http.ResponseWriter, r *http.Request) {

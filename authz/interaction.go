@@ -85,6 +85,11 @@ type interaction struct {
 	// LinkTo is the user an upstream sign-in started from the account area
 	// links its identity to.
 	LinkTo *linkIntent `json:"link_to,omitempty"`
+	// MFA is the sign-in waiting for its second factor (mfa.go).
+	MFA *pendingMFA `json:"mfa,omitempty"`
+	// Passkey is the passkey ceremony the login or MFA page began
+	// (passkey.go), spent by the response to it.
+	Passkey *login.Ceremony `json:"passkey,omitempty"`
 }
 
 // forAccount reports whether ix is an account sign-in or link, tied to no
@@ -96,7 +101,8 @@ const (
 	cookieBinding = "atrium_binding"
 
 	// acr values: "0" for a sign-in carried by an SSO session, "1" for a
-	// password entered, or an upstream sign-in completed, during this request.
+	// password entered, or an upstream sign-in completed, during this
+	// request; "2" (acrMFA, mfa.go) for two factors.
 	acrSSO      = "0"
 	acrPassword = "1"
 )
@@ -234,6 +240,14 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 				return
 			}
 			p.startStep(w, r, ar, ix, pathLogin)
+			return
+		}
+		if mfaRequested(ix) && sess.ACR != acrMFA && p.cfg.Factors != nil {
+			if promptNone {
+				p.writeAuthorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The request asks for a second factor."))
+				return
+			}
+			p.stepUp(w, r, ix, user, sess)
 			return
 		}
 	}
@@ -412,7 +426,8 @@ func (p *Provider) renderLogin(w http.ResponseWriter, r *http.Request, ix *inter
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ix.Form.Get("client_id"))
 	p.render(w, r, status, "login", pageData{
 		Title: "Sign in", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem, Client: cl,
-		Providers: p.providerButtons(), Account: ix.forAccount(),
+		Locales: ix.Form.Get("ui_locales"),
+		Providers: p.providerButtons(), Account: ix.forAccount(), Passkey: p.passkeySignIn(r, ix),
 	})
 }
 
@@ -455,7 +470,7 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		p.renderLogin(w, r, ix, http.StatusUnauthorized, email, "Incorrect email or password.")
 		return
 	}
-	p.signedIn(w, r, ix, user, []string{"pwd"})
+	p.firstFactor(w, r, ix, user, []string{amrPassword})
 }
 
 // signedIn starts a new SSO session for user, who has just authenticated
@@ -472,8 +487,12 @@ func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, ix *interact
 	}
 	now := p.now()
 	cookie := randomToken()
+	acr := acrPassword
+	if slices.Contains(amr, amrMFA) {
+		acr = acrMFA
+	}
 	sess := &storage.Session{
-		ID: sessionKey(cookie), UserID: user.ID, AuthTime: now, AMR: amr, ACR: acrPassword,
+		ID: sessionKey(cookie), UserID: user.ID, AuthTime: now, AMR: amr, ACR: acr,
 		CreatedAt: now, ExpiresAt: now.Add(p.cfg.SessionLifespan),
 	}
 	if err := p.stores.Sessions.PutSession(ctx, sess); err != nil {
@@ -490,7 +509,7 @@ func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, ix *interact
 		return
 	}
 	ix.UserID, ix.SessionID, ix.LoggedIn = user.ID, sess.ID, true
-	ix.Upstream, ix.Link = nil, nil
+	ix.Upstream, ix.Link, ix.MFA = nil, nil, nil
 	p.proceed(w, r, ar, ix)
 }
 
@@ -583,6 +602,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, ix *int
 	}
 	p.render(w, r, http.StatusOK, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
+		Locales: ix.Form.Get("ui_locales"),
 	})
 }
 
@@ -644,10 +664,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-	acr := acrSSO
-	if ix.LoggedIn && ix.SessionID == sess.ID && sess.AuthTime.After(ix.RequestedAt) {
-		acr = sess.ACR
-	}
+	acr := issuedACR(ix, sess)
 	extra := userClaims(user, ar.GetGrantedScopes())
 	extra["sid"] = sid(sess.ID)
 	os := &openid.DefaultSession{
@@ -676,6 +693,23 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 	}
 	resp.AddParameter("iss", p.cfg.Issuer)
 	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// issuedACR is the acr of an ID token: the acr_values the request asked
+// for when the session meets it (the value as the app sent it), else
+// the session's when it authenticated during this request, else acrSSO.
+func issuedACR(ix *interaction, sess *storage.Session) string {
+	if sess.ACR == acrMFA {
+		for _, v := range strings.Fields(ix.Form.Get("acr_values")) {
+			if v == acrMFA || v == acrPAPEMFA {
+				return v
+			}
+		}
+	}
+	if ix.LoggedIn && ix.SessionID == sess.ID && sess.AuthTime.After(ix.RequestedAt) {
+		return sess.ACR
+	}
+	return acrSSO
 }
 
 // writeAuthorizeError answers an authorization request with an error: by

@@ -3,8 +3,8 @@ package authz
 import (
 	"bytes"
 	"embed"
-	"html/template"
 	"net/http"
+	"sync"
 
 	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
@@ -13,7 +13,22 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-var pages = template.Must(page.Templates().ParseFS(templateFS, "templates/*.html"))
+// ParsePages parses the provider's page templates with theme (its
+// branding and override folder), for Config.Pages.
+func ParsePages(theme page.Theme) (*page.Set, error) {
+	return page.Parse(theme, templateFS, "templates/*.html")
+}
+
+// defaultPages are the embedded templates with the default theme, for a
+// Config without Pages.
+var defaultPages = sync.OnceValue(func() *page.Set { return page.MustParse(templateFS, "templates/*.html") })
+
+func (p *Provider) pages() *page.Set {
+	if p.cfg.Pages != nil {
+		return p.cfg.Pages
+	}
+	return defaultPages()
+}
 
 // pageData is what every page template receives.
 type pageData struct {
@@ -40,6 +55,14 @@ type pageData struct {
 	// nonce of its script.
 	Params      []param
 	ScriptNonce string
+	// L is the page's language, set by render from Locales (the
+	// interaction's ui_locales) and the request's Accept-Language.
+	L       page.Lang
+	Locales string
+	// MFA is the second-factor page's content.
+	MFA *mfaView
+	// Passkey is the passkey form of the login and MFA pages (passkey.go).
+	Passkey *passkeyView
 }
 
 type providerButton struct {
@@ -62,8 +85,12 @@ var scopeDescriptions = map[string]string{
 }
 
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
+	d.L = page.Negotiate(d.Locales, r)
+	if d.Passkey != nil && d.ScriptNonce == "" {
+		d.ScriptNonce = d.Passkey.Nonce
+	}
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, name+".html", d); err != nil {
+	if err := p.pages().Execute(&buf, name+".html", d); err != nil {
 		p.log.Error("render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -2,6 +2,8 @@ package authz
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -28,6 +30,8 @@ type Provider struct {
 	store     *fositeStore
 	discovery []byte
 	mux       *http.ServeMux
+	// deviceKey keys the remembered-device cookies (mfa.go).
+	deviceKey []byte
 }
 
 // fositeConfig adds what fosite's Config cannot express: client assertions
@@ -52,6 +56,9 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{cfg: cfg, stores: st, keys: keys, log: log, mux: http.NewServeMux()}
+	mac := hmac.New(sha256.New, cfg.Secret)
+	mac.Write([]byte("atrium remembered device"))
+	p.deviceKey = mac.Sum(nil)
 
 	fc := &fositeConfig{issuer: cfg.Issuer, Config: &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,
@@ -144,8 +151,13 @@ func (p *Provider) routes() {
 	m.HandleFunc("POST "+pathLogin, p.loginSubmit)
 	m.HandleFunc("GET "+pathConsent, p.consentPage)
 	m.HandleFunc("POST "+pathConsent, p.consentSubmit)
+	if p.cfg.Factors != nil {
+		m.HandleFunc("GET "+pathMFA, p.mfaPage)
+		m.HandleFunc("POST "+pathMFA, p.mfaSubmit)
+	}
 	p.federationRoutes(m)
 	p.selfServiceRoutes(m)
+	p.passkeyRoutes(m)
 }
 
 // ServeHTTP implements http.Handler.
@@ -200,12 +212,20 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"code_challenge_methods_supported":                         []string{"S256"},
 		"prompt_values_supported":                                  []string{"none", "login", "consent"},
 		"claims_supported":                                         claims,
-		"acr_values_supported":                                     []string{acrSSO, acrPassword},
+		"acr_values_supported":                                     p.acrValues(),
 		"claims_parameter_supported":                               false,
 		"request_parameter_supported":                              false,
 		"request_uri_parameter_supported":                          false,
 		"authorization_response_iss_parameter_supported":           true,
 	}
+}
+
+// acrValues are the acr values ID tokens carry and requests may ask for.
+func (p *Provider) acrValues() []string {
+	if p.cfg.Factors == nil {
+		return []string{acrSSO, acrPassword}
+	}
+	return []string{acrSSO, acrPassword, acrMFA, acrPAPEMFA}
 }
 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -142,6 +143,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	factors, err := newFactors(cfg, master)
+	if err != nil {
+		return err
+	}
+
 	provider, err := authz.New(authz.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secretbox.Derive(master, purposeTokenHMAC, 32),
@@ -156,6 +162,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Federation:            fed,
 		UpstreamTokens:        upstreamTokens,
 		Mail:                  sender,
+		Factors:               factors,
+		MFARequired:           cfg.Login.RequireMFA,
+		RememberDevice:        cfg.Login.RememberDevice.D,
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,
@@ -176,6 +185,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Providers:   accountProviders(fed),
 		Auth:        provider,
 		CSRFKey:     secretbox.Derive(master, purposeAccountCSRF, 32),
+		Factors:     factors,
+		UseOnce:     state.UseOnce,
 		Log:         log,
 	})
 	if err != nil {
@@ -234,6 +245,27 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 
 // purposeAccountCSRF derives the key of the account area's CSRF tokens.
 const purposeAccountCSRF = "account-csrf"
+
+// Purposes of the keys of second factors: the box sealing TOTP secrets
+// and the HMAC key of recovery codes.
+const (
+	purposeTOTP          = "totp"
+	purposeRecoveryCodes = "recovery-codes"
+)
+
+// newFactors sets up TOTP and recovery codes. Authenticator apps name the
+// account by the issuer's host.
+func newFactors(cfg *config.Config, master []byte) (*login.Factors, error) {
+	box, err := secretbox.New(master, purposeTOTP)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(cfg.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("issuer: %w", err)
+	}
+	return &login.Factors{Box: box, RecoveryKey: secretbox.Derive(master, purposeRecoveryCodes, 32), Issuer: u.Hostname()}, nil
+}
 
 // accountProviders names the upstream providers for the account area.
 func accountProviders(fed *federation.Registry) []account.Provider {

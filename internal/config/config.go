@@ -68,6 +68,14 @@ type Login struct {
 	// MaxAttempts is how many sign-in attempts an account gets per 15
 	// minutes; 0 means the default (10), -1 no limit.
 	MaxAttempts int `yaml:"max_attempts"`
+	// RequireMFA asks every user for a second factor; users without one
+	// set up an authenticator app at their next sign-in. Without it, users
+	// who set one up, and apps that ask (acr_values), get the second step.
+	RequireMFA bool `yaml:"require_mfa"`
+	// RememberDevice is how long "remember this device" skips the second
+	// factor in a browser; 0 means the default (30 days), a negative
+	// duration turns the offer off.
+	RememberDevice Duration `yaml:"remember_device"`
 }
 
 // SMTP is the server the provider submits its mails to (verification,
@@ -519,6 +527,9 @@ func (c *Config) Validate() error {
 		if !slices.Contains([]string{"redis", "rediss", "redis+sentinel", "rediss+sentinel"}, scheme) {
 			bad("redis.url", "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
 		}
+	}
+	if c.Login.RememberDevice.D > 400*24*time.Hour {
+		bad("login.remember_device", "must be at most 400 days (browsers cap cookie lifetimes there), got %s", c.Login.RememberDevice.D)
 	}
 	if c.Login.MaxAttempts < -1 {
 		bad("login.max_attempts", "must be -1 (no limit), 0 (the default, 10) or positive, got %d", c.Login.MaxAttempts)

@@ -173,8 +173,8 @@ func (p *Provider) mfaUser(w http.ResponseWriter, r *http.Request) (*interaction
 
 // mfaView is what the MFA page shows.
 type mfaView struct {
-	TOTP     bool   // the user has an authenticator app
-	Recovery int    // unused recovery codes
+	TOTP     bool // the user has an authenticator app
+	Recovery int  // unused recovery codes
 	Remember int  // days "remember this device" lasts, 0 when not offered
 	// Enrolment: the secret offered, sealed for the form, and shown.
 	Enrol  *login.TOTPEnrolment
@@ -452,6 +452,8 @@ func (p *Provider) mfaAudit(r *http.Request, typ, userID string, detail map[stri
 	p.log.InfoContext(r.Context(), "audit", "type", typ, "user_id", userID, "detail", detail)
 }
 
-func (p *Provider) mfaThrottle(ctx context.Context, userID string) (time.Duration, error) { return 0, nil }
-func (p *Provider) mfaThrottleFail(ctx context.Context, userID string) error          { return nil }
-func (p *Provider) mfaThrottleReset(ctx context.Context, userID string) error         { return nil }
+func (p *Provider) mfaThrottle(ctx context.Context, userID string) (time.Duration, error) {
+	return 0, nil
+}
+func (p *Provider) mfaThrottleFail(ctx context.Context, userID string) error  { return nil }
+func (p *Provider) mfaThrottleReset(ctx context.Context, userID string) error { return nil }

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"time"
 
+	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -24,10 +26,12 @@ type identitiesData struct {
 	Linkable    []Provider
 	Notice      string
 	Error       string
+	L           page.Lang
 }
 
 type identityView struct {
-	ID, Provider, Email, Linked string
+	ID, Provider, Email string
+	Linked              time.Time
 }
 
 // linkedParam is the query parameter StartLink returns with;
@@ -84,7 +88,7 @@ func (h *Handler) renderIdentities(w http.ResponseWriter, r *http.Request, statu
 	for _, i := range ids {
 		p, _ := h.provider(i.Provider)
 		d.Identities = append(d.Identities, identityView{
-			ID: i.ID, Provider: p.Name, Email: i.Email, Linked: i.CreatedAt.UTC().Format("2 January 2006"),
+			ID: i.ID, Provider: p.Name, Email: i.Email, Linked: i.CreatedAt.UTC(),
 		})
 	}
 	for _, p := range h.cfg.Providers {

@@ -29,7 +29,7 @@ func (p *Provider) forgotPage(w http.ResponseWriter, r *http.Request) {
 	}
 	p.render(w, r, http.StatusOK, "forgot", pageData{
 		Title: "Reset your password", Interaction: ix.ID, CSRF: ix.CSRF, Email: ix.Form.Get("login_hint"),
-		Retry: loginURL(ix.ID),
+		Retry: loginURL(ix.ID), Locales: ix.Form.Get("ui_locales"),
 	})
 }
 
@@ -45,6 +45,7 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		p.render(w, r, http.StatusBadRequest, "forgot", pageData{
 			Title: "Reset your password", Interaction: ix.ID, CSRF: ix.CSRF, Email: email,
 			Error: "Enter the email address of your account.", Retry: loginURL(ix.ID),
+			Locales: ix.Form.Get("ui_locales"),
 		})
 		return
 	}

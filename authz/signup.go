@@ -41,6 +41,7 @@ func (p *Provider) renderSignup(w http.ResponseWriter, r *http.Request, status i
 	p.render(w, r, status, "signup", pageData{
 		Title: "Create your account", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem,
 		Params: []param{{Name: "name", Value: name}}, Retry: loginURL(ix.ID), Account: ix.forAccount(),
+		Locales: ix.Form.Get("ui_locales"),
 	})
 }
 

@@ -126,12 +126,17 @@ func goMessages(t *testing.T) map[string]string {
 			ast.Inspect(af, func(n ast.Node) bool {
 				switch n := n.(type) {
 				case *ast.CallExpr:
+					// Methods by name (h.fail, p.notice); of plain functions
+					// only ServerError's show, as local helpers of the same
+					// names may take a reason for the log.
 					name := ""
 					switch f := n.Fun.(type) {
 					case *ast.SelectorExpr:
 						name = f.Sel.Name
 					case *ast.Ident:
-						name = f.Name
+						if f.Name == "show" {
+							name = f.Name
+						}
 					}
 					if pageCalls[name] {
 						for _, a := range n.Args {

@@ -53,7 +53,7 @@ func (l Lang) Tag() string {
 // Go from a format need only the format's entry.
 func (l Lang) T(msg string, args ...any) string {
 	s := msg
-	if l != English {
+	if l != English && int(l) < len(langs) {
 		s = catalogs()[l].translate(msg, len(args) == 0)
 	}
 	if len(args) > 0 {

@@ -171,7 +171,7 @@ func Parse(theme Theme, fsys fs.FS, pattern string) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{brand: theme.brand()}
-	t := template.New(LayoutFile).Funcs(template.FuncMap{"brand": func() Brand { return s.brand }})
+	t := template.New("page").Funcs(template.FuncMap{"brand": func() Brand { return s.brand }})
 	names := []string{LayoutFile}
 	parse := func(name string, embedded func() ([]byte, error)) error {
 		var b []byte

@@ -372,6 +372,19 @@ type CounterStore interface {
 	// count so far, this event included. The window starts at the first
 	// hit and lasts window; the next hit after it starts a new one at 1.
 	Hit(ctx context.Context, key string, window time.Duration) (int64, error)
+	// Fail counts one failure under key and returns the count so far,
+	// this failure included. Unlike Hit's fixed window, the count lapses
+	// window after the latest failure: each failure extends it, and the
+	// next failure after it lapsed starts again at 1. A key is used with
+	// Hit or with Fail, not both.
+	Fail(ctx context.Context, key string, window time.Duration) (int64, error)
+	// Failures returns the count Fail keeps under key and the time of the
+	// latest failure (given the same window); 0 and the zero time when
+	// there is none or it has lapsed.
+	Failures(ctx context.Context, key string, window time.Duration) (int64, time.Time, error)
+	// ClearFailures forgets the failures under key; nil when there are
+	// none.
+	ClearFailures(ctx context.Context, key string) error
 }
 
 // StateStore is the short-lived state a node shares with the others: SSO

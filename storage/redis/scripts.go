@@ -74,3 +74,20 @@ return 1
 `
 
 var hit = goredis.NewScript(hitSrc)
+
+// fail counts one failure in a count that lapses a window after the
+// latest failure.
+//
+// KEYS[1] counter; ARGV[1] now; ARGV[2] the count's new end; ARGV[3] window in ms.
+const failSrc = `
+local v = redis.call('HMGET', KEYS[1], 'n', 'exp')
+local n = 1
+if v[1] and tonumber(v[2]) > tonumber(ARGV[1]) then
+	n = tonumber(v[1]) + 1
+end
+redis.call('HSET', KEYS[1], 'n', n, 'exp', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return n
+`
+
+var fail = goredis.NewScript(failSrc)

@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
 	"strconv"
@@ -511,6 +512,42 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int6
 		strconv.FormatInt(now.UnixMicro(), 10), strconv.FormatInt(now.Add(window).UnixMicro(), 10),
 		strconv.FormatInt(window.Milliseconds()+1, 10)).Int64()
 	return n, wrap(err)
+}
+
+// Fail implements storage.CounterStore.
+func (s *Store) Fail(ctx context.Context, key string, window time.Duration) (int64, error) {
+	now := s.now()
+	n, err := fail.Run(ctx, s.c, []string{s.counterKey(key)},
+		strconv.FormatInt(now.UnixMicro(), 10), strconv.FormatInt(now.Add(window).UnixMicro(), 10),
+		strconv.FormatInt(window.Milliseconds()+1, 10)).Int64()
+	return n, wrap(err)
+}
+
+// Failures implements storage.CounterStore.
+func (s *Store) Failures(ctx context.Context, key string, window time.Duration) (int64, time.Time, error) {
+	v, err := s.c.HMGet(ctx, s.counterKey(key), "n", "exp").Result()
+	if err != nil {
+		return 0, time.Time{}, wrap(err)
+	}
+	ns, _ := v[0].(string)
+	exps, _ := v[1].(string)
+	if ns == "" || exps == "" {
+		return 0, time.Time{}, nil
+	}
+	n, err1 := strconv.ParseInt(ns, 10, 64)
+	end, err2 := strconv.ParseInt(exps, 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, time.Time{}, fmt.Errorf("corrupt counter %q", key)
+	}
+	if end <= s.now().UnixMicro() {
+		return 0, time.Time{}, nil
+	}
+	return n, storage.FromUnixMicro(end).Add(-window), nil
+}
+
+// ClearFailures implements storage.CounterStore.
+func (s *Store) ClearFailures(ctx context.Context, key string) error {
+	return wrap(s.c.Del(ctx, s.counterKey(key)).Err())
 }
 
 func sumDeleted(dels []*goredis.IntCmd) int {

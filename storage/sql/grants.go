@@ -282,3 +282,39 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (int6
 	}
 	return n, nil
 }
+
+// Fail implements storage.CounterStore: one upsert counts the failure and
+// moves the count's end to window after it.
+func (s *Store) Fail(ctx context.Context, key string, window time.Duration) (int64, error) {
+	now := s.now()
+	at, end := storage.UnixMicro(now), storage.UnixMicro(now.Add(window))
+	var n int64
+	err := s.wdb.QueryRowContext(ctx, s.rebind(`INSERT INTO counters (key, count, expires_at) VALUES (?, 1, ?)
+		ON CONFLICT (key) DO UPDATE SET
+			count = CASE WHEN counters.expires_at <= ? THEN 1 ELSE counters.count + 1 END,
+			expires_at = excluded.expires_at
+		RETURNING count`), key, end, at).Scan(&n)
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	return n, nil
+}
+
+// Failures implements storage.CounterStore.
+func (s *Store) Failures(ctx context.Context, key string, window time.Duration) (int64, time.Time, error) {
+	var n, end int64
+	err := s.queryRow(ctx, `SELECT count, expires_at FROM counters WHERE key = ? AND expires_at > ?`,
+		key, storage.UnixMicro(s.now())).Scan(&n, &end)
+	if err = mapErr(err); errors.Is(err, storage.ErrNotFound) {
+		return 0, time.Time{}, nil
+	} else if err != nil {
+		return 0, time.Time{}, err
+	}
+	return n, storage.FromUnixMicro(end).Add(-window), nil
+}
+
+// ClearFailures implements storage.CounterStore.
+func (s *Store) ClearFailures(ctx context.Context, key string) error {
+	_, err := s.exec(ctx, `DELETE FROM counters WHERE key = ?`, key)
+	return err
+}

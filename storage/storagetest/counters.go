@@ -50,4 +50,52 @@ var counterTests = []stateTest{
 		clock.Set(restart.Add(window + time.Second))
 		hit("a", 1, "after the new window passed")
 	}},
+	{"Fail", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		const window = 15 * time.Minute
+		fail := func(key string, want int64, when string) {
+			t.Helper()
+			got, err := s.Fail(t.Context(), key, window)
+			must(t, err, "Fail(%s) %s", key, when)
+			if got != want {
+				t.Errorf("Fail(%s) %s = %d, want %d", key, when, got, want)
+			}
+		}
+		failures := func(key string, want int64, wantLast time.Time, when string) {
+			t.Helper()
+			n, last, err := s.Failures(t.Context(), key, window)
+			must(t, err, "Failures(%s) %s", key, when)
+			if n != want || !sameInstant(last, wantLast) {
+				t.Errorf("Failures(%s) %s = %d, %s; want %d, %s", key, when, n, fmtTime(last), want, fmtTime(wantLast))
+			}
+		}
+		failures("a", 0, time.Time{}, "before any failure")
+		fail("a", 1, "first")
+		failures("a", 1, clock.Now(), "after the first failure")
+		clock.Advance(10 * time.Minute)
+		fail("a", 2, "ten minutes later")
+		failures("a", 2, clock.Now(), "after the second failure")
+		failures("b", 0, time.Time{}, "while a has failures")
+
+		// Each failure extends the count: 14 minutes after the second
+		// failure (24 after the first) it still holds...
+		second := clock.Now()
+		clock.Advance(14 * time.Minute)
+		failures("a", 2, second, "14 minutes after the latest failure")
+		fail("a", 3, "14 minutes after the latest failure")
+		// ...and it lapses a window after the latest one.
+		third := clock.Now()
+		clock.Set(third.Add(window - time.Microsecond))
+		failures("a", 3, third, "in the last microsecond of the window")
+		clock.Set(third.Add(window))
+		failures("a", 0, time.Time{}, "a window after the latest failure")
+		fail("a", 1, "after the count lapsed")
+
+		// ClearFailures forgets them at once, and is no error when there
+		// are none.
+		fail("a", 2, "again")
+		must(t, s.ClearFailures(t.Context(), "a"), "ClearFailures(a)")
+		failures("a", 0, time.Time{}, "after ClearFailures")
+		fail("a", 1, "after ClearFailures")
+		must(t, s.ClearFailures(t.Context(), "never-failed"), "ClearFailures(a key without failures)")
+	}},
 }

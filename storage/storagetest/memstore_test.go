@@ -714,4 +714,34 @@ func (s *memStore) Hit(_ context.Context, key string, window time.Duration) (int
 	return c.n, nil
 }
 
+func (s *memStore) Fail(_ context.Context, key string, window time.Duration) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.counters[key]
+	if !ok || s.expired(c.exp) {
+		c = counter{}
+	}
+	c.n++
+	c.exp = norm(s.now().Add(window))
+	s.counters[key] = c
+	return c.n, nil
+}
+
+func (s *memStore) Failures(_ context.Context, key string, window time.Duration) (int64, time.Time, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, ok := s.counters[key]
+	if !ok || s.expired(c.exp) {
+		return 0, time.Time{}, nil
+	}
+	return c.n, c.exp.Add(-window), nil
+}
+
+func (s *memStore) ClearFailures(_ context.Context, key string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.counters, key)
+	return nil
+}
+
 func (s *memStore) Ping(context.Context) error { return nil }

@@ -417,7 +417,14 @@ func TestChromiumNoFraming(t *testing.T) {
 	client, _, app := browserRP(t, "chromium-frame")
 	req := newPKCERequest(client)
 
-	c.navigate(app.URL+"/frame?src="+url.QueryEscape(req.URL), "#framed")
+	// The framing page is on localhost, as the issuer: same-site, so the
+	// frame is in the page's frame tree and gets the issuer's cookies, and
+	// only frame-ancestors stands in the way.
+	_, port, err := net.SplitHostPort(app.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.navigate("http://localhost:"+port+"/frame?src="+url.QueryEscape(req.URL), "#framed")
 	c.screenshot("framed-sign-in")
 	tree, err := chromedp.Call(c.ctx, cdppage.GetFrameTree, cdp.Empty{})
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atrium-id/atrium/internal/smtptest"
 	"github.com/coreos/go-oidc/v3/oidc"
 )
 
@@ -47,6 +48,8 @@ type server struct {
 
 	clients map[string]*rp   // fixtures by name
 	users   map[string]*user // fixtures by name
+
+	mail *smtptest.Server // where it sends its mails; nil for the servers tests start
 }
 
 // defaultParallel is how many tests run at once unless -parallel says
@@ -71,7 +74,14 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(tmp)
 
-	s, err := startServer(tmp)
+	mailbox, mailPassword, stopMail, err := startMail()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "conformance:", err)
+		return 1
+	}
+	defer stopMail()
+
+	s, err := startServer(tmp, mailbox, mailPassword)
 	if s != nil {
 		defer s.stop()
 	}
@@ -91,9 +101,9 @@ func run(m *testing.M) int {
 }
 
 // startServer builds the binary, registers the fixtures and starts the
-// server on a free loopback port. The returned server is non-nil once a
-// process may need stopping.
-func startServer(tmp string) (*server, error) {
+// server on a free loopback port, sending its mails to m. The returned
+// server is non-nil once a process may need stopping.
+func startServer(tmp string, m *smtptest.Server, mailPassword string) (*server, error) {
 	root, err := filepath.Abs("..")
 	if err != nil {
 		return nil, err
@@ -108,6 +118,7 @@ func startServer(tmp string) (*server, error) {
 		bin:     bin,
 		dataDir: filepath.Join(tmp, "data"),
 		stderr:  &syncBuffer{},
+		mail:    m,
 		http: &http.Client{
 			Timeout:       httpTimeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -120,7 +131,13 @@ func startServer(tmp string) (*server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.issuer = "http://" + addr
+	// The issuer names localhost, not the loopback address it listens on:
+	// WebAuthn refuses an IP address as the relying party ID.
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	s.issuer = "http://localhost:" + port
 
 	// Fixtures are registered before the server starts; one test registers
 	// its own while the server runs.
@@ -129,7 +146,7 @@ func startServer(tmp string) (*server, error) {
 	}
 
 	s.cmd = exec.Command(bin, "serve", "--dev", "--addr", addr, "--issuer", s.issuer, "--data", s.dataDir)
-	s.cmd.Env = cleanEnv()
+	s.cmd.Env = append(cleanEnv(), mailEnv(m, mailPassword)...)
 	s.cmd.Stdout = io.Discard
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {

@@ -147,6 +147,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	passkeys, err := newPasskeys(cfg, log)
+	if err != nil {
+		return err
+	}
 
 	provider, err := authz.New(authz.Config{
 		Issuer:                cfg.Issuer,
@@ -165,6 +169,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Factors:               factors,
 		MFARequired:           cfg.Login.RequireMFA,
 		RememberDevice:        cfg.Login.RememberDevice.D,
+		Passkeys:              passkeys,
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,
@@ -187,6 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		CSRFKey:     secretbox.Derive(master, purposeAccountCSRF, 32),
 		Factors:     factors,
 		UseOnce:     state.UseOnce,
+		Passkeys:    passkeys,
 		Log:         log,
 	})
 	if err != nil {
@@ -502,4 +508,20 @@ func newMailSender(cfg *config.Config, log *slog.Logger) (mail.Sender, error) {
 		return nil, fmt.Errorf("smtp: %w", err)
 	}
 	return s, nil
+}
+
+// newPasskeys is the WebAuthn relying party of the config (webauthn.*),
+// or nil when passkeys are off: the issuer's host is an IP address and
+// webauthn.rp_id is not set.
+func newPasskeys(cfg *config.Config, log *slog.Logger) (*login.PasskeyRelyingParty, error) {
+	rpID, rpName, origins := cfg.Passkeys()
+	if rpID == "" {
+		log.Info("passkeys off: the issuer's host is an IP address; set webauthn.rp_id to a host name to turn them on")
+		return nil, nil
+	}
+	rp, err := login.NewPasskeyRelyingParty(login.PasskeyConfig{RPID: rpID, RPName: rpName, Origins: origins})
+	if err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	return rp, nil
 }

@@ -44,6 +44,8 @@ type Config struct {
 
 	// Federation is the upstream identity providers ("Continue with ...").
 	Federation Federation `yaml:"federation"`
+	// WebAuthn is the relying party of passkeys (webauthn.go).
+	WebAuthn WebAuthn `yaml:"webauthn"`
 
 	// Clients and Users are upserted by serve at start.
 	Clients []Client `yaml:"clients"`
@@ -566,6 +568,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateClients()...)
 	errs = append(errs, c.validateUsers()...)
 	errs = append(errs, c.validateFederation()...)
+	errs = append(errs, c.validateWebAuthn()...)
 	return errors.Join(errs...)
 }
 

@@ -70,6 +70,9 @@ type Config struct {
 	// UseOnce spends a TOTP code (storage.TokenStore.UseOnce); required
 	// with Factors.
 	UseOnce login.UseOnce
+	// Passkeys registers passkeys (the Passkeys page); nil leaves the page
+	// out. Needs UseOnce.
+	Passkeys *login.PasskeyRelyingParty
 	// CSRFKey (at least 32 bytes) keys the CSRF tokens of the forms.
 	CSRFKey []byte
 	Log     *slog.Logger
@@ -105,6 +108,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Factors != nil && cfg.UseOnce == nil {
 		errs = append(errs, errors.New("account: UseOnce is required with Factors"))
 	}
+	if cfg.Passkeys != nil && cfg.UseOnce == nil {
+		errs = append(errs, errors.New("account: UseOnce is required with Passkeys"))
+	}
 	if len(cfg.CSRFKey) < 32 {
 		errs = append(errs, errors.New("account: CSRFKey must be at least 32 bytes"))
 	}
@@ -133,6 +139,7 @@ func New(cfg Config) (*Handler, error) {
 		m.HandleFunc("POST "+pathSecurity+"/totp/remove", h.totpRemove)
 		m.HandleFunc("POST "+pathSecurity+"/recovery", h.recoveryRenew)
 	}
+	h.passkeyRoutes(m)
 	// Defence in depth beside the CSRF token: browsers' Sec-Fetch-Site and
 	// Origin headers refuse cross-origin POSTs.
 	h.handler = http.NewCrossOriginProtection().Handler(m)

@@ -47,6 +47,13 @@ type testEnv struct {
 // state, or in the SQLite store when state is not given.
 func newTestEnv(t testing.TB, state ...storage.StateStore) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, nil, state...)
+}
+
+// newTestEnvWith is newTestEnv with configure applied to the provider's
+// Config first.
+func newTestEnvWith(t testing.TB, configure func(*Config), state ...storage.StateStore) *testEnv {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlstore.Open(ctx, filepath.Join(t.TempDir(), "atrium.db"))
 	if err != nil {
@@ -73,7 +80,11 @@ func newTestEnv(t testing.TB, state ...storage.StateStore) *testEnv {
 	e.srv = httptest.NewUnstartedServer(nil)
 	e.srv.Start()
 	t.Cleanup(e.srv.Close)
-	e.p, err = New(Config{Issuer: e.srv.URL, Secret: secretbox.Derive(master, "token-hmac", 32)},
+	cfg := Config{Issuer: e.srv.URL, Secret: secretbox.Derive(master, "token-hmac", 32)}
+	if configure != nil {
+		configure(&cfg)
+	}
+	e.p, err = New(cfg,
 		Stores{Clients: st, Users: st, Credentials: st, Consents: st, Sessions: ss, Tokens: ss}, km, testLogger())
 	if err != nil {
 		t.Fatal(err)

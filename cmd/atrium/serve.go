@@ -152,6 +152,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	authzPages, accountPages, err := parsePages(cfg)
+	if err != nil {
+		return err
+	}
+
 	provider, err := authz.New(authz.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secretbox.Derive(master, purposeTokenHMAC, 32),
@@ -166,6 +171,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Federation:            fed,
 		UpstreamTokens:        upstreamTokens,
 		Mail:                  sender,
+		Pages:                 authzPages,
 		Factors:               factors,
 		MFARequired:           cfg.Login.RequireMFA,
 		RememberDevice:        cfg.Login.RememberDevice.D,
@@ -185,6 +191,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 
 	acct, err := account.New(account.Config{
+		Pages:       accountPages,
 		Identities:  st,
 		Credentials: st,
 		Providers:   accountProviders(fed),

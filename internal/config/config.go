@@ -44,6 +44,9 @@ type Config struct {
 
 	// Federation is the upstream identity providers ("Continue with ...").
 	Federation Federation `yaml:"federation"`
+
+	// UI brands the pages.
+	UI UI `yaml:"ui"`
 	// WebAuthn is the relying party of passkeys (webauthn.go).
 	WebAuthn WebAuthn `yaml:"webauthn"`
 
@@ -568,6 +571,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateClients()...)
 	errs = append(errs, c.validateUsers()...)
 	errs = append(errs, c.validateFederation()...)
+	errs = append(errs, c.validateUI()...)
 	errs = append(errs, c.validateWebAuthn()...)
 	return errors.Join(errs...)
 }

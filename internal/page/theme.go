@@ -173,6 +173,8 @@ func Parse(theme Theme, fsys fs.FS, pattern string) (*Set, error) {
 	s := &Set{brand: theme.brand()}
 	t := template.New("page").Funcs(template.FuncMap{"brand": func() Brand { return s.brand }})
 	names := []string{LayoutFile}
+	// srcs names each template's file in errors: its override or its name.
+	srcs := map[string]string{}
 	parse := func(name string, embedded func() ([]byte, error)) error {
 		var b []byte
 		var err error
@@ -191,6 +193,7 @@ func Parse(theme Theme, fsys fs.FS, pattern string) (*Set, error) {
 				return fmt.Errorf("template %s: %w", name, err)
 			}
 		}
+		srcs[name] = src
 		if _, err := t.New(name).Parse(string(b)); err != nil {
 			return fmt.Errorf("template %s: %w", src, err)
 		}
@@ -218,7 +221,7 @@ func Parse(theme Theme, fsys fs.FS, pattern string) (*Set, error) {
 		err := t.ExecuteTemplate(io.Discard, name, nil)
 		var te *template.Error
 		if errors.As(err, &te) {
-			return nil, fmt.Errorf("template %s: %w", name, err)
+			return nil, fmt.Errorf("template %s: %w", srcs[name], err)
 		}
 	}
 	s.t = t

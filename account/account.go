@@ -41,6 +41,15 @@ type Auditor interface {
 	Audit(r *http.Request, typ, userID string, detail map[string]string)
 }
 
+// Verifier mails verification links; an Authenticator that is one (as
+// *authz.Provider is) lets a user with an unconfirmed address ask for a
+// new link.
+type Verifier interface {
+	// ResendVerification mails u a new link; limited reports that the
+	// address has had its hour's mails.
+	ResendVerification(r *http.Request, u *storage.User) (limited bool, err error)
+}
+
 // audit records an audit event when the Authenticator keeps them.
 func (h *Handler) audit(r *http.Request, typ, userID string, detail map[string]string) {
 	if a, ok := h.cfg.Auth.(Auditor); ok {
@@ -97,6 +106,7 @@ const (
 	pathLink       = "/account/identities/link"
 	pathSecurity   = "/account/security"
 	pathSignOut    = "/account/signout"
+	pathResend     = "/account/email/verify"
 )
 
 // New builds the account area's handler.
@@ -126,12 +136,19 @@ func New(cfg Config) (*Handler, error) {
 	}
 	m := http.NewServeMux()
 	m.HandleFunc("GET "+pathAccount, func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, pathIdentities, http.StatusSeeOther)
+		to := pathIdentities
+		if cfg.Factors != nil {
+			to = pathSecurity
+		}
+		http.Redirect(w, r, to, http.StatusSeeOther)
 	})
 	m.HandleFunc("GET "+pathIdentities, h.identities)
 	m.HandleFunc("POST "+pathUnlink, h.unlink)
 	m.HandleFunc("POST "+pathLink, h.link)
 	m.HandleFunc("POST "+pathSignOut, h.signOut)
+	if _, ok := cfg.Auth.(Verifier); ok {
+		m.HandleFunc("POST "+pathResend, h.resendVerification)
+	}
 	if cfg.Factors != nil {
 		m.HandleFunc("GET "+pathSecurity, h.security)
 		m.HandleFunc("POST "+pathSecurity+"/totp", h.totpStart)

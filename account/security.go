@@ -49,7 +49,9 @@ type securityData struct {
 	Codes  []string
 	Notice string
 	Error  string
-	L      page.Lang
+	// Unverified offers a new verification link.
+	Unverified bool
+	L          page.Lang
 }
 
 // recentlySignedIn reports whether the session's sign-in is recent enough
@@ -105,6 +107,8 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, status 
 		d.Title = "Two-step verification"
 	}
 	d.User, d.CSRF = user, h.csrfToken(sess.ID)
+	_, canResend := h.cfg.Auth.(Verifier)
+	d.Unverified = canResend && !user.EmailVerified && user.Email != ""
 	h.render(w, r, status, "security", d)
 }
 
@@ -266,4 +270,23 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	h.audit(r, auditSignedOut, user.ID, nil)
 	h.render(w, r, http.StatusOK, "message", messageData{
 		Title: "You are signed out", Message: "You are signed out of your account on this device.", Back: pathAccount})
+}
+
+func (h *Handler) resendVerification(w http.ResponseWriter, r *http.Request) {
+	sess, user := h.postSession(w, r)
+	if sess == nil {
+		return
+	}
+	limited, err := h.cfg.Auth.(Verifier).ResendVerification(r, user)
+	switch {
+	case err != nil:
+		h.serverError(w, r, err)
+	case limited:
+		w.Header().Set("Retry-After", "3600")
+		h.renderSecurity(w, r, http.StatusTooManyRequests, sess, user, securityData{
+			Error: "We have sent several links to this address already. Please wait an hour and try again."})
+	default:
+		h.renderSecurity(w, r, http.StatusOK, sess, user, securityData{
+			Notice: "We sent a new link to your email address. It is valid for 24 hours."})
+	}
 }

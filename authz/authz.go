@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"time"
 
@@ -33,11 +34,14 @@ type Stores struct {
 	Consents    storage.ConsentStore
 	Sessions    storage.SessionStore
 	Tokens      storage.TokenStore
-	// Counters rate-limits sign-in attempts; nil turns the limit off.
+	// Counters throttles sign-in, sign-up and reset attempts (throttle.go);
+	// nil turns the limits off.
 	Counters storage.CounterStore
 	// Identities links users to upstream accounts; required when
 	// Config.Federation has providers.
 	Identities storage.IdentityStore
+	// Audit keeps the audit events (audit.go); nil only logs them.
+	Audit storage.AuditStore
 }
 
 // Sealer encrypts secrets at rest, binding each to aad (a *secretbox.Box).
@@ -72,9 +76,24 @@ type Config struct {
 	// take little from the others. Default 250ms, negative for none.
 	ClientAuthDelay time.Duration
 
-	// LoginAttempts is how many sign-in attempts an account gets per 15
-	// minutes (needs Stores.Counters); default 10, negative for no limit.
+	// LoginAttempts is how many failed sign-ins (or second-factor codes)
+	// an account gets within 15 minutes before each further attempt waits
+	// a backoff that doubles with every failure, from one second up to
+	// 15 minutes (throttle.go; needs Stores.Counters); default 5,
+	// negative for no limit.
 	LoginAttempts int
+	// LoginAttemptsPerIP is how many sign-in attempts one client address
+	// gets per 15 minutes; default 100, negative for no limit.
+	LoginAttemptsPerIP int
+	// SignupsPerIP and ResetsPerIP are how many sign-ups and password
+	// reset requests one client address gets per hour; default 20 each,
+	// negative for no limit.
+	SignupsPerIP int
+	ResetsPerIP  int
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// gives the client address (internal/clientip); none by default, so
+	// the client address is the peer's.
+	TrustedProxies []netip.Prefix
 
 	// Federation is the upstream identity providers offered on the login
 	// page; nil for none.
@@ -97,6 +116,10 @@ type Config struct {
 	// Passkeys runs the WebAuthn ceremonies of passkey sign-in; nil turns
 	// passkeys off.
 	Passkeys *login.PasskeyRelyingParty
+
+	// SignupFields are the profile fields the sign-up page asks for, in
+	// order; nil for an optional name.
+	SignupFields []SignupField
 
 	// Mail sends the verification and password reset mails; nil writes
 	// them to the log.
@@ -129,8 +152,16 @@ func (c *Config) setDefaults() {
 		c.ClientAuthDelay = 250 * time.Millisecond
 	}
 	def(&c.RememberDevice, 30*24*time.Hour)
-	if c.LoginAttempts == 0 {
-		c.LoginAttempts = 10
+	if c.SignupFields == nil {
+		c.SignupFields = defaultSignupFields
+	}
+	for _, d := range []struct {
+		n *int
+		v int
+	}{{&c.LoginAttempts, 5}, {&c.LoginAttemptsPerIP, 100}, {&c.SignupsPerIP, 20}, {&c.ResetsPerIP, 20}} {
+		if *d.n == 0 {
+			*d.n = d.v
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -147,6 +178,9 @@ func (c *Config) validate() error {
 		errs = append(errs, fmt.Errorf("issuer %q is not an absolute http(s) URL", c.Issuer))
 	case u.RawQuery != "" || u.Fragment != "":
 		errs = append(errs, fmt.Errorf("issuer %q must not have a query or fragment", c.Issuer))
+	}
+	if err := validateSignupFields(c.SignupFields); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.Secret) < 32 {
 		errs = append(errs, errors.New("secret must be at least 32 bytes"))

@@ -61,6 +61,8 @@ type pageData struct {
 	Locales string
 	// MFA is the second-factor page's content.
 	MFA *mfaView
+	// Fields are the sign-up page's profile inputs.
+	Fields []fieldView
 	// Passkey is the passkey form of the login and MFA pages (passkey.go).
 	Passkey *passkeyView
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/atrium-id/atrium/account"
 	"github.com/atrium-id/atrium/authz/login"
+	"github.com/atrium-id/atrium/internal/mail"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -211,5 +212,70 @@ func TestAccountSignOut(t *testing.T) {
 		if c.Name == cookieSession {
 			t.Fatal("session cookie left after signing out")
 		}
+	}
+}
+
+// mailbox is a mail.Sender that hands mails to the test.
+type mailbox chan *mail.Message
+
+func (m mailbox) Send(_ context.Context, msg *mail.Message) error {
+	m <- msg
+	return nil
+}
+
+func TestAccountResendVerification(t *testing.T) {
+	box := make(mailbox, 10)
+	e := newMFAEnv(t, func(c *Config) { c.Mail = box })
+	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
+		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: e.store.UseOnce, Log: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", e.p)
+	mux.Handle("/account/", acct)
+	e.srv.Config.Handler = mux
+	e.p.stores.Counters = e.store
+	ctx := context.Background()
+
+	b := e.browser()
+	e.session(b, time.Now())
+	if page := pageOf(t, e, b); strings.Contains(page, "Send a new link") {
+		t.Fatal("a confirmed address is offered a new link")
+	}
+	u, _ := e.store.GetUser(ctx, e.userID)
+	u.EmailVerified = false
+	if err := e.store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	page := pageOf(t, e, b)
+	if !strings.Contains(page, "Send a new link") {
+		t.Fatalf("no offer of a new link: %s", page)
+	}
+	for i := range 6 {
+		resp := submitForm(t, b, e.srv.URL+"/account/security", page, "/account/email/verify", nil)
+		body := readBody(t, resp)
+		if i < 5 {
+			if resp.StatusCode != 200 || !strings.Contains(body, "We sent a new link") {
+				t.Fatalf("resend %d: %d %s", i, resp.StatusCode, body)
+			}
+			select {
+			case m := <-box:
+				if m.To != testEmail || !strings.Contains(m.Text, pathVerifyEmail+"?token=") {
+					t.Fatalf("mail %+v", m)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("no verification mail")
+			}
+			continue
+		}
+		if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "wait an hour") {
+			t.Fatalf("resend over the limit: %d %s", resp.StatusCode, body)
+		}
+	}
+	select {
+	case m := <-box:
+		t.Fatalf("a mail over the limit: %+v", m)
+	case <-time.After(200 * time.Millisecond):
 	}
 }

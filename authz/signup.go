@@ -5,14 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/storage"
 )
 
 // Sign-up: /signup, reached from the sign-in page with its interaction,
-// asks for an email address, a password and, optionally, a name. A new
+// asks for an email address, a password and the profile fields the
+// operator configured (Config.SignupFields; by default an optional name). A new
 // address gets an account whose email is not yet verified, a mail with a
 // /verify-email link (valid 24 hours, once), and is signed in at once: the
 // interaction goes on, and the ID token says email_verified false until
@@ -34,13 +34,14 @@ func (p *Provider) signupPage(w http.ResponseWriter, r *http.Request) {
 		p.interactionGone(w, r, err)
 		return
 	}
-	p.renderSignup(w, r, http.StatusOK, ix, ix.Form.Get("login_hint"), "", "")
+	p.renderSignup(w, r, http.StatusOK, ix, &storage.User{Email: ix.Form.Get("login_hint")}, "")
 }
 
-func (p *Provider) renderSignup(w http.ResponseWriter, r *http.Request, status int, ix *interaction, email, name, problem string) {
+// renderSignup shows the sign-up form filled with draft, the values typed.
+func (p *Provider) renderSignup(w http.ResponseWriter, r *http.Request, status int, ix *interaction, draft *storage.User, problem string) {
 	p.render(w, r, status, "signup", pageData{
-		Title: "Create your account", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem,
-		Params: []param{{Name: "name", Value: name}}, Retry: loginURL(ix.ID), Account: ix.forAccount(),
+		Title: "Create your account", Interaction: ix.ID, CSRF: ix.CSRF, Email: draft.Email, Error: problem,
+		Fields: p.signupFieldViews(draft), Retry: loginURL(ix.ID), Account: ix.forAccount(),
 		Locales: ix.Form.Get("ui_locales"),
 	})
 }
@@ -53,18 +54,29 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
-	name := strings.TrimSpace(r.PostFormValue("name"))
 	password := r.PostFormValue("password")
+	draft := &storage.User{Email: email}
+	problem := p.readSignupFields(draft, r.PostFormValue)
 	switch {
 	case !plausibleEmail(email):
-		p.renderSignup(w, r, http.StatusBadRequest, ix, email, name, "Enter a valid email address.")
+		p.renderSignup(w, r, http.StatusBadRequest, ix, draft, "Enter a valid email address.")
 		return
-	case utf8.RuneCountInString(name) > maxNameLength || !utf8.ValidString(name):
-		p.renderSignup(w, r, http.StatusBadRequest, ix, email, "", "That name is too long.")
+	case problem != "":
+		p.renderSignup(w, r, http.StatusBadRequest, ix, draft, problem)
 		return
 	}
-	if err := login.CheckNewPassword(password, email, name); err != nil {
-		p.renderSignup(w, r, http.StatusBadRequest, ix, email, name, err.Error()+".")
+	if err := login.CheckNewPassword(password, email, draft.Name, draft.GivenName, draft.FamilyName, draft.Nickname); err != nil {
+		p.renderSignup(w, r, http.StatusBadRequest, ix, draft, err.Error()+".")
+		return
+	}
+	if err := p.addrLimited(r, "signup", p.cfg.SignupsPerIP, mailIPWindow); err != nil {
+		if t, ok := throttled(err); ok {
+			p.log.WarnContext(ctx, "sign-up throttled", "scope", t.scope, "request_id", requestID(w, r))
+			p.audit(r, AuditSignupThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": t.scope})
+			p.renderSignup(w, r, http.StatusTooManyRequests, ix, draft, "Too many sign-up attempts. "+retryAfter(w, t.retry))
+			return
+		}
+		p.serverError(w, r, err)
 		return
 	}
 	limited, err := p.mailLimited(ctx, "signup", email)
@@ -74,13 +86,16 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if limited {
 		p.log.WarnContext(ctx, "sign-up rate limited", "request_id", requestID(w, r))
-		p.renderSignup(w, r, http.StatusTooManyRequests, ix, email, name,
+		p.audit(r, AuditSignupThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": "address"})
+		retryAfter(w, mailWindow)
+		p.renderSignup(w, r, http.StatusTooManyRequests, ix, draft,
 			"Too many attempts for this address. Please wait an hour and try again.")
 		return
 	}
 
 	now := p.now()
-	user := &storage.User{ID: newUserID(), Email: email, Name: name, CreatedAt: now, UpdatedAt: now}
+	user := draft
+	user.ID, user.CreatedAt, user.UpdatedAt = newUserID(), now, now
 	_, err = p.stores.Users.GetUserByEmail(ctx, email)
 	switch {
 	case err == nil:
@@ -96,16 +111,17 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
-	if err := login.SetPassword(ctx, p.stores.Credentials, user.ID, password, now, email, name); err != nil {
+	if err := login.SetPassword(ctx, p.stores.Credentials, user.ID, password, now, email, user.Name, user.GivenName, user.FamilyName, user.Nickname); err != nil {
 		_ = p.stores.Users.DeleteUser(ctx, user.ID)
 		p.serverError(w, r, err)
 		return
 	}
 	p.log.InfoContext(ctx, "user signed up", "user_id", user.ID, "request_id", requestID(w, r))
+	p.audit(r, AuditSignup, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "password"})
 	p.inBackground(r, "verification mail", func(ctx context.Context) error {
 		return p.sendVerification(ctx, user)
 	})
-	p.signedIn(w, r, ix, user, []string{"pwd"})
+	p.firstFactor(w, r, ix, user, []string{amrPassword})
 }
 
 // signupExists answers a sign-up for an address that has an account.
@@ -117,10 +133,11 @@ func (p *Provider) signupExists(w http.ResponseWriter, r *http.Request, ix *inte
 		return
 	}
 	p.log.InfoContext(ctx, "sign-up for an existing account", "request_id", requestID(w, r))
+	p.audit(r, AuditSignup, p.accountOf(ctx, email), ix.Form.Get("client_id"), map[string]string{"method": "password", "result": "account exists"})
 	p.inBackground(r, "sign-up notice mail", func(ctx context.Context) error {
 		return p.sendMail(ctx, "signup_exists", email, nil)
 	})
-	p.renderSignup(w, r, http.StatusConflict, ix, email, "",
+	p.renderSignup(w, r, http.StatusConflict, ix, &storage.User{Email: email},
 		"We could not create an account with this address. If it is yours, you may already have an account: sign in, or reset your password.")
 }
 
@@ -162,6 +179,23 @@ func (p *Provider) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.log.InfoContext(ctx, "email verified", "user_id", u.ID, "request_id", requestID(w, r))
+	p.Audit(r, AuditEmailVerified, u.ID, nil)
 	p.notice(w, r, http.StatusOK, "Email address confirmed",
 		"Thank you: "+u.Email+" is confirmed. You can close this page.", "")
+}
+
+// ResendVerification mails the signed-in user a new verification link,
+// at most mailsPerWindow an hour per address; limited reports that the
+// address is over that.
+func (p *Provider) ResendVerification(r *http.Request, u *storage.User) (limited bool, err error) {
+	if u.EmailVerified || u.Email == "" {
+		return false, nil
+	}
+	if limited, err = p.mailLimited(r.Context(), "verify", u.Email); err != nil || limited {
+		return limited, err
+	}
+	p.inBackground(r, "verification mail", func(ctx context.Context) error {
+		return p.sendVerification(ctx, u)
+	})
+	return false, nil
 }

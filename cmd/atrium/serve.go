@@ -173,6 +173,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Mail:                  sender,
 		Pages:                 authzPages,
 		Factors:               factors,
+		SignupFields:          signupFields(cfg.Signup.Fields),
 		MFARequired:           cfg.Login.RequireMFA,
 		RememberDevice:        cfg.Login.RememberDevice.D,
 		Passkeys:              passkeys,
@@ -265,6 +266,15 @@ const (
 	purposeTOTP          = "totp"
 	purposeRecoveryCodes = "recovery-codes"
 )
+
+// signupFields are the sign-up page's fields; nil for the default.
+func signupFields(fields []config.SignupField) []authz.SignupField {
+	var out []authz.SignupField
+	for _, f := range fields {
+		out = append(out, authz.SignupField{Claim: f.Claim, Required: f.Required})
+	}
+	return out
+}
 
 // newFactors sets up TOTP and recovery codes. Authenticator apps name the
 // account by the issuer's host.

@@ -39,6 +39,7 @@ type Config struct {
 	Tokens  Tokens  `yaml:"tokens"`
 	Session Session `yaml:"session"`
 	Login   Login   `yaml:"login"`
+	Signup  Signup  `yaml:"signup"`
 	SMTP    SMTP    `yaml:"smtp"`
 	Log     Log     `yaml:"log"`
 
@@ -81,6 +82,20 @@ type Login struct {
 	// factor in a browser; 0 means the default (30 days), a negative
 	// duration turns the offer off.
 	RememberDevice Duration `yaml:"remember_device"`
+}
+
+// Signup tunes the sign-up page.
+type Signup struct {
+	// Fields are the profile fields the page asks for, in order; empty
+	// means an optional name.
+	Fields []SignupField `yaml:"fields"`
+}
+
+// SignupField is a profile field of the sign-up page, named by its OpenID
+// claim (name, given_name, family_name, nickname, phone_number).
+type SignupField struct {
+	Claim    string `yaml:"claim"`
+	Required bool   `yaml:"required"`
 }
 
 // SMTP is the server the provider submits its mails to (verification,

@@ -42,10 +42,6 @@ const (
 	// amrUser: the authenticator verified the person (PIN, biometrics).
 	amrHWK  = "hwk"
 	amrUser = "user"
-
-	auditPasskeyRegistered = "passkey.registered"
-	auditPasskeyRemoved    = "passkey.removed"
-	auditPasskeyFailed     = "passkey.failed"
 )
 
 //go:embed passkey.js
@@ -187,11 +183,7 @@ func (p *Provider) passkeyFailed(w http.ResponseWriter, r *http.Request, userID,
 		reason = reason[:200]
 	}
 	p.log.InfoContext(r.Context(), "passkey refused", "step", step, "reason", reason, "user_id", userID, "request_id", requestID(w, r))
-	p.passkeyAudit(r, auditPasskeyFailed, userID, map[string]string{"step": step, "reason": reason})
-}
-
-func (p *Provider) passkeyAudit(r *http.Request, typ, userID string, detail map[string]string) {
-	p.mfaAudit(r, typ, userID, detail)
+	p.Audit(r, AuditPasskeyFailed, userID, map[string]string{"step": step, "reason": reason})
 }
 
 // loginPasskey verifies a discoverable sign-in's response.
@@ -199,7 +191,6 @@ func (p *Provider) loginPasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ix, err := p.loadInteraction(r)
 	if err != nil {
-		p.passkeyFailed(w, r, "", "signin", err)
 		p.interactionGone(w, r, err)
 		return
 	}

@@ -548,17 +548,18 @@ func passkeyIDOf(c *passkeytest.Credential) string { return base64.RawURLEncodin
 
 func TestAccountPasskeysRefusals(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		run    func(e *passkeyEnv, a *agent, page *hop) *hop
-		status int
-		want   string
+		name     string
+		run      func(e *passkeyEnv, a *agent, page *hop) *hop
+		status   int
+		want     string
+		failures int // passkey.failed events
 	}{
 		{"missing CSRF token", func(e *passkeyEnv, a *agent, page *hop) *hop {
 			return a.submit(page, "/account/passkeys/new", url.Values{"name": {"Laptop"}, "csrf_token": {""}})
-		}, 403, "This form has expired. Nothing was changed"},
+		}, 403, "This form has expired. Nothing was changed", 1},
 		{"no name", func(e *passkeyEnv, a *agent, page *hop) *hop {
 			return a.submit(page, "/account/passkeys/new", url.Values{"name": {"  "}})
-		}, 400, "Give the passkey a name"},
+		}, 400, "Give the passkey a name", 0},
 		{"another origin", func(e *passkeyEnv, a *agent, page *hop) *hop {
 			begun := a.submit(page, "/account/passkeys/new", url.Values{"name": {"Laptop"}})
 			evil := passkeytest.New("https://evil.example")
@@ -567,7 +568,7 @@ func TestAccountPasskeysRefusals(t *testing.T) {
 				e.t.Fatal(err)
 			}
 			return a.submit(begun, "/account/passkeys/add", url.Values{"credential": {string(resp)}})
-		}, 400, "The passkey was made for another website. Nothing was added."},
+		}, 400, "The passkey was made for another website. Nothing was added.", 1},
 		{"forged ceremony", func(e *passkeyEnv, a *agent, page *hop) *hop {
 			begun := a.submit(page, "/account/passkeys/new", url.Values{"name": {"Laptop"}})
 			resp, err := e.auth.Create(passkeyOptions(e.t, begun.body, "passkey-create"))
@@ -576,7 +577,7 @@ func TestAccountPasskeysRefusals(t *testing.T) {
 			}
 			c := hiddenValue(begun.body, "ceremony")
 			return a.submit(begun, "/account/passkeys/add", url.Values{"credential": {string(resp)}, "ceremony": {"x" + c}})
-		}, 400, "The passkey request expired or was already used."},
+		}, 400, "The passkey request expired or was already used.", 1},
 		{"another user's passkey", func(e *passkeyEnv, a *agent, page *hop) *hop {
 			bob := "user-bob"
 			if err := e.store.CreateUser(context.Background(), &storage.User{ID: bob, Email: "bob@example.com"}); err != nil {
@@ -588,7 +589,7 @@ func TestAccountPasskeysRefusals(t *testing.T) {
 				e.t.Error("Bob's passkey was removed")
 			}
 			return h
-		}, 404, "That passkey is not one of yours."},
+		}, 404, "That passkey is not one of yours.", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newPasskeyEnv(t, nil)
@@ -603,6 +604,9 @@ func TestAccountPasskeysRefusals(t *testing.T) {
 			}
 			if n := len(e.passkeysOf(e.userID)); n != 1 {
 				t.Errorf("Ada has %d passkeys, want the one she had", n)
+			}
+			if n := e.failures(e.userID); n != tc.failures {
+				t.Errorf("%d passkey.failed events, want %d", n, tc.failures)
 			}
 		})
 	}

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/storage"
@@ -141,8 +140,8 @@ func (p *Provider) secondFactor(w http.ResponseWriter, r *http.Request, ix *inte
 			amr = append(amr, m)
 		}
 	}
-	_ = p.mfaThrottleReset(r.Context(), user.ID)
-	p.mfaAudit(r, auditMFASucceeded, user.ID, map[string]string{"method": method})
+	_ = p.factorSucceeded(r.Context(), user.ID)
+	p.Audit(r, AuditMFASucceeded, user.ID, map[string]string{"method": method})
 	if r.PostFormValue("remember") == "1" && rememberOffer(p, ix) > 0 {
 		if factors, err := p.secondFactors(r.Context(), user.ID); err == nil && len(factors) > 0 {
 			p.rememberDevice(w, user.ID, factors)
@@ -249,25 +248,24 @@ func (p *Provider) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		p.mfaEnrol(w, r, ix, user)
 		return
 	}
-	if retry, err := p.mfaThrottle(ctx, user.ID); err != nil {
+	if retry, err := p.factorLimited(ctx, user.ID); err != nil {
 		p.serverError(w, r, err)
 		return
 	} else if retry > 0 {
-		p.mfaAudit(r, auditMFAFailed, user.ID, map[string]string{"reason": "throttled"})
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds()+1)))
-		p.renderMFA(w, r, ix, user, http.StatusTooManyRequests, tooManyAttempts(retry), nil)
+		p.Audit(r, AuditMFAThrottled, user.ID, nil)
+		p.renderMFA(w, r, ix, user, http.StatusTooManyRequests, "Too many attempts. "+retryAfter(w, retry), nil)
 		return
 	}
 	code := strings.TrimSpace(r.PostFormValue("code"))
 	method, err := p.checkSecondFactor(ctx, user.ID, code)
 	switch {
 	case errors.Is(err, login.ErrWrongCode), errors.Is(err, login.ErrReplayedCode):
-		_ = p.mfaThrottleFail(ctx, user.ID)
+		_ = p.factorFailed(ctx, user.ID)
 		reason := "wrong code"
 		if errors.Is(err, login.ErrReplayedCode) {
 			reason = "replayed code"
 		}
-		p.mfaAudit(r, auditMFAFailed, user.ID, map[string]string{"reason": reason})
+		p.Audit(r, AuditMFAFailed, user.ID, map[string]string{"reason": reason})
 		msg := "That code is not right. Check your authenticator app and try again."
 		if errors.Is(err, login.ErrReplayedCode) {
 			msg = "That code has been used already. Wait for the next code in your authenticator app."
@@ -279,7 +277,7 @@ func (p *Provider) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if method == "" {
-		p.mfaAudit(r, auditRecoveryUsed, user.ID, nil)
+		p.Audit(r, AuditRecoveryCodeUsed, user.ID, nil)
 	}
 	p.secondFactor(w, r, ix, user, method)
 }
@@ -320,23 +318,23 @@ func (p *Provider) mfaEnrol(w http.ResponseWriter, r *http.Request, ix *interact
 	sealed := r.PostFormValue("pending")
 	enrol, err := p.cfg.Factors.OpenPending(user.ID, ix.ID, sealed, user.Email)
 	if err != nil {
-		p.mfaAudit(r, auditMFAFailed, user.ID, map[string]string{"reason": "bad pending secret"})
+		p.Audit(r, AuditMFAFailed, user.ID, map[string]string{"reason": "bad pending secret"})
 		p.renderMFA(w, r, ix, user, http.StatusBadRequest, "The setup expired. Scan the new code below.", nil)
 		return
 	}
-	if retry, err := p.mfaThrottle(ctx, user.ID); err != nil {
+	if retry, err := p.factorLimited(ctx, user.ID); err != nil {
 		p.serverError(w, r, err)
 		return
 	} else if retry > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds()+1)))
-		p.renderMFA(w, r, ix, user, http.StatusTooManyRequests, tooManyAttempts(retry), &mfaView{Enrol: enrol, Sealed: sealed})
+		p.Audit(r, AuditMFAThrottled, user.ID, nil)
+		p.renderMFA(w, r, ix, user, http.StatusTooManyRequests, "Too many attempts. "+retryAfter(w, retry), &mfaView{Enrol: enrol, Sealed: sealed})
 		return
 	}
 	now := p.now()
 	cred, err := p.cfg.Factors.ConfirmTOTP(ctx, user.ID, enrol.Secret, r.PostFormValue("code"), now, p.stores.Tokens.UseOnce)
 	if errors.Is(err, login.ErrWrongCode) || errors.Is(err, login.ErrReplayedCode) {
-		_ = p.mfaThrottleFail(ctx, user.ID)
-		p.mfaAudit(r, auditMFAFailed, user.ID, map[string]string{"reason": "wrong setup code"})
+		_ = p.factorFailed(ctx, user.ID)
+		p.Audit(r, AuditMFAFailed, user.ID, map[string]string{"reason": "wrong setup code"})
 		p.renderMFA(w, r, ix, user, http.StatusUnauthorized,
 			"That code is not right. Enter the code your authenticator app shows now.", &mfaView{Enrol: enrol, Sealed: sealed})
 		return
@@ -358,7 +356,7 @@ func (p *Provider) mfaEnrol(w http.ResponseWriter, r *http.Request, ix *interact
 		p.serverError(w, r, err)
 		return
 	}
-	p.mfaAudit(r, auditMFAEnrolled, user.ID, map[string]string{"method": "totp", "during": "sign-in"})
+	p.Audit(r, AuditMFAEnrolled, user.ID, map[string]string{"method": "totp", "during": "sign-in"})
 	ix.MFA.Enrolled = true
 	if err := p.saveInteraction(ctx, ix); err != nil {
 		p.serverError(w, r, err)
@@ -377,14 +375,6 @@ func rememberOffer(p *Provider, ix *interaction) int {
 		return max(1, int(p.cfg.RememberDevice.Hours()/24))
 	}
 	return 0
-}
-
-// tooManyAttempts is the page's message for a throttled attempt.
-func tooManyAttempts(retry time.Duration) string {
-	if retry < time.Minute {
-		return "Too many attempts. Try again in a minute."
-	}
-	return "Too many attempts. Try again in " + strconv.Itoa(int(retry.Minutes()+0.5)) + " minutes."
 }
 
 // The remembered-device cookie says that this browser passed a second
@@ -440,20 +430,3 @@ func (p *Provider) rememberedDevice(r *http.Request, userID string, factors []*s
 	return hmac.Equal(mac, p.deviceMAC(userID, exp, factors))
 }
 
-// Interim until the audit and throttling hooks land.
-const (
-	auditMFASucceeded = "mfa.succeeded"
-	auditMFAFailed    = "mfa.failed"
-	auditRecoveryUsed = "recovery_code.used"
-	auditMFAEnrolled  = "mfa.enrolled"
-)
-
-func (p *Provider) mfaAudit(r *http.Request, typ, userID string, detail map[string]string) {
-	p.log.InfoContext(r.Context(), "audit", "type", typ, "user_id", userID, "detail", detail)
-}
-
-func (p *Provider) mfaThrottle(ctx context.Context, userID string) (time.Duration, error) {
-	return 0, nil
-}
-func (p *Provider) mfaThrottleFail(ctx context.Context, userID string) error  { return nil }
-func (p *Provider) mfaThrottleReset(ctx context.Context, userID string) error { return nil }

@@ -96,7 +96,7 @@ func (e *testEnv) drive(b *http.Client, params url.Values, mfa mfaStep) flow {
 		t.Fatal(err)
 	}
 	var f flow
-	for range 10 {
+	for range 12 {
 		if resp.StatusCode == http.StatusSeeOther || resp.StatusCode == http.StatusFound {
 			f.location, _ = resp.Location()
 			resp.Body.Close()
@@ -408,4 +408,51 @@ func hiddenValue(page, name string) string {
 		}
 	}
 	return ""
+}
+
+func TestMFAThrottleAndAudit(t *testing.T) {
+	e := newMFAEnv(t, nil)
+	e.p.stores.Counters, e.p.stores.Audit = e.store, e.store
+	secret, _ := e.enrolTOTP()
+	_, challenge := pkcePair()
+	tries := 0
+	f := e.drive(e.browser(), codeParams("app", "openid", challenge), func(page string) url.Values {
+		if strings.Contains(page, "Too many attempts") {
+			return nil
+		}
+		tries++
+		if tries > 20 {
+			t.Fatal("never throttled")
+		}
+		return url.Values{"code": {"000000"}}
+	})
+	if f.status != http.StatusTooManyRequests || tries != e.p.cfg.LoginAttempts+1 {
+		t.Fatalf("throttled after %d tries with status %d", tries, f.status)
+	}
+	// While throttled, even the right code waits: guessing gains nothing.
+	f2 := e.drive(e.browser(), codeParams("app", "openid", challenge), func(page string) url.Values {
+		if strings.Contains(page, "Too many attempts") {
+			return nil
+		}
+		return url.Values{"code": {totpCode(t, secret, time.Now())}}
+	})
+	if f2.location != nil || f2.status != http.StatusTooManyRequests {
+		t.Fatalf("right code while throttled: %v %d", f2.location, f2.status)
+	}
+	events, _, err := e.store.ListAudit(context.Background(), e.userID, storage.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, ev := range events {
+		count[ev.Type]++
+		for k, v := range ev.Detail {
+			if strings.Contains(v, "000000") || strings.Contains(k, "code") {
+				t.Errorf("audit event %s holds the code: %v", ev.Type, ev.Detail)
+			}
+		}
+	}
+	if count[AuditMFAFailed] != e.p.cfg.LoginAttempts || count[AuditMFAThrottled] != 2 {
+		t.Fatalf("audit events %v", count)
+	}
 }

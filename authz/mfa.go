@@ -429,4 +429,3 @@ func (p *Provider) rememberedDevice(r *http.Request, userID string, factors []*s
 	}
 	return hmac.Equal(mac, p.deviceMAC(userID, exp, factors))
 }
-

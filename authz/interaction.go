@@ -247,7 +247,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 				p.writeAuthorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The request asks for a second factor."))
 				return
 			}
-			p.stepUp(w, r, ix, user, sess)
+			p.stepUp(w, r, ar, ix, user, sess)
 			return
 		}
 	}
@@ -379,7 +379,7 @@ func (p *Provider) loadInteraction(r *http.Request) (*interaction, error) {
 		return nil, err
 	}
 	if r.Method == http.MethodPost && subtle.ConstantTimeCompare([]byte(r.PostFormValue("csrf_token")), []byte(ix.CSRF)) != 1 {
-		return nil, errors.New("csrf token mismatch")
+		return nil, errCSRF
 	}
 	return ix, nil
 }
@@ -409,6 +409,9 @@ func (p *Provider) boundInteraction(r *http.Request, id string) (*interaction, e
 // interactionGone is shown when a page's interaction cannot be used.
 func (p *Provider) interactionGone(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.InfoContext(r.Context(), "interaction rejected", "reason", err.Error(), "request_id", requestID(w, r))
+	if errors.Is(err, errCSRF) {
+		_ = 0 // MUTATION
+	}
 	p.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired or is not valid",
 		"Go back to the application and start signing in again.")
 }
@@ -426,7 +429,7 @@ func (p *Provider) renderLogin(w http.ResponseWriter, r *http.Request, ix *inter
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ix.Form.Get("client_id"))
 	p.render(w, r, status, "login", pageData{
 		Title: "Sign in", Interaction: ix.ID, CSRF: ix.CSRF, Email: email, Error: problem, Client: cl,
-		Locales: ix.Form.Get("ui_locales"),
+		Locales:   ix.Form.Get("ui_locales"),
 		Providers: p.providerButtons(), Account: ix.forAccount(), Passkey: p.passkeySignIn(r, ix),
 	})
 }
@@ -450,14 +453,12 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	email := strings.TrimSpace(r.PostFormValue("email"))
 	password := r.PostFormValue("password")
-	if limited, err := p.loginLimited(ctx, email); err != nil {
-		p.serverError(w, r, err)
+	counted, err := p.loginThrottle(r, email)
+	if t, ok := throttled(err); ok {
+		p.loginThrottled(w, r, ix, email, t)
 		return
-	} else if limited {
-		p.log.WarnContext(ctx, "sign-in rate limited", "request_id", requestID(w, r))
-		w.Header().Set("Retry-After", strconv.Itoa(int(loginWindow.Seconds())))
-		p.renderLogin(w, r, ix, http.StatusTooManyRequests, email,
-			"Too many sign-in attempts. Please wait 15 minutes and try again.")
+	} else if err != nil {
+		p.serverError(w, r, err)
 		return
 	}
 	user, err := p.checkPassword(ctx, email, password)
@@ -467,9 +468,11 @@ func (p *Provider) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		p.log.InfoContext(ctx, "sign-in failed", "reason", err.Error(), "request_id", requestID(w, r))
+		p.passwordFailed(r, ix, email, counted, err)
 		p.renderLogin(w, r, ix, http.StatusUnauthorized, email, "Incorrect email or password.")
 		return
 	}
+	p.passwordSucceeded(r, ix, email, user)
 	p.firstFactor(w, r, ix, user, []string{amrPassword})
 }
 
@@ -514,23 +517,6 @@ func (p *Provider) signedIn(w http.ResponseWriter, r *http.Request, ix *interact
 }
 
 var errBadCredentials = errors.New("bad credentials")
-
-// loginWindow is the window of Config.LoginAttempts.
-const loginWindow = 15 * time.Minute
-
-// loginLimited counts a sign-in attempt against the account and reports
-// whether it is over Config.LoginAttempts. Unknown accounts count like
-// known ones, so the limit reveals nothing; the key is a digest, so the
-// counters never hold addresses. (Limits per client address need a trusted
-// proxy setting first: behind a proxy every request has its address.)
-func (p *Provider) loginLimited(ctx context.Context, email string) (bool, error) {
-	if p.stores.Counters == nil || p.cfg.LoginAttempts < 0 {
-		return false, nil
-	}
-	sum := sha256.Sum256([]byte(strings.ToLower(email)))
-	n, err := p.stores.Counters.Hit(ctx, "login:"+base64.RawURLEncoding.EncodeToString(sum[:16]), loginWindow)
-	return err == nil && n > int64(p.cfg.LoginAttempts), err
-}
 
 // checkPassword returns the user whose email and password match. Every
 // failure costs one argon2id verification.

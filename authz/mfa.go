@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/ory/fosite"
 
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/storage"
@@ -58,7 +61,11 @@ const (
 	amrOTP = "otp"
 
 	cookieDevice = "atrium_device"
-	pathMFA      = "/login/mfa"
+	// stepUpSetupAge is how recent a session's sign-in must be for its
+	// user to set up a second factor in a step-up without signing in
+	// again (the account area's rule).
+	stepUpSetupAge = 15 * time.Minute
+	pathMFA        = "/login/mfa"
 )
 
 // mfaRequested reports whether the authorization request asks for a
@@ -111,10 +118,18 @@ func (p *Provider) firstFactor(w http.ResponseWriter, r *http.Request, ix *inter
 
 // stepUp sends a signed-in user whose session has one factor to the
 // second factor the request asks for.
-func (p *Provider) stepUp(w http.ResponseWriter, r *http.Request, ix *interaction, user *storage.User, sess *storage.Session) {
+//
+// A user with no second factor sets one up during the step, which must
+// not be left to whoever holds a session cookie: a session older than
+// stepUpSetupAge signs in again first.
+func (p *Provider) stepUp(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ix *interaction, user *storage.User, sess *storage.Session) {
 	factors, err := p.secondFactors(r.Context(), user.ID)
 	if err != nil {
 		p.serverError(w, r, err)
+		return
+	}
+	if len(factors) == 0 && p.now().Sub(sess.AuthTime) > stepUpSetupAge {
+		p.startStep(w, r, ar, ix, pathLogin)
 		return
 	}
 	ix.MFA = &pendingMFA{UserID: user.ID, AMR: sess.AMR, Enrol: len(factors) == 0}

@@ -84,6 +84,7 @@ type flow struct {
 	status   int      // the last page's status when stopped
 	page     string   // the last page
 	mfaPages int      // second-factor pages seen
+	logins   int      // login pages seen
 }
 
 // drive runs an authorization request: the password on the login page,
@@ -106,6 +107,7 @@ func (e *testEnv) drive(b *http.Client, params url.Values, mfa mfaStep) flow {
 		pageURL := resp.Request.URL.String()
 		switch {
 		case strings.Contains(f.page, `name="password"`):
+			f.logins++
 			resp = submitForm(t, b, pageURL, f.page, "login", url.Values{"email": {testEmail}, "password": {testPassword}})
 		case strings.Contains(pageURL, pathMFA):
 			f.mfaPages++
@@ -306,6 +308,20 @@ func TestMFAStepUpAndEnrolment(t *testing.T) {
 		t.Fatalf("prompt=none step-up: %v", f.location)
 	}
 
+	// A session signed in long ago signs in again before setting up a
+	// second factor in a step-up.
+	stale := e.browser()
+	e.session(stale, time.Now().Add(-time.Hour))
+	f = e.drive(stale, params, func(page string) url.Values {
+		if !strings.Contains(page, `id="totp-secret"`) {
+			t.Errorf("not the setup page: %s", page)
+		}
+		return nil
+	})
+	if f.logins != 1 || f.mfaPages != 1 {
+		t.Fatalf("step-up with setup from an old session: %d login pages, %d second-factor pages", f.logins, f.mfaPages)
+	}
+
 	// The app asks for two: the signed-in user sets up an app now.
 	var secret string
 	step := 0
@@ -344,8 +360,8 @@ func TestMFAStepUpAndEnrolment(t *testing.T) {
 	// The session now has two factors: the next request asking for them
 	// is answered without a page.
 	f = e.drive(b, params, func(string) url.Values { t.Error("asked again"); return nil })
-	if c := e.claims(f, verifier); c["acr"] != acrMFA {
-		t.Fatalf("SSO with two factors: acr %v", c["acr"])
+	if c := e.claims(f, verifier); c["acr"] != acrMFA || f.logins != 0 {
+		t.Fatalf("SSO with two factors: acr %v, %d login pages", c["acr"], f.logins)
 	}
 }
 

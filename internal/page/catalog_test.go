@@ -49,9 +49,9 @@ var messageFields = map[string]bool{"Title": true, "Error": true, "Message": tru
 // messageVars are variable names that hold messages on their way to a page.
 var messageVars = map[string]bool{"msg": true, "message": true, "title": true, "notice": true, "problem": true}
 
-var tLiteral = regexp.MustCompile(`\.L\.T\s+("(?:[^"\\]|\\.)*")`)
+var tLiteral = regexp.MustCompile(`\.L\.(?:T|HTML)\s+("(?:[^"\\]|\\.)*")`)
 
-// templateMessages returns every literal of {{.L.T "..."}} in the
+// templateMessages returns every literal of {{.L.T "..."}} (and .L.HTML) in the
 // repository's templates, with the file it is in.
 func templateMessages(t *testing.T) map[string]string {
 	t.Helper()

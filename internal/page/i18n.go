@@ -5,6 +5,7 @@ import (
 	"embed"
 	"encoding/json"
 	"fmt"
+	"html/template"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -60,6 +61,25 @@ func (l Lang) T(msg string, args ...any) string {
 		return fmt.Sprintf(s, args...)
 	}
 	return s
+}
+
+// HTML is T for a message with markup, such as "An account for
+// <strong>%s</strong> exists.": msg and its translation are trusted HTML
+// (they come from the templates and the embedded catalog), args are
+// escaped.
+func (l Lang) HTML(msg string, args ...any) template.HTML {
+	esc := make([]any, len(args))
+	for i, a := range args {
+		esc[i] = template.HTMLEscapeString(fmt.Sprint(a))
+	}
+	s := msg
+	if l != English && int(l) < len(langs) {
+		s = catalogs()[l].translate(msg, false)
+	}
+	if len(esc) > 0 {
+		s = fmt.Sprintf(s, esc...)
+	}
+	return template.HTML(s)
 }
 
 // Negotiate picks a page's language: the first supported tag of

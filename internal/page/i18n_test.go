@@ -116,3 +116,15 @@ func TestParseCatalog(t *testing.T) {
 		t.Errorf("number: %q", got)
 	}
 }
+
+func TestHTML(t *testing.T) {
+	msg := "An account for <strong>%s</strong> exists. Enter its password to link your %s sign-in to it; after that, %s alone signs you in."
+	got := German.HTML(msg, "<script>@example.com", "A&B", "A&B")
+	want := "Für <strong>&lt;script&gt;@example.com</strong> gibt es bereits ein Konto. Geben Sie dessen Passwort ein, um Ihre Anmeldung mit A&amp;B damit zu verknüpfen; danach meldet A&amp;B Sie allein an."
+	if string(got) != want {
+		t.Errorf("German.HTML = %q\nwant %q", got, want)
+	}
+	if got := English.HTML("<em>%s</em>", `"x"`); got != "<em>&#34;x&#34;</em>" {
+		t.Errorf("English.HTML = %q", got)
+	}
+}

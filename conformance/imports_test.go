@@ -22,6 +22,8 @@ var allowedImports = []string{
 	// The SMTP server Atrium sends its mails to: a stand-in for the
 	// operator's mail relay, no part of Atrium's surface.
 	"github.com/atrium-id/atrium/internal/smtptest",
+	// The authenticator app of the TOTP tests.
+	"github.com/pquerna/otp",
 }
 
 // TestImports keeps the suite black-box: it imports nothing of Atrium.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/atrium-id/atrium/authz/login"
@@ -222,6 +223,8 @@ func (p *Provider) loginPasskey(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
+	p.audit(r, AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{
+		"method": "passkey", "user_verified": strconv.FormatBool(as.UserVerified)})
 	amr := []string{amrHWK}
 	if as.UserVerified {
 		// A passkey with user verification is two factors in one: the

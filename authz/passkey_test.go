@@ -241,6 +241,9 @@ func TestPasskeySignIn(t *testing.T) {
 			if claims["sub"] != e.userID || !slices.Equal(amrOf(claims), tc.wantAMR) || claims["acr"] != tc.wantACR {
 				t.Errorf("sub %v amr %v acr %v; want %s %v %s", claims["sub"], claims["amr"], claims["acr"], e.userID, tc.wantAMR, tc.wantACR)
 			}
+			if evs := e.audits(e.userID); !slices.Contains(evs, AuditLoginSucceeded+":") {
+				t.Errorf("audit events %q lack %s", evs, AuditLoginSucceeded)
+			}
 			pk := e.passkeysOf(e.userID)[0]
 			if pk.SignCount != 1 || pk.LastUsedAt.IsZero() {
 				t.Errorf("stored passkey after use: count %d, last used %v", pk.SignCount, pk.LastUsedAt)

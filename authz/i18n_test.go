@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/atrium-id/atrium/internal/page"
+	"github.com/atrium-id/atrium/internal/smtptest"
 )
 
 // getPage fetches u with the browser, sending Accept-Language lang.
@@ -111,5 +112,47 @@ func TestBrandedPages(t *testing.T) {
 		`<title>Sign in – Acme</title>`)
 	if strings.Contains(body, "#2557d6") {
 		t.Errorf("default colour on a branded page:\n%s", body)
+	}
+}
+
+// TestGermanMails signs up and asks for a password reset from German
+// pages (ui_locales=de, English browser): the mails are German too.
+func TestGermanMails(t *testing.T) {
+	e := newMailEnv(t)
+	b := e.browser()
+	_, challenge := pkcePair()
+	params := codeParams("app", "openid email", challenge)
+	params.Set("ui_locales", "de")
+	resp, login := getPage(t, b, e.authorizeURL(params), "en")
+	loginURL := resp.Request.URL.String()
+
+	signup, signupURL := follow(t, b, loginURL, login, "signup?")
+	mustContain(t, "sign-up page", signup, `<html lang="de">`, "<h1>Konto erstellen</h1>")
+	resp = submitForm(t, b, signupURL, signup, "signup", url.Values{
+		"email": {"grete@example.com"}, "name": {"Grete"}, "password": {"eine lange Passphrase"}})
+	readBody(t, resp)
+	m := e.smtp.WaitFor("grete@example.com", nil)
+	if m.Subject != "Bestätigen Sie Ihre E-Mail-Adresse" || !strings.Contains(m.Text, "Hallo Grete,") || !strings.Contains(m.HTML, `lang="de"`) {
+		t.Errorf("verification mail: %q\n%s\n%s", m.Subject, m.Text, m.HTML)
+	}
+
+	forgot, forgotURL := follow(t, b, loginURL, login, "forgot-password?")
+	mustContain(t, "forgot page", forgot, `<html lang="de">`, "<h1>Passwort zurücksetzen</h1>")
+	resp = submitForm(t, b, forgotURL, forgot, "forgot-password", url.Values{"email": {testEmail}})
+	readBody(t, resp)
+	m = e.smtp.WaitFor(testEmail, nil)
+	if m.Subject != "Passwort zurücksetzen" || !strings.Contains(m.Text, "Um ein neues Passwort zu wählen") {
+		t.Errorf("reset mail: %q\n%s", m.Subject, m.Text)
+	}
+
+	// The same from an English page: English mails.
+	b = e.browser()
+	resp, login = getPage(t, b, e.authorizeURL(codeParams("app", "openid email", challenge)), "en")
+	forgot, forgotURL = follow(t, b, resp.Request.URL.String(), login, "forgot-password?")
+	resp = submitForm(t, b, forgotURL, forgot, "forgot-password", url.Values{"email": {testEmail}})
+	readBody(t, resp)
+	m = e.smtp.WaitFor(testEmail, func(m *smtptest.Message) bool { return m.Subject != "Passwort zurücksetzen" })
+	if m.Subject != "Reset your password" {
+		t.Errorf("reset mail from an English page: %q", m.Subject)
 	}
 }

@@ -117,3 +117,14 @@ func (p *Provider) serverError(w http.ResponseWriter, r *http.Request, err error
 }
 
 func requestID(w http.ResponseWriter, r *http.Request) string { return page.RequestID(w, r) }
+
+// inLang returns r carrying the language of the page it answers (the
+// interaction's ui_locales, else Accept-Language), so that a mail sent
+// after the answer is in that language.
+func (p *Provider) inLang(r *http.Request, ix *interaction) *http.Request {
+	locales := ""
+	if ix != nil {
+		locales = ix.Form.Get("ui_locales")
+	}
+	return r.WithContext(page.WithLang(r.Context(), page.Negotiate(locales, r)))
+}

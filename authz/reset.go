@@ -82,7 +82,7 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 			return nil
 		})
 	} else {
-		p.inBackground(r, "password reset mail", func(ctx context.Context) error {
+		p.inBackground(p.inLang(r, ix), "password reset mail", func(ctx context.Context) error {
 			ev.UserID = p.accountOf(ctx, email)
 			p.record(ctx, ev)
 			return p.sendResetMail(ctx, email)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/atrium-id/atrium/internal/mail"
+	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -189,9 +190,10 @@ func (p *Provider) inBackground(r *http.Request, what string, f func(ctx context
 	}()
 }
 
-// sendMail renders the mail template name to the address and sends it.
+// sendMail renders the mail template name to the address, in the
+// language of ctx (inLang), and sends it.
 func (p *Provider) sendMail(ctx context.Context, name, to string, data any) error {
-	m, err := mail.Render(name, to, data)
+	m, err := mail.RenderLang(name, page.LangFrom(ctx).Tag(), to, data)
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.InfoContext(ctx, "user signed up", "user_id", user.ID, "request_id", requestID(w, r))
 	p.audit(r, AuditSignup, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "password"})
-	p.inBackground(r, "verification mail", func(ctx context.Context) error {
+	p.inBackground(p.inLang(r, ix), "verification mail", func(ctx context.Context) error {
 		return p.sendVerification(ctx, user)
 	})
 	p.firstFactor(w, r, ix, user, []string{amrPassword})
@@ -134,7 +134,7 @@ func (p *Provider) signupExists(w http.ResponseWriter, r *http.Request, ix *inte
 	}
 	p.log.InfoContext(ctx, "sign-up for an existing account", "request_id", requestID(w, r))
 	p.audit(r, AuditSignup, p.accountOf(ctx, email), ix.Form.Get("client_id"), map[string]string{"method": "password", "result": "account exists"})
-	p.inBackground(r, "sign-up notice mail", func(ctx context.Context) error {
+	p.inBackground(p.inLang(r, ix), "sign-up notice mail", func(ctx context.Context) error {
 		return p.sendMail(ctx, "signup_exists", email, nil)
 	})
 	p.renderSignup(w, r, http.StatusConflict, ix, &storage.User{Email: email},
@@ -194,7 +194,7 @@ func (p *Provider) ResendVerification(r *http.Request, u *storage.User) (limited
 	if limited, err = p.mailLimited(r.Context(), "verify", u.Email); err != nil || limited {
 		return limited, err
 	}
-	p.inBackground(r, "verification mail", func(ctx context.Context) error {
+	p.inBackground(p.inLang(r, nil), "verification mail", func(ctx context.Context) error {
 		return p.sendVerification(ctx, u)
 	})
 	return false, nil

@@ -303,6 +303,15 @@ var (
 // reset_password, signup_exists) to to, with data for its fields.
 // The first line of the text template is the subject.
 func Render(name, to string, data any) (*Message, error) {
+	return RenderLang(name, "en", to, data)
+}
+
+// RenderLang is Render in the language tag lang ("de"): the templates
+// <name>.<lang>.txt and .html when there are, the English ones otherwise.
+func RenderLang(name, lang, to string, data any) (*Message, error) {
+	if textTemplates.Lookup(name+"."+lang+".txt") != nil && htmlTemplates.Lookup(name+"."+lang+".html") != nil {
+		name += "." + lang
+	}
 	var t, h bytes.Buffer
 	if err := textTemplates.ExecuteTemplate(&t, name+".txt", data); err != nil {
 		return nil, fmt.Errorf("mail: template %s: %w", name, err)

@@ -2,6 +2,7 @@ package page
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -270,4 +271,18 @@ func (l Lang) Date(t time.Time) string {
 		return fmt.Sprintf("%d. %s %d", t.Day(), germanMonths[t.Month()-1], t.Year())
 	}
 	return t.Format("2 January 2006")
+}
+
+type langKey struct{}
+
+// WithLang returns ctx carrying l, for work done after the page, such as a
+// mail sent in the background, to be in the page's language.
+func WithLang(ctx context.Context, l Lang) context.Context {
+	return context.WithValue(ctx, langKey{}, l)
+}
+
+// LangFrom returns the language WithLang put in ctx, English without one.
+func LangFrom(ctx context.Context) Lang {
+	l, _ := ctx.Value(langKey{}).(Lang)
+	return l
 }

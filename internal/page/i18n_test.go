@@ -128,3 +128,13 @@ func TestHTML(t *testing.T) {
 		t.Errorf("English.HTML = %q", got)
 	}
 }
+
+func TestLangInContext(t *testing.T) {
+	ctx := t.Context()
+	if got := LangFrom(ctx); got != English {
+		t.Errorf("empty context: %s", got.Tag())
+	}
+	if got := LangFrom(WithLang(ctx, German)); got != German {
+		t.Errorf("German context: %s", got.Tag())
+	}
+}

@@ -139,7 +139,7 @@ func TestGermanMails(t *testing.T) {
 	forgot, forgotURL := follow(t, b, loginURL, login, "forgot-password?")
 	mustContain(t, "forgot page", forgot, `<html lang="de">`, "<h1>Passwort zurücksetzen</h1>")
 	resp = submitForm(t, b, forgotURL, forgot, "forgot-password", url.Values{"email": {testEmail}})
-	readBody(t, resp)
+	mustContain(t, "reset notice", readBody(t, resp), `<html lang="de">`, "<h1>Sehen Sie in Ihr E-Mail-Postfach</h1>")
 	m = e.smtp.WaitFor(testEmail, nil)
 	if m.Subject != "Passwort zurücksetzen" || !strings.Contains(m.Text, "Um ein neues Passwort zu wählen") {
 		t.Errorf("reset mail: %q\n%s", m.Subject, m.Text)

@@ -87,7 +87,13 @@ var scopeDescriptions = map[string]string{
 }
 
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {
-	d.L = page.Negotiate(d.Locales, r)
+	if l, ok := page.LangOf(r.Context()); ok && d.Locales == "" {
+		// The caller's choice (inLang), for a page of an interaction
+		// that does not carry the interaction.
+		d.L = l
+	} else {
+		d.L = page.Negotiate(d.Locales, r)
+	}
 	if d.Passkey != nil && d.ScriptNonce == "" {
 		d.ScriptNonce = d.Passkey.Nonce
 	}

@@ -88,7 +88,7 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 			return p.sendResetMail(ctx, email)
 		})
 	}
-	p.notice(w, r, http.StatusOK, "Check your email", resetSentMessage, loginURL(ix.ID))
+	p.notice(w, p.inLang(r, ix), http.StatusOK, "Check your email", resetSentMessage, loginURL(ix.ID))
 }
 
 // sendResetMail sends a reset link to the account of email, if there is

@@ -283,6 +283,12 @@ func WithLang(ctx context.Context, l Lang) context.Context {
 
 // LangFrom returns the language WithLang put in ctx, English without one.
 func LangFrom(ctx context.Context) Lang {
-	l, _ := ctx.Value(langKey{}).(Lang)
+	l, _ := LangOf(ctx)
 	return l
+}
+
+// LangOf returns the language WithLang put in ctx, if any.
+func LangOf(ctx context.Context) (Lang, bool) {
+	l, ok := ctx.Value(langKey{}).(Lang)
+	return l, ok
 }

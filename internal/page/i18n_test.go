@@ -137,4 +137,10 @@ func TestLangInContext(t *testing.T) {
 	if got := LangFrom(WithLang(ctx, German)); got != German {
 		t.Errorf("German context: %s", got.Tag())
 	}
+	if _, ok := LangOf(ctx); ok {
+		t.Error("LangOf found a language in an empty context")
+	}
+	if l, ok := LangOf(WithLang(ctx, English)); !ok || l != English {
+		t.Errorf("LangOf(English context) = %s, %v", l.Tag(), ok)
+	}
 }

@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
@@ -16,7 +17,9 @@ import (
 	"github.com/atrium-id/atrium/account"
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/authz/login/passkeytest"
+	"github.com/atrium-id/atrium/internal/redistest"
 	"github.com/atrium-id/atrium/storage"
+	redisstore "github.com/atrium-id/atrium/storage/redis"
 )
 
 // The relying party of the tests: the software authenticator reports
@@ -51,7 +54,7 @@ type passkeyEnv struct {
 	auth  *passkeytest.Authenticator
 }
 
-func newPasskeyEnv(t *testing.T, configure func(*Config)) *passkeyEnv {
+func newPasskeyEnv(t *testing.T, configure func(*Config), state ...storage.StateStore) *passkeyEnv {
 	t.Helper()
 	clock := &pkClock{t: time.Now()}
 	rp, err := login.NewPasskeyRelyingParty(login.PasskeyConfig{RPID: pkRPID, Origins: []string{pkOrigin}, Now: clock.now})
@@ -63,7 +66,7 @@ func newPasskeyEnv(t *testing.T, configure func(*Config)) *passkeyEnv {
 		if configure != nil {
 			configure(c)
 		}
-	})
+	}, state...)
 	st := e.p.stores
 	st.Audit = e.store
 	if e.p, err = New(e.p.cfg, st, e.p.keys, testLogger()); err != nil {
@@ -148,7 +151,7 @@ func (e *passkeyEnv) failures(userID string) int {
 
 func (e *passkeyEnv) sessions(userID string) int {
 	e.t.Helper()
-	s, err := e.store.ListUserSessions(context.Background(), userID)
+	s, err := e.p.stores.Sessions.ListUserSessions(context.Background(), userID)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -385,6 +388,50 @@ func TestPasskeySignInReplay(t *testing.T) {
 	if n := e.sessions(e.userID); n != 1 {
 		t.Errorf("%d sessions, want the first sign-in's only", n)
 	}
+}
+
+// TestPasskeyCeremonySpentOnce takes the ceremony of two copies of one
+// interaction, as two requests posting the same response at once load
+// it before either stores it again: on each state store only the first
+// gets the ceremony.
+func TestPasskeyCeremonySpentOnce(t *testing.T) {
+	run := func(t *testing.T, state ...storage.StateStore) {
+		e := newPasskeyEnv(t, nil, state...)
+		a := newAgent(t)
+		page := e.loginPage(a)
+		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+pathLogin, nil)
+		var copies [2]*interaction
+		for i := range copies {
+			ix, err := e.p.boundInteraction(withCookies(a, req), hiddenValue(page.body, "interaction"))
+			if err != nil || ix.Passkey == nil {
+				t.Fatalf("interaction %v, ceremony %v", err, ix)
+			}
+			copies[i] = ix
+		}
+		if c, err := e.p.takeCeremony(req, copies[0]); err != nil || c == nil {
+			t.Fatalf("first take: %v", err)
+		}
+		if _, err := e.p.takeCeremony(req, copies[1]); !errors.Is(err, login.ErrPasskeyExpired) {
+			t.Fatalf("second take: err = %v, want ErrPasskeyExpired", err)
+		}
+	}
+	t.Run("sql", func(t *testing.T) { run(t) })
+	t.Run("redis", func(t *testing.T) {
+		rs, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.WithPrefix("passkey-test:"+randomToken()[:12]+":"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		run(t, rs)
+	})
+}
+
+// withCookies adds the agent's cookies for the server to req.
+func withCookies(a *agent, req *http.Request) *http.Request {
+	for _, c := range a.c.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	return req
 }
 
 func TestPasskeySecondFactor(t *testing.T) {

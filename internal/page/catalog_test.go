@@ -34,6 +34,9 @@ var extraMessages = []string{
 	"This password is too common; choose another.",
 	// The default label of an upstream sign-in button.
 	"Continue with %s",
+	// authz.retryAfter's hints, the end of "Too many ... attempts. %s".
+	"Try again in 1 minute.",
+	"Try again in %d minutes.",
 }
 
 // pageCalls are the functions whose string arguments are page messages.

@@ -167,7 +167,10 @@ func (c *catalog) translate(msg string, match bool) string {
 		}
 		args := make([]any, len(m)-1)
 		for i, s := range m[1:] {
-			args[i] = s
+			// A value may be a message itself ("Too many attempts. %s"
+			// with "Try again in 5 minutes."); it is shorter than msg, so
+			// this ends.
+			args[i] = c.translate(s, true)
 			if f.verbs[i] == 'd' {
 				n, _ := strconv.Atoi(s)
 				args[i] = n

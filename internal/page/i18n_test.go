@@ -64,6 +64,8 @@ func TestT(t *testing.T) {
 		{"number verb", German, "Use at least 12 characters.", nil, "Verwenden Sie mindestens 12 Zeichen."},
 		{"number verb needs a number", German, "Use at least many characters.", nil, "Use at least many characters."},
 		{"exact match first", German, "Continue", nil, "Weiter"},
+		{"value translated too", German, "Too many sign-in attempts. Try again in 15 minutes.", nil,
+			"Zu viele Anmeldeversuche. Versuchen Sie es in 15 Minuten erneut."},
 		{"format not matched across lines", German, "Sign-in with\nfailed", nil, "Sign-in with\nfailed"},
 		{"out of range Lang is English", Lang(200), "Sign in", nil, "Sign in"},
 	} {

@@ -46,8 +46,9 @@ var pageCalls = map[string]bool{
 	"renderMFA": true, "renderIdentities": true, "show": true,
 }
 
-// messageFields are the page data fields that hold messages.
-var messageFields = map[string]bool{"Title": true, "Error": true, "Message": true, "Notice": true}
+// messageFields are the page data fields that hold messages (and the
+// labels of the sign-up fields).
+var messageFields = map[string]bool{"Title": true, "Error": true, "Message": true, "Notice": true, "label": true}
 
 // messageVars are variable names that hold messages on their way to a page.
 var messageVars = map[string]bool{"msg": true, "message": true, "title": true, "notice": true, "problem": true}

@@ -34,6 +34,7 @@ Commands:
   users create|list|delete|set-password
                                   manage end users
   keys list|rotate                manage ID token signing keys
+  audit list                      print audit events (JSON lines)
   version                         print the version
   help [command]                  print help
 
@@ -82,6 +83,8 @@ func (c *cli) dispatch(args []string) error {
 		return c.group("keys", rest, map[string]func([]string) error{
 			"list": c.keysList, "rotate": c.keysRotate,
 		})
+	case "audit":
+		return c.group("audit", rest, map[string]func([]string) error{"list": c.auditList})
 	case "version", "--version", "-version":
 		return c.version()
 	case "help", "-h", "-help", "--help":

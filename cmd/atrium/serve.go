@@ -157,6 +157,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	proxies, err := cfg.TrustedProxyPrefixes()
+	if err != nil {
+		return err
+	}
 	provider, err := authz.New(authz.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secretbox.Derive(master, purposeTokenHMAC, 32),
@@ -168,6 +172,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		SessionLifespan:       cfg.Session.Lifespan.D,
 		InteractionLifespan:   cfg.Session.InteractionLifespan.D,
 		LoginAttempts:         cfg.Login.MaxAttempts,
+		TrustedProxies:        proxies,
 		Federation:            fed,
 		UpstreamTokens:        upstreamTokens,
 		Mail:                  sender,
@@ -186,6 +191,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Tokens:      state,
 		Counters:    state,
 		Identities:  st,
+		Audit:       st,
 	}, km, log)
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
@@ -233,7 +239,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	var wg sync.WaitGroup
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
-	wg.Go(func() { cleanupLoop(loopCtx, st, log) })
+	wg.Go(func() { cleanupLoop(loopCtx, st, cfg.Audit.Retention.D, log) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -364,8 +370,9 @@ func readyHandler(log *slog.Logger, db, state pinger) http.Handler {
 	})
 }
 
-// cleanupLoop deletes expired sessions, codes and tokens every minute.
-func cleanupLoop(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
+// cleanupLoop deletes expired sessions, codes and tokens, and audit events
+// older than retention, every minute.
+func cleanupLoop(ctx context.Context, st *sqlstore.Store, retention time.Duration, log *slog.Logger) {
 	t := time.NewTicker(cleanupInterval)
 	defer t.Stop()
 	for {
@@ -380,6 +387,13 @@ func cleanupLoop(ctx context.Context, st *sqlstore.Store, log *slog.Logger) {
 			log.Warn("deleting expired records failed", "err", err)
 		case n > 0:
 			log.Debug("deleted expired records", "count", n)
+		}
+		pruned, err := st.PruneAudit(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("deleting old audit events failed", "err", err)
+		case pruned > 0:
+			log.Debug("deleted old audit events", "count", pruned)
 		}
 	}
 }

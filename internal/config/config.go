@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/atrium-id/atrium/internal/clientip"
 )
 
 // Config is every setting of Atrium. Zero values are filled by SetDefaults.
@@ -51,6 +54,13 @@ type Config struct {
 	// WebAuthn is the relying party of passkeys (webauthn.go).
 	WebAuthn WebAuthn `yaml:"webauthn"`
 
+	// TrustedProxies are the reverse proxies (CIDR prefixes or addresses)
+	// whose X-Forwarded-For header names the client address, for the
+	// rate limits and audit events; none by default.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Audit keeps the audit events.
+	Audit Audit `yaml:"audit"`
+
 	// Clients and Users are upserted by serve at start.
 	Clients []Client `yaml:"clients"`
 	Users   []User   `yaml:"users"`
@@ -69,10 +79,20 @@ type Storage struct {
 	DSN string `yaml:"dsn"`
 }
 
+// Audit configures the audit events.
+type Audit struct {
+	// Retention is how long events are kept; default 400 days.
+	Retention Duration `yaml:"retention"`
+}
+
+// DefaultAuditRetention is audit.retention's default: 400 days.
+const DefaultAuditRetention = 400 * 24 * time.Hour
+
 // Login tunes local sign-in.
 type Login struct {
-	// MaxAttempts is how many sign-in attempts an account gets per 15
-	// minutes; 0 means the default (10), -1 no limit.
+	// MaxAttempts is how many failed sign-ins an account gets within 15
+	// minutes before each further attempt waits a doubling backoff; 0
+	// means the default (5), -1 no limit.
 	MaxAttempts int `yaml:"max_attempts"`
 	// RequireMFA asks every user for a second factor; users without one
 	// set up an authenticator app at their next sign-in. Without it, users
@@ -442,6 +462,7 @@ func (c *Config) SetDefaults() {
 	defDur(&c.Tokens.AuthorizeCodeLifespan, 5*time.Minute)
 	defDur(&c.Session.Lifespan, 24*time.Hour)
 	defDur(&c.Session.InteractionLifespan, 30*time.Minute)
+	defDur(&c.Audit.Retention, DefaultAuditRetention)
 	if c.Dev {
 		def(&c.Log.Format, "text")
 	}
@@ -475,6 +496,16 @@ func (c *Config) SetDefaults() {
 			}
 		}
 	}
+}
+
+// TrustedProxyPrefixes returns trusted_proxies parsed (Validate reports
+// a bad entry).
+func (c *Config) TrustedProxyPrefixes() ([]netip.Prefix, error) {
+	p, err := clientip.ParsePrefixes(c.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.key("trusted_proxies"), err)
+	}
+	return p, nil
 }
 
 // DSN is the durable store's data source: storage.dsn, or the SQLite file
@@ -552,7 +583,10 @@ func (c *Config) Validate() error {
 		bad("login.remember_device", "must be at most 400 days (browsers cap cookie lifetimes there), got %s", c.Login.RememberDevice.D)
 	}
 	if c.Login.MaxAttempts < -1 {
-		bad("login.max_attempts", "must be -1 (no limit), 0 (the default, 10) or positive, got %d", c.Login.MaxAttempts)
+		bad("login.max_attempts", "must be -1 (no limit), 0 (the default, 5) or positive, got %d", c.Login.MaxAttempts)
+	}
+	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
+		bad("trusted_proxies", "%v", err)
 	}
 	errs = append(errs, c.validateSMTP()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
@@ -569,6 +603,7 @@ func (c *Config) Validate() error {
 		{"tokens.authorize_code_lifespan", c.Tokens.AuthorizeCodeLifespan},
 		{"session.lifespan", c.Session.Lifespan},
 		{"session.interaction_lifespan", c.Session.InteractionLifespan},
+		{"audit.retention", c.Audit.Retention},
 	} {
 		switch {
 		case d.d.bad:

@@ -181,6 +181,11 @@ func (c *catalog) translate(msg string, match bool) string {
 	return msg
 }
 
+// minFormatText is the least literal text a format needs to translate
+// messages it did not format itself: short ones ("Link %s") would also
+// match texts that merely start alike, such as an operator's button label.
+const minFormatText = 12
+
 // verb is a formatting verb of a catalog key.
 var verb = regexp.MustCompile(`%(?:\[\d+\])?[sdv]`)
 
@@ -213,7 +218,7 @@ func parseCatalog(b []byte) (*catalog, error) {
 	c := &catalog{exact: make(map[string]string, len(entries))}
 	for _, e := range entries {
 		c.exact[e[0]] = e[1]
-		if e[1] == "" || !verb.MatchString(e[0]) {
+		if e[1] == "" || !verb.MatchString(e[0]) || len(verb.ReplaceAllString(e[0], "")) < minFormatText {
 			continue
 		}
 		var re strings.Builder

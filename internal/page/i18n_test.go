@@ -68,6 +68,8 @@ func TestT(t *testing.T) {
 			"Zu viele Anmeldeversuche. Versuchen Sie es in 15 Minuten erneut."},
 		{"format not matched across lines", German, "Sign-in with\nfailed", nil, "Sign-in with\nfailed"},
 		{"out of range Lang is English", Lang(200), "Sign in", nil, "Sign in"},
+		{"short format used with values", German, "Link %s", []any{"GitHub"}, "GitHub verknüpfen"},
+		{"short format matches nothing", German, "Link with Corp SSO", nil, "Link with Corp SSO"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.l.T(tc.msg, tc.args...); got != tc.want {
@@ -101,21 +103,24 @@ func TestParseCatalog(t *testing.T) {
 			t.Errorf("parseCatalog(%s) accepted", bad)
 		}
 	}
-	c, err := parseCatalog([]byte(`{"a %s b": "x %s y", "a": "first", "a": "second", "n %d": "N %d"}`))
+	c, err := parseCatalog([]byte(`{"long enough %s b": "x %s y", "a": "first", "a": "second", "number is now %d": "N %d", "a %s": "short"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := c.translate("a", true); got != "second" {
 		t.Errorf("duplicate key: %q, want the later entry", got)
 	}
-	if got := c.translate("a (1) b", true); got != "x (1) y" {
+	if got := c.translate("long enough (1) b", true); got != "x (1) y" {
 		t.Errorf("format: %q", got)
 	}
-	if got := c.translate("a (1) b", false); got != "a (1) b" {
+	if got := c.translate("long enough (1) b", false); got != "long enough (1) b" {
 		t.Errorf("format matched when told not to: %q", got)
 	}
-	if got := c.translate("n -3", true); got != "N -3" {
+	if got := c.translate("number is now -3", true); got != "N -3" {
 		t.Errorf("number: %q", got)
+	}
+	if got := c.translate("a b", true); got != "a b" {
+		t.Errorf("short format matched: %q", got)
 	}
 }
 

@@ -18,6 +18,7 @@ const (
 	selPasskeyCreate = `#passkey-create button[type="submit"]`
 	selPasskeyList   = `#passkeys`
 	selPasskeySignIn = `#passkey-signin button[type="submit"]`
+	selPasskeyMFA    = `#passkey-mfa button[type="submit"]`
 )
 
 // TestChromiumPasskey registers a passkey in the account area and signs
@@ -33,24 +34,7 @@ func TestChromiumPasskey(t *testing.T) {
 	client, u, _ := browserRP(t, "chromium-passkey")
 	auth := c.virtualAuthenticator()
 
-	// The account area asks for a sign-in first.
-	c.navigate(srv.issuer+"/account/passkeys", selEmail)
-	c.screenshot("account-sign-in")
-	c.signInPage(u.Email, u.Password)
-	c.do("wait for the passkeys page", chromedp.WaitVisible(selPasskeyName))
-	c.screenshot("passkeys-none")
-
-	// Name the passkey, then create it: the browser asks the authenticator.
-	c.do("name the passkey", chromedp.SendKeys(selPasskeyName, "Test laptop"), chromedp.Click(selPasskeyNew))
-	c.do("wait for the create button", chromedp.WaitVisible(selPasskeyCreate))
-	c.screenshot("passkey-create")
-	c.do("create the passkey", chromedp.Click(selPasskeyCreate))
-	c.do("wait for the list", chromedp.WaitVisible(selPasskeyList))
-	c.screenshot("passkeys-one")
-	list := value(c, "read the list", chromedp.Text(selPasskeyList))
-	if !strings.Contains(list, "Test laptop") || !strings.Contains(list, "Not used yet") {
-		t.Errorf("the list shows %q, want the new passkey, not used yet", list)
-	}
+	c.addPasskey(u, "Test laptop")
 	creds := c.credentials(auth)
 	if len(creds) != 1 {
 		t.Fatalf("the authenticator holds %d credentials, want 1", len(creds))
@@ -59,10 +43,7 @@ func TestChromiumPasskey(t *testing.T) {
 		t.Errorf("credential rpId %q, resident %v, user handle %q; want localhost, true, %s", cr.RpID, cr.IsResidentCredential, cr.UserHandle, u.Sub)
 	}
 
-	// Sign out: the browser forgets every cookie, the SSO session's too.
-	if _, err := chromedp.Call(c.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
-		c.fail("Network.clearBrowserCookies", err)
-	}
+	c.signOut()
 
 	// The app's sign-in: the passkey button, no email, no password.
 	req := newPKCERequest(client)
@@ -76,6 +57,59 @@ func TestChromiumPasskey(t *testing.T) {
 	c.screenshot("app-callback")
 	code := value(c, "read the code", chromedp.Text(selCode))
 
+	sub, amr, acr := idTokenOf(t, client, req, code)
+	if sub != u.Sub || !slices.Equal(amr, []string{"hwk", "mfa", "user"}) || acr != "2" {
+		t.Errorf("sub %q amr %v acr %q; want %s, [hwk mfa user] (a passkey that verified its user) and 2", sub, amr, acr, u.Sub)
+	}
+	if creds := c.credentials(auth); len(creds) != 1 || creds[0].SignCount < 1 {
+		t.Errorf("the authenticator's credential after the sign-in: %+v", creds)
+	}
+
+	// The account area shows the passkey as used.
+	c.navigate(srv.issuer+"/account/passkeys", selPasskeyList)
+	c.screenshot("passkeys-used")
+	if list := value(c, "read the list", chromedp.Text(selPasskeyList)); !strings.Contains(list, "Last used") {
+		t.Errorf("the list shows %q, want when the passkey was last used", list)
+	}
+	checkPageHeaders(t, c.documents(), 5)
+}
+
+// addPasskey signs in to the account area with u's password and adds a
+// passkey named name.
+func (c *chrome) addPasskey(u *user, name string) {
+	c.t.Helper()
+	// The account area asks for a sign-in first.
+	c.navigate(srv.issuer+"/account/passkeys", selEmail)
+	c.screenshot("account-sign-in")
+	c.signInPage(u.Email, u.Password)
+	c.do("wait for the passkeys page", chromedp.WaitVisible(selPasskeyName))
+	c.screenshot("passkeys-none")
+
+	// Name the passkey, then create it: the browser asks the authenticator.
+	c.do("name the passkey", chromedp.SendKeys(selPasskeyName, name), chromedp.Click(selPasskeyNew))
+	c.do("wait for the create button", chromedp.WaitVisible(selPasskeyCreate))
+	c.screenshot("passkey-create")
+	c.do("create the passkey", chromedp.Click(selPasskeyCreate))
+	c.do("wait for the list", chromedp.WaitVisible(selPasskeyList))
+	c.screenshot("passkeys-one")
+	list := value(c, "read the list", chromedp.Text(selPasskeyList))
+	if !strings.Contains(list, name) || !strings.Contains(list, "Not used yet") {
+		c.t.Errorf("the list shows %q, want the new passkey, not used yet", list)
+	}
+}
+
+// signOut makes the browser forget every cookie, the SSO session's too.
+func (c *chrome) signOut() {
+	c.t.Helper()
+	if _, err := chromedp.Call(c.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		c.fail("Network.clearBrowserCookies", err)
+	}
+}
+
+// idTokenOf exchanges the code of req and returns the verified ID token's
+// subject, amr (sorted) and acr.
+func idTokenOf(t *testing.T, client *rp, req *pkceRequest, code string) (sub string, amr []string, acr string) {
+	t.Helper()
 	ctx := srv.ctx(t)
 	tok, err := req.cfg.Exchange(ctx, code, oauth2.VerifierOption(req.verifier))
 	if err != nil {
@@ -93,22 +127,33 @@ func TestChromiumPasskey(t *testing.T) {
 	if err := idt.Claims(&claims); err != nil {
 		t.Fatal(err)
 	}
-	if idt.Subject != u.Sub {
-		t.Errorf("sub = %q, want %q", idt.Subject, u.Sub)
-	}
 	slices.Sort(claims.AMR)
-	if !slices.Equal(claims.AMR, []string{"hwk", "mfa", "user"}) || claims.ACR != "2" {
-		t.Errorf("amr %v acr %q; want [hwk mfa user] (a passkey that verified its user) and 2", claims.AMR, claims.ACR)
-	}
-	if creds := c.credentials(auth); len(creds) != 1 || creds[0].SignCount < 1 {
-		t.Errorf("the authenticator's credential after the sign-in: %+v", creds)
-	}
+	return idt.Subject, claims.AMR, claims.ACR
+}
 
-	// The account area shows the passkey as used.
-	c.navigate(srv.issuer+"/account/passkeys", selPasskeyList)
-	c.screenshot("passkeys-used")
-	if list := value(c, "read the list", chromedp.Text(selPasskeyList)); !strings.Contains(list, "Last used") {
-		t.Errorf("the list shows %q, want when the passkey was last used", list)
+// TestChromiumPasskeySecondFactor signs in with the password of a user who
+// has a passkey: the two-step page offers "Use a passkey", and the passkey
+// completes the sign-in (amr pwd, hwk and mfa; acr 2).
+func TestChromiumPasskeySecondFactor(t *testing.T) {
+	t.Parallel()
+	c := newChrome(t)
+	client, u, _ := browserRP(t, "chromium-passkey-2fa")
+	c.virtualAuthenticator()
+	c.addPasskey(u, "Phone")
+	c.signOut()
+
+	req := newPKCERequest(client)
+	c.navigate(req.URL, selEmail)
+	c.signInPage(u.Email, u.Password)
+	c.do("wait for the passkey on the two-step page", chromedp.WaitVisible(selPasskeyMFA))
+	c.screenshot("two-step-passkey")
+	c.do("use the passkey", chromedp.Click(selPasskeyMFA))
+	c.do("wait for the consent page", chromedp.WaitVisible(selAllow))
+	c.do("allow", chromedp.Click(selAllow))
+	c.do("wait for the app's callback", chromedp.WaitVisible(selCode))
+	c.screenshot("app-callback")
+	sub, amr, acr := idTokenOf(t, client, req, value(c, "read the code", chromedp.Text(selCode)))
+	if sub != u.Sub || !slices.Equal(amr, []string{"hwk", "mfa", "pwd"}) || acr != "2" {
+		t.Errorf("sub %q amr %v acr %q; want %s, [hwk mfa pwd] and 2", sub, amr, acr, u.Sub)
 	}
-	checkPageHeaders(t, c.documents(), 5)
 }

@@ -113,6 +113,12 @@ func TestChromiumTOTP(t *testing.T) {
 	if secret == "" {
 		c.fail("read the secret", errors.New("#totp-secret is empty or missing"))
 	}
+	if n := value(c, "count the images", chromedp.Evaluate[int](`document.images.length`)); n == 0 {
+		t.Error("the setup page shows no QR code image")
+	}
+	if broken := c.brokenImages(); len(broken) > 0 {
+		t.Errorf("the setup page's QR code does not load: src %q (html/template replaces a data: URL given as a string with #ZgotmplZ)", broken)
+	}
 
 	// A wrong code leaves two steps off and asks again.
 	code, err := totp.GenerateCode(secret, time.Now())

@@ -89,6 +89,14 @@ func (c *chrome) pageText() string {
 	return value(c, "read the page", chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
 }
 
+// brokenImages returns the src of each image of the page that did not
+// load.
+func (c *chrome) brokenImages() []string {
+	c.t.Helper()
+	return value(c, "look for broken images", chromedp.Evaluate[[]string](
+		`Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute("src") || "")`))
+}
+
 // location is the URL of the page.
 func (c *chrome) location() string {
 	c.t.Helper()

@@ -152,7 +152,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
-	authzPages, accountPages, err := parsePages(cfg)
+	authzPages, accountPages, err := parsePages(cfg, log)
 	if err != nil {
 		return err
 	}

@@ -20,6 +20,9 @@ func TestServeBranding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "loign.html"), []byte(`{{template "head" .}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	logo := "https://cdn.acme.example/logo.svg"
 	s := startServer(t, map[string]string{
 		"ATRIUM_UI_NAME":             "Acme",
@@ -61,6 +64,9 @@ func TestServeBranding(t *testing.T) {
 	}
 	if csp := h.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "script-src") {
 		t.Errorf("Content-Security-Policy %q", csp)
+	}
+	if !strings.Contains(s.logs.String(), "loign.html") || !strings.Contains(s.logs.String(), "replaces no template") {
+		t.Errorf("no warning about the misspelt override:\n%s", s.logs)
 	}
 	// An embedded page (the account area's sign-in goes through the login
 	// page) keeps its template, with the branding.

@@ -243,5 +243,8 @@ func (s *Set) Execute(w io.Writer, name string, data any) error {
 	return s.t.ExecuteTemplate(w, name, data)
 }
 
+// Has reports whether the set has a template of the file name.
+func (s *Set) Has(name string) bool { return s.t.Lookup(name) != nil }
+
 // Brand is the set's branding.
 func (s *Set) Brand() Brand { return s.brand }

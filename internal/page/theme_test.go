@@ -33,6 +33,9 @@ func TestParseDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !s.Has("hello.html") || !s.Has(LayoutFile) || s.Has("login.html") {
+		t.Errorf("Has: hello.html %v, layout.html %v, login.html %v", s.Has("hello.html"), s.Has(LayoutFile), s.Has("login.html"))
+	}
 	got := render(t, s, "hello.html", testData{Title: "Sign in", L: German})
 	for _, want := range []string{
 		`<html lang="de">`, `<title>Anmelden – Atrium</title>`, `<h1>Anmelden</h1>`,

@@ -35,6 +35,19 @@ func TestBackoff(t *testing.T) {
 	}
 }
 
+func TestAddrKey(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"198.51.100.7", "198.51.100.7"},
+		{"2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"},
+		{"2001:db8:1:2:bbbb::9", "2001:db8:1:2::/64"}, // the same host's block
+		{"2001:db8:1:3::1", "2001:db8:1:3::/64"},
+	} {
+		if got := addrKey(netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("addrKey(%s) = %s, want %s", tc.addr, got, tc.want)
+		}
+	}
+}
+
 // throttleEnv is a provider whose counters live in a state store (SQL or
 // Redis) on a clock the test moves, whose audit events go to the SQL
 // store, and whose browsers may send an X-Forwarded-For header.

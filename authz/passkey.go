@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -119,7 +120,9 @@ func (p *Provider) passkeyMFA(r *http.Request, ix *interaction, user *storage.Us
 		}
 		return nil
 	}
-	opts, c, err := p.cfg.Passkeys.BeginSecondFactor(pu)
+	// After a passkey that only checked presence, the second step needs
+	// one that verifies the person.
+	opts, c, err := p.cfg.Passkeys.BeginSecondFactor(pu, slices.Contains(ix.MFA.AMR, amrHWK))
 	if err == nil {
 		ix.Passkey = c
 		err = p.saveInteraction(r.Context(), ix)

@@ -482,6 +482,41 @@ func TestPasskeySecondFactor(t *testing.T) {
 	}
 }
 
+// TestPasskeyPresenceThenSecondStep signs in with a passkey that only
+// checked presence, where a second step is due: the two-step page asks
+// for a passkey that verifies the person, and presence alone again is
+// refused.
+func TestPasskeyPresenceThenSecondStep(t *testing.T) {
+	e := newPasskeyEnv(t, func(c *Config) { c.Factors = testFactors(t) })
+	e.register(e.auth, e.userID, testEmail)
+	e.auth.UserVerified = false
+	a := newAgent(t)
+	page := e.loginPage(a)
+	resp, err := e.auth.Get(passkeyOptions(t, page.body, "passkey-signin"), passkeytest.Tamper{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfa := a.follow(a.submit(page, "login-passkey", url.Values{"credential": {string(resp)}}), nil)
+	if !strings.HasSuffix(mfa.url.Path, pathMFA) {
+		t.Fatalf("after a presence-only passkey: %s %d\n%s", mfa.url, mfa.status, mfa.body)
+	}
+	opts := passkeyOptions(t, mfa.body, "passkey-mfa")
+	if !strings.Contains(string(opts), `"userVerification":"required"`) {
+		t.Fatalf("the second step does not ask for user verification: %s", opts)
+	}
+	resp, _ = e.auth.Get(opts, passkeytest.Tamper{})
+	h := a.submit(mfa, "mfa-passkey", url.Values{"credential": {string(resp)}})
+	if h.status != http.StatusUnauthorized || e.sessions(e.userID) != 0 {
+		t.Fatalf("presence twice: %d, %d sessions\n%s", h.status, e.sessions(e.userID), h.body)
+	}
+	e.auth.UserVerified = true
+	resp, _ = e.auth.Get(passkeyOptions(t, h.body, "passkey-mfa"), passkeytest.Tamper{})
+	claims := e.finishToClient(a, a.submit(h, "mfa-passkey", url.Values{"credential": {string(resp)}}))
+	if !slices.Equal(amrOf(claims), []string{"hwk", "mfa"}) || claims["acr"] != acrMFA {
+		t.Errorf("amr %v acr %v, want [hwk mfa] and %s", claims["amr"], claims["acr"], acrMFA)
+	}
+}
+
 func TestPasskeySecondFactorMissingCSRF(t *testing.T) {
 	e := newPasskeyEnv(t, func(c *Config) { c.Factors = testFactors(t) })
 	e.register(e.auth, e.userID, testEmail)

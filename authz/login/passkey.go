@@ -382,15 +382,22 @@ func (rp *PasskeyRelyingParty) BeginSignIn() (options []byte, c *Ceremony, err e
 	return options, rp.newCeremony(CeremonySignIn, "", s), nil
 }
 
-// BeginSecondFactor starts a sign-in with one of u's passkeys.
-func (rp *PasskeyRelyingParty) BeginSecondFactor(u *PasskeyUser) (options []byte, c *Ceremony, err error) {
+// BeginSecondFactor starts a sign-in with one of u's passkeys. With
+// verifyUser the authenticator must verify the person (PIN, biometrics):
+// after a first factor that was a passkey already, presence alone would
+// prove the same thing twice.
+func (rp *PasskeyRelyingParty) BeginSecondFactor(u *PasskeyUser, verifyUser bool) (options []byte, c *Ceremony, err error) {
 	if err := checkUserHandle(u.ID); err != nil {
 		return nil, nil, err
 	}
 	if len(u.Passkeys) == 0 {
 		return nil, nil, errors.New("the user has no passkey")
 	}
-	assertion, s, err := rp.wa.BeginLogin(waUser{u}, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	uv := protocol.VerificationPreferred
+	if verifyUser {
+		uv = protocol.VerificationRequired
+	}
+	assertion, s, err := rp.wa.BeginLogin(waUser{u}, webauthn.WithUserVerification(uv))
 	if err != nil {
 		return nil, nil, err
 	}

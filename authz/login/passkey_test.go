@@ -271,7 +271,7 @@ func TestPasskeySecondFactor(t *testing.T) {
 	register(t, rp, a, ada)
 	register(t, rp, a, bob)
 
-	opts, cer, err := rp.BeginSecondFactor(ada)
+	opts, cer, err := rp.BeginSecondFactor(ada, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,6 +312,31 @@ func TestCleanPasskeyName(t *testing.T) {
 		got, err := login.CleanPasskeyName(in)
 		if got != want || (want == "") != (err != nil) {
 			t.Errorf("CleanPasskeyName(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+func TestPasskeySecondFactorCanRequireUserVerification(t *testing.T) {
+	rp, _ := newRP(t)
+	a := passkeytest.New(testOrigin)
+	u := &login.PasskeyUser{ID: "ada", Name: "ada@example.com"}
+	register(t, rp, a, u)
+	a.UserVerified = false
+	for _, verify := range []bool{false, true} {
+		opts, cer, err := rp.BeginSecondFactor(u, verify)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[bool]string{false: `"preferred"`, true: `"required"`}[verify]; !strings.Contains(string(opts), `"userVerification":`+want) {
+			t.Errorf("verify %v: options %s", verify, opts)
+		}
+		resp, _ := a.Get(opts, passkeytest.Tamper{})
+		_, err = rp.FinishSecondFactor(cer, u, resp)
+		if verify != (err != nil) {
+			t.Errorf("verify %v, presence only: err = %v", verify, err)
+		}
+		if err != nil && !errors.Is(err, login.ErrPasskeyInvalid) {
+			t.Errorf("err = %v, want ErrPasskeyInvalid", err)
 		}
 	}
 }

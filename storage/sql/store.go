@@ -199,7 +199,10 @@ func sqliteDSN(path string) string {
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(NORMAL)")
 	q.Add("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
+	// In a URI filename "?" starts the query and "#" the fragment; SQLite
+	// decodes %HH escapes of the path.
+	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return "file:" + esc + "?" + q.Encode()
 }
 
 // redactErr keeps a DSN's password out of an error message.

@@ -1,8 +1,10 @@
 package authz
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -154,5 +156,23 @@ func TestGermanMails(t *testing.T) {
 	m = e.smtp.WaitFor(testEmail, func(m *smtptest.Message) bool { return m.Subject != "Passwort zurücksetzen" })
 	if m.Subject != "Reset your password" {
 		t.Errorf("reset mail from an English page: %q", m.Subject)
+	}
+}
+
+func TestDiscoveryUILocales(t *testing.T) {
+	e := newTestEnv(t)
+	resp, err := http.Get(e.srv.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		UILocales []string `json:"ui_locales_supported"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if !slices.Equal(doc.UILocales, []string{"en", "de"}) {
+		t.Errorf("ui_locales_supported = %v, want [en de]", doc.UILocales)
 	}
 }

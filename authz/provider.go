@@ -16,6 +16,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -217,6 +218,7 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"request_parameter_supported":                              false,
 		"request_uri_parameter_supported":                          false,
 		"authorization_response_iss_parameter_supported":           true,
+		"ui_locales_supported":                                     page.Tags(),
 	}
 }
 

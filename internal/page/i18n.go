@@ -48,6 +48,16 @@ func (l Lang) Tag() string {
 	return langs[l].tag
 }
 
+// Tags are the tags of the supported languages, for the discovery
+// document's ui_locales_supported.
+func Tags() []string {
+	out := make([]string, len(langs))
+	for i, l := range langs {
+		out[i] = l.tag
+	}
+	return out
+}
+
 // T translates the English message msg. With args, the translation is a
 // format for fmt.Sprintf. Without args, a message the catalog does not
 // hold verbatim is matched against its formats ("Sign-in with %s

@@ -151,3 +151,9 @@ func TestLangInContext(t *testing.T) {
 		t.Errorf("LangOf(English context) = %s, %v", l.Tag(), ok)
 	}
 }
+
+func TestTags(t *testing.T) {
+	if got := Tags(); len(got) != 2 || got[0] != "en" || got[1] != "de" {
+		t.Errorf("Tags() = %v", got)
+	}
+}

@@ -107,6 +107,18 @@ func (h *Handler) hasPassword(r *http.Request, userID string) (bool, error) {
 	return err == nil, err
 }
 
+// hasLocalSignIn reports whether the user can sign in without an
+// upstream: with a password, or with a passkey while passkeys are on.
+func (h *Handler) hasLocalSignIn(r *http.Request, userID string) (bool, error) {
+	creds, err := h.cfg.Credentials.ListCredentials(r.Context(), userID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(creds, func(c *storage.Credential) bool {
+		return c.Type == storage.CredentialPassword || (c.Type == storage.CredentialPasskey && h.cfg.Passkeys != nil)
+	}), nil
+}
+
 // postSession returns the session and user of a POST with a good CSRF
 // token; otherwise it answers and returns nils. Without a session the
 // browser signs in and comes back to the page, not to the POST.
@@ -143,7 +155,7 @@ func (h *Handler) unlink(w http.ResponseWriter, r *http.Request) {
 	}
 	target := ids[i]
 	p, _ := h.provider(target.Provider)
-	hasPassword, err := h.hasPassword(r, user.ID)
+	hasPassword, err := h.hasLocalSignIn(r, user.ID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return

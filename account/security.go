@@ -51,6 +51,8 @@ type securityData struct {
 	Error  string
 	// Unverified offers a new verification link.
 	Unverified bool
+	// PasskeysOn links to the Passkeys page.
+	PasskeysOn bool
 	L          page.Lang
 }
 
@@ -106,7 +108,7 @@ func (h *Handler) renderSecurity(w http.ResponseWriter, r *http.Request, status 
 	if d.Title == "" {
 		d.Title = "Two-step verification"
 	}
-	d.User, d.CSRF = user, h.csrfToken(sess.ID)
+	d.User, d.CSRF, d.PasskeysOn = user, h.csrfToken(sess.ID), h.cfg.Passkeys != nil
 	_, canResend := h.cfg.Auth.(Verifier)
 	d.Unverified = canResend && !user.EmailVerified && user.Email != ""
 	h.render(w, r, status, "security", d)

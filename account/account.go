@@ -212,7 +212,7 @@ const langField = "L"
 // render writes the page name with d, a struct (or pointer to one) whose
 // field L (a page.Lang) render sets from the request's Accept-Language.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d any) {
-	d = withLang(d, page.Negotiate("", r))
+	d, lang := withLang(d, page.Negotiate("", r))
 	var buf bytes.Buffer
 	if err := h.pages.Execute(&buf, name+".html", d); err != nil {
 		h.log.Error("render page", "page", name, "err", err)
@@ -220,35 +220,40 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 		return
 	}
 	page.SecureHeaders(w.Header())
+	w.Header().Set("Content-Language", lang.Tag())
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 
 // withLang returns d with its field L set to l, when it has one that is
-// still English (the zero value): a caller that chose a language keeps it.
-func withLang(d any, l page.Lang) any {
+// still English (the zero value): a caller that chose a language keeps
+// it. It also returns the page's language.
+func withLang(d any, l page.Lang) (any, page.Lang) {
 	v := reflect.ValueOf(d)
 	ptr := v.Kind() == reflect.Pointer
 	if ptr {
 		v = v.Elem()
 	}
 	if v.Kind() != reflect.Struct {
-		return d
+		return d, l
 	}
 	f := v.FieldByName(langField)
-	if !f.IsValid() || f.Type() != reflect.TypeFor[page.Lang]() || !f.IsZero() {
-		return d
+	if !f.IsValid() || f.Type() != reflect.TypeFor[page.Lang]() {
+		return d, l
+	}
+	if !f.IsZero() {
+		return d, f.Interface().(page.Lang)
 	}
 	if !ptr {
 		c := reflect.New(v.Type()).Elem()
 		c.Set(v)
 		c.FieldByName(langField).Set(reflect.ValueOf(l))
-		return c.Interface()
+		return c.Interface(), l
 	}
 	if f.CanSet() {
 		f.Set(reflect.ValueOf(l))
 	}
-	return d
+	return d, l
 }
 
 // messageData is the message page's.

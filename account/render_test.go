@@ -14,28 +14,28 @@ func TestWithLang(t *testing.T) {
 		Title string
 		L     page.Lang
 	}
-	if got := withLang(data{Title: "x"}, page.German).(data); got.L != page.German || got.Title != "x" {
-		t.Errorf("value: %+v", got)
+	got, l := withLang(data{Title: "x"}, page.German)
+	if d := got.(data); d.L != page.German || d.Title != "x" || l != page.German {
+		t.Errorf("value: %+v %s", d, l.Tag())
 	}
 	p := &data{}
-	if got := withLang(p, page.German).(*data); got != p || p.L != page.German {
+	if got, _ := withLang(p, page.German); got.(*data) != p || p.L != page.German {
 		t.Errorf("pointer: %+v", p)
 	}
-	// A language the caller chose stays.
+	// A language the caller chose stays, and is the page's.
 	p = &data{L: page.German}
-	withLang(p, page.English)
-	if p.L != page.German {
-		t.Errorf("chosen language replaced: %s", p.L.Tag())
+	if _, l := withLang(p, page.English); p.L != page.German || l != page.German {
+		t.Errorf("chosen language replaced: %s, page %s", p.L.Tag(), l.Tag())
 	}
 	type noLang struct{ Title string }
-	if got := withLang(noLang{"x"}, page.German); got != (noLang{"x"}) {
+	if got, _ := withLang(noLang{"x"}, page.German); got != (noLang{"x"}) {
 		t.Errorf("struct without L: %+v", got)
 	}
 	type wrongType struct{ L string }
-	if got := withLang(wrongType{"x"}, page.German); got != (wrongType{"x"}) {
+	if got, _ := withLang(wrongType{"x"}, page.German); got != (wrongType{"x"}) {
 		t.Errorf("L of another type: %+v", got)
 	}
-	if got := withLang("text", page.German); got != "text" {
+	if got, _ := withLang("text", page.German); got != "text" {
 		t.Errorf("not a struct: %v", got)
 	}
 }
@@ -69,6 +69,9 @@ func TestMessagePageLanguage(t *testing.T) {
 			h.fail(w, r, http.StatusForbidden, "This form has expired", "Nothing was changed. Go back to the page and try again.")
 			if w.Code != http.StatusForbidden {
 				t.Fatalf("status %d", w.Code)
+			}
+			if got, want := w.Header().Get("Content-Language"), tc.lang[:2]; got != want {
+				t.Errorf("Content-Language %q, want %q", got, want)
 			}
 			for _, want := range tc.want {
 				if !strings.Contains(w.Body.String(), want) {

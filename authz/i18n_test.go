@@ -46,6 +46,9 @@ func TestGermanSignIn(t *testing.T) {
 		`<html lang="de">`, `<title>Anmelden – Atrium</title>`, `<h1>Anmelden</h1>`,
 		`weiter zu <strong>App</strong>`, `<label for="email">E-Mail</label>`, `<label for="password">Passwort</label>`,
 		`>Passwort vergessen?</a>`, `Neu hier?`)
+	if got := resp.Header.Get("Content-Language"); got != "de" {
+		t.Errorf("Content-Language %q, want de", got)
+	}
 	if strings.Contains(body, ">Sign in<") {
 		t.Errorf("English left on the German login page:\n%s", body)
 	}

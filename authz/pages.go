@@ -104,6 +104,7 @@ func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, na
 		return
 	}
 	page.SecureHeaders(w.Header())
+	w.Header().Set("Content-Language", d.L.Tag())
 	if d.ScriptNonce != "" {
 		// The one page with a script: it runs only with this nonce.
 		w.Header().Set("Content-Security-Policy", page.CSP+"; script-src 'nonce-"+d.ScriptNonce+"'")

@@ -73,6 +73,9 @@ func TestChromiumSignUp(t *testing.T) {
 	}
 
 	m := waitMail(t, email, 1)
+	if m.AuthUser != mailUser || !strings.Contains(m.From, "id@conformance.test") {
+		t.Errorf("the mail came from %q authenticated as %q, want the configured sender as %q", m.From, m.AuthUser, mailUser)
+	}
 	link := firstLink(t, m)
 	if u, _ := url.Parse(link); u == nil || u.Path != "/verify-email" {
 		t.Errorf("the verification mail %q links to %s, want /verify-email", m.Subject, link)

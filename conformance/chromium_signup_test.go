@@ -308,3 +308,52 @@ func TestChromiumPasswordReset(t *testing.T) {
 		t.Errorf("%d mails sent to %s, want the one reset mail", n, u.Email)
 	}
 }
+
+// TestChromiumSignUpExistingAddress signs up with the address of an
+// existing account: the page says so without signing anyone in, the
+// owner's password still works and the attempt's does not, and the owner
+// gets a mail about it, with no verification link.
+func TestChromiumSignUpExistingAddress(t *testing.T) {
+	t.Parallel()
+	c := newChrome(t)
+	c.extend(90 * time.Second)
+	client, u, app := browserRP(t, "chromium-signup-exists")
+	intruder := "someone else entirely " + randomString(4)
+
+	req := newPKCERequest(client)
+	c.navigate(req.URL, selEmail)
+	c.submit("open the sign-up page", selSignupLink)
+	c.fill(selSignupEmail, u.Email)
+	c.fill(selSignupPassword, intruder)
+	resp := c.submit("sign up with a taken address", selSignupSubmit)
+	c.screenshot("sign-up-exists")
+	if resp.Status != 409 {
+		t.Errorf("a sign-up with a taken address answered %d, want 409", resp.Status)
+	}
+	if msg := c.text(selError); msg == "" {
+		t.Error("a sign-up with a taken address: no message on the page")
+	}
+	if loc := c.location(); strings.HasPrefix(loc, app.URL) || c.which(selSignupEmail) == "" {
+		t.Fatalf("a sign-up with a taken address left the sign-up page for %s", loc)
+	}
+
+	m := waitMail(t, u.Email, 1)
+	if strings.Contains(m.Text, "/verify-email") || strings.Contains(m.Text, "/reset-password") {
+		t.Errorf("the notice to the owner carries a link that acts on the account:\n%s", m.Text)
+	}
+
+	// The intruder's password does not sign in; the owner's does.
+	c.navigate(req.URL, selEmail)
+	c.fill(selEmail, u.Email)
+	c.fill(selPassword, intruder)
+	c.submit("sign in with the sign-up's password", selSignIn)
+	if msg := c.text(selError); msg == "" {
+		t.Fatal("the password typed on the sign-up page signs in to the existing account")
+	}
+	c.fill(selPassword, u.Password)
+	c.submit("sign in with the owner's password", selSignIn)
+	claims, _ := redeem(t, client, req, c.toApp(app))
+	if claims.Subject != u.Sub {
+		t.Errorf("signed in as %q, want the existing account %q", claims.Subject, u.Sub)
+	}
+}

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 
@@ -76,6 +77,9 @@ func TestChromiumGerman(t *testing.T) {
 		if got := c.readLogin(); got != tc.want {
 			t.Errorf("%s: the sign-in page says %+v, want %+v", tc.name, got, tc.want)
 		}
+		if cl := lastDocument(c, "/login").Header.Get("Content-Language"); cl != tc.want.Lang {
+			t.Errorf("%s: the sign-in page's Content-Language = %q, want %q", tc.name, cl, tc.want.Lang)
+		}
 	}
 
 	// The language holds through the interaction: the consent page of a
@@ -94,4 +98,18 @@ func TestChromiumGerman(t *testing.T) {
 		t.Errorf("the consent page's allow button says %q, want %q", b, "Erlauben")
 	}
 	c.toApp(app)
+}
+
+// lastDocument returns the last document the tab loaded from the issuer
+// at path.
+func lastDocument(c *chrome, path string) document {
+	c.t.Helper()
+	docs := c.documents()
+	for i := len(docs) - 1; i >= 0; i-- {
+		if u, err := url.Parse(docs[i].URL); err == nil && onIssuer(docs[i].URL) && u.Path == path {
+			return docs[i]
+		}
+	}
+	c.t.Fatalf("the browser loaded no page at %s", path)
+	return document{}
 }

@@ -47,8 +47,8 @@ func (c *chrome) readLogin() loginTexts {
 // TestChromiumGerman opens the sign-in page in German: for a browser that
 // asks for German (Accept-Language), and for an app that asks for it
 // (ui_locales) whatever the browser's language; ui_locales wins over the
-// browser. Then it signs in on the German page and finds the consent page
-// in German too.
+// browser. A reset requested from a German page sends a German mail. Then
+// it signs in on the German page and finds the consent page in German too.
 func TestChromiumGerman(t *testing.T) {
 	t.Parallel()
 	c := newChrome(t)
@@ -82,10 +82,26 @@ func TestChromiumGerman(t *testing.T) {
 		}
 	}
 
+	// An app that asks for German gets German mails too: a reset
+	// requested from its sign-in page, in an English browser.
+	c.acceptLanguage("en")
+	req := newPKCERequest(client)
+	c.navigate(req.URL+"&ui_locales=de", selEmail)
+	c.submit("open the forgot-password page", selForgotLink)
+	c.fill(selForgotEmail, u.Email)
+	c.submit("request a reset link", selForgotSubmit)
+	c.screenshot("check-email-de")
+	if h := c.text(selHeading); h != "Sehen Sie in Ihr E-Mail-Postfach" {
+		t.Errorf("the page after a reset request says %q, want it in German", h)
+	}
+	if m := waitMail(t, u.Email, 1); m.Subject != "Passwort zurücksetzen" {
+		t.Errorf("the reset mail's subject is %q, want the German %q", m.Subject, "Passwort zurücksetzen")
+	}
+
 	// The language holds through the interaction: the consent page of a
 	// German sign-in is German.
 	c.acceptLanguage("de")
-	req := newPKCERequest(client)
+	req = newPKCERequest(client)
 	c.navigate(req.URL, selEmail)
 	c.fill(selEmail, u.Email)
 	c.fill(selPassword, u.Password)

@@ -73,6 +73,9 @@ func TestChromiumSignUp(t *testing.T) {
 	}
 
 	m := waitMail(t, email, 1)
+	if m.Subject != "Confirm your email address" {
+		t.Errorf("the verification mail's subject is %q, want %q (an English browser)", m.Subject, "Confirm your email address")
+	}
 	if m.AuthUser != mailUser || !strings.Contains(m.From, "id@conformance.test") {
 		t.Errorf("the mail came from %q authenticated as %q, want the configured sender as %q", m.From, m.AuthUser, mailUser)
 	}

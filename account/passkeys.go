@@ -336,14 +336,9 @@ func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	// Recovery codes stand in for a second factor; with none left they
-	// would be a second password.
-	hasTOTP := slices.ContainsFunc(creds, func(c *storage.Credential) bool { return c.Type == storage.CredentialTOTP })
-	if len(pks) == 1 && !hasTOTP {
-		if err := h.cfg.Credentials.DeleteCredential(ctx, user.ID, storage.CredentialRecoveryCodes); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.serverError(w, r, err)
-			return
-		}
+	if err := h.dropOrphanRecoveryCodes(ctx, user.ID); err != nil {
+		h.serverError(w, r, err)
+		return
 	}
 	h.audit(r, auditPasskeyGone, user.ID, map[string]string{"passkey": pk.ID[:min(len(pk.ID), 16)], "name": pk.Name})
 	http.Redirect(w, r, pathPasskeys+"?done=removed", http.StatusSeeOther)

@@ -1,8 +1,10 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/atrium-id/atrium/authz/login"
@@ -170,16 +172,8 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	codes, rec, err := h.cfg.Factors.NewRecoveryCodes(user.ID, now)
+	codes, err := h.withRecoveryCodes(ctx, user.ID, now, cred)
 	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if err := h.cfg.Credentials.PutCredential(ctx, cred); err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if err := h.cfg.Credentials.PutCredential(ctx, rec); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
@@ -203,24 +197,9 @@ func (h *Handler) totpRemove(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		h.audit(r, auditMFARemoved, user.ID, map[string]string{"method": "totp"})
 	}
-	// Recovery codes stand in for a second factor; without one left they
-	// would be a second password.
-	creds, err := h.cfg.Credentials.ListCredentials(ctx, user.ID)
-	if err != nil {
+	if err := h.dropOrphanRecoveryCodes(ctx, user.ID); err != nil {
 		h.serverError(w, r, err)
 		return
-	}
-	passkeys := 0
-	for _, c := range creds {
-		if c.Type == storage.CredentialPasskey {
-			passkeys++
-		}
-	}
-	if passkeys == 0 {
-		if err := h.cfg.Credentials.DeleteCredential(ctx, user.ID, storage.CredentialRecoveryCodes); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.serverError(w, r, err)
-			return
-		}
 	}
 	http.Redirect(w, r, pathSecurity+"?removed=totp", http.StatusSeeOther)
 }
@@ -245,12 +224,8 @@ func (h *Handler) recoveryRenew(w http.ResponseWriter, r *http.Request) {
 			Error: "Set up an authenticator app or a passkey first: recovery codes stand in for one."})
 		return
 	}
-	codes, rec, err := h.cfg.Factors.NewRecoveryCodes(user.ID, time.Now())
+	codes, err := h.withRecoveryCodes(ctx, user.ID, time.Now())
 	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	if err := h.cfg.Credentials.PutCredential(ctx, rec); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
@@ -291,4 +266,39 @@ func (h *Handler) resendVerification(w http.ResponseWriter, r *http.Request) {
 		h.renderSecurity(w, r, http.StatusOK, sess, user, securityData{
 			Notice: "We sent a new link to your email address. It is valid for 24 hours."})
 	}
+}
+
+// withRecoveryCodes stores creds and a new set of recovery codes, which
+// replaces any earlier set, and returns the codes to show once.
+func (h *Handler) withRecoveryCodes(ctx context.Context, userID string, now time.Time, creds ...*storage.Credential) ([]string, error) {
+	codes, rec, err := h.cfg.Factors.NewRecoveryCodes(userID, now)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range append(creds, rec) {
+		if err := h.cfg.Credentials.PutCredential(ctx, c); err != nil {
+			return nil, err
+		}
+	}
+	return codes, nil
+}
+
+// dropOrphanRecoveryCodes deletes the user's recovery codes when no
+// second factor is left: they stand in for one, and alone they would be a
+// second password.
+func (h *Handler) dropOrphanRecoveryCodes(ctx context.Context, userID string) error {
+	creds, err := h.cfg.Credentials.ListCredentials(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if slices.ContainsFunc(creds, func(c *storage.Credential) bool {
+		return c.Type == storage.CredentialTOTP || c.Type == storage.CredentialPasskey
+	}) {
+		return nil
+	}
+	err = h.cfg.Credentials.DeleteCredential(ctx, userID, storage.CredentialRecoveryCodes)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	return err
 }

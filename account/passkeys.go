@@ -162,16 +162,26 @@ func (h *Handler) passkeyUser(r *http.Request, user *storage.User) (*login.Passk
 	return &login.PasskeyUser{ID: user.ID, Name: accountName(user), DisplayName: user.Name, Passkeys: pks}, nil
 }
 
+// passkeyName is the form's passkey name, cleaned; a bad one is answered
+// on the page.
+func (h *Handler) passkeyName(w http.ResponseWriter, r *http.Request, sess *storage.Session, user *storage.User) (string, bool) {
+	name, err := login.CleanPasskeyName(r.PostFormValue("name"))
+	if err != nil {
+		h.renderPasskeys(w, r, http.StatusBadRequest, sess, user, passkeysData{
+			Error: "Give the passkey a name of 1 to 64 characters, such as the device it is on."})
+		return "", false
+	}
+	return name, true
+}
+
 // passkeyNew begins a registration.
 func (h *Handler) passkeyNew(w http.ResponseWriter, r *http.Request) {
 	sess, user := h.passkeyPost(w, r, true)
 	if sess == nil {
 		return
 	}
-	name, err := login.CleanPasskeyName(r.PostFormValue("name"))
-	if err != nil {
-		h.renderPasskeys(w, r, http.StatusBadRequest, sess, user, passkeysData{
-			Error: "Give the passkey a name of 1 to 64 characters, such as the device it is on."})
+	name, ok := h.passkeyName(w, r, sess, user)
+	if !ok {
 		return
 	}
 	pu, err := h.passkeyUser(r, user)
@@ -274,10 +284,8 @@ func (h *Handler) passkeyRename(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	name, err := login.CleanPasskeyName(r.PostFormValue("name"))
-	if err != nil {
-		h.renderPasskeys(w, r, http.StatusBadRequest, sess, user, passkeysData{
-			Error: "Give the passkey a name of 1 to 64 characters, such as the device it is on."})
+	name, ok := h.passkeyName(w, r, sess, user)
+	if !ok {
 		return
 	}
 	pk, _, err := h.ownPasskey(r, user)

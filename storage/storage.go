@@ -400,3 +400,47 @@ type StateStore interface {
 // ErrUnavailable wraps errors of a backend that cannot be reached (a
 // refused connection, a timeout); callers answer "try again later".
 var ErrUnavailable = errors.New("storage: unavailable")
+
+// TopicUserDeleted is the outbox topic of an account erasure; its payload
+// is {"user_id": ..., "deleted_at": RFC 3339 time}.
+const TopicUserDeleted = "user.deleted"
+
+// AuditUserDeleted is the type of the tombstone an erasure leaves in the
+// audit log in place of the user's events.
+const AuditUserDeleted = "user.deleted"
+
+// OutboxMessage is an event recorded for systems downstream, written in
+// the same transaction as the change it reports.
+type OutboxMessage struct {
+	// ID is time-sortable: messages list in the order they were written.
+	ID          string
+	Topic       string
+	Payload     []byte // JSON
+	CreatedAt   time.Time
+	DeliveredAt time.Time // zero until MarkDelivered
+}
+
+// OutboxStore hands outbox messages to whatever delivers them.
+type OutboxStore interface {
+	// ListOutbox returns messages oldest first (by ID), only the
+	// undelivered ones when undeliveredOnly, and the After value of the
+	// next page, "" when this page is the last.
+	ListOutbox(ctx context.Context, undeliveredOnly bool, p Page) ([]*OutboxMessage, string, error)
+	// MarkDelivered records that the message reached its consumers; a
+	// message already marked keeps its first time. ErrNotFound when there
+	// is no such message.
+	MarkDelivered(ctx context.Context, id string) error
+}
+
+// UserEraser erases accounts (the right to erasure).
+type UserEraser interface {
+	// EraseUser removes, in one transaction, the user and every record
+	// naming them: credentials, linked identities, consents and their
+	// ledger, sessions, grant state, audit events. In their place it
+	// leaves one audit event of type AuditUserDeleted that names no one
+	// (no user ID, address, IP or user agent) and an OutboxMessage of
+	// TopicUserDeleted. It reports false, writing nothing, when there is
+	// no such user, so a repeated erasure succeeds without a second
+	// message. at is the time of the erasure.
+	EraseUser(ctx context.Context, id string, at time.Time) (bool, error)
+}

@@ -10,20 +10,20 @@ import (
 
 const clientColumns = `id, secret_hash, name, redirect_uris, post_logout_redirect_uris, grant_types,
 	response_types, scopes, audience, public, token_endpoint_auth_method, jwks, jwks_uri,
-	logo_uri, policy_uri, tos_uri, created_at, updated_at, id_token_signed_response_alg`
+	logo_uri, policy_uri, tos_uri, created_at, updated_at, id_token_signed_response_alg, first_party`
 
 func clientArgs(c *storage.Client) []any {
 	return []any{c.ID, c.SecretHash, c.Name, list(c.RedirectURIs), list(c.PostLogoutRedirectURIs),
 		list(c.GrantTypes), list(c.ResponseTypes), list(c.Scopes), list(c.Audience), b2i(c.Public),
 		c.TokenEndpointAuthMethod, c.JWKS, c.JWKSURI, c.LogoURI, c.PolicyURI, c.TOSURI,
-		storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt), c.IDTokenSignedResponseAlg}
+		storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt), c.IDTokenSignedResponseAlg, b2i(c.FirstParty)}
 }
 
 // CreateClient implements storage.ClientStore.
 func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	s.stamp(&c.CreatedAt, &c.UpdatedAt)
 	_, err := s.exec(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
 	return err
 }
 
@@ -40,11 +40,11 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	}
 	a := clientArgs(c)
 	// Everything but id and created_at, then the id.
-	args := append(append([]any{}, a[1:16]...), a[17], a[18], a[0])
+	args := append(append([]any{}, a[1:16]...), a[17], a[18], a[19], a[0])
 	return affectedOne(s.exec(ctx, `UPDATE clients SET secret_hash = ?, name = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, audience = ?,
 		public = ?, token_endpoint_auth_method = ?, jwks = ?, jwks_uri = ?, logo_uri = ?,
-		policy_uri = ?, tos_uri = ?, updated_at = ?, id_token_signed_response_alg = ? WHERE id = ?`, args...))
+		policy_uri = ?, tos_uri = ?, updated_at = ?, id_token_signed_response_alg = ?, first_party = ? WHERE id = ?`, args...))
 }
 
 // DeleteClient implements storage.ClientStore. The client's consents and
@@ -103,12 +103,12 @@ func scanClient(r scanner) (*storage.Client, error) {
 	var (
 		c                                                     storage.Client
 		redirects, postLogout, grants, responses, scopes, aud string
-		public                                                int
+		public, firstParty                                    int
 		created, updated                                      int64
 	)
 	err := r.Scan(&c.ID, &c.SecretHash, &c.Name, &redirects, &postLogout, &grants, &responses, &scopes, &aud,
 		&public, &c.TokenEndpointAuthMethod, &c.JWKS, &c.JWKSURI, &c.LogoURI, &c.PolicyURI, &c.TOSURI,
-		&created, &updated, &c.IDTokenSignedResponseAlg)
+		&created, &updated, &c.IDTokenSignedResponseAlg, &firstParty)
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -121,7 +121,7 @@ func scanClient(r scanner) (*storage.Client, error) {
 			return nil, err
 		}
 	}
-	c.Public = public != 0
+	c.Public, c.FirstParty = public != 0, firstParty != 0
 	c.CreatedAt, c.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)
 	return &c, nil
 }

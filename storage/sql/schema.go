@@ -180,6 +180,17 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_user ON audit_events (user_id, id);
 CREATE INDEX audit_events_time ON audit_events (time);
 `,
+	// The outbox of events for downstream systems (account erasure).
+	`
+CREATE TABLE outbox (
+	id TEXT PRIMARY KEY,
+	topic TEXT NOT NULL,
+	payload TEXT NOT NULL,
+	created_at BIGINT NOT NULL,
+	delivered_at BIGINT
+);
+CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

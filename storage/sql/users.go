@@ -66,7 +66,8 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 }
 
 // DeleteUser implements storage.UserStore: the user goes with every
-// credential, linked identity, consent, session and grant of theirs.
+// credential, linked identity, consent (and consent ledger entry), session
+// and grant of theirs.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *sqldb.Tx) error {
 		if err := affectedOne(s.execOn(ctx, tx, `DELETE FROM users WHERE id = ?`, id)); err != nil {
@@ -83,7 +84,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return err
 			}
 		}
-		return nil
+		return s.deleteConsentEvents(ctx, tx, id)
 	})
 }
 

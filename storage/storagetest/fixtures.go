@@ -32,6 +32,7 @@ func fullClient(id string, now time.Time) *storage.Client {
 		LogoURI:                  "https://rp.example/logo.png",
 		PolicyURI:                "https://rp.example/privacy",
 		TOSURI:                   "https://rp.example/tos",
+		FirstParty:               true,
 		CreatedAt:                now,
 		UpdatedAt:                now.Add(time.Second),
 	}
@@ -92,11 +93,12 @@ func fullIdentity(id, userID, provider, subject string, now time.Time) *storage.
 
 func fullConsent(userID, clientID string, now time.Time) *storage.Consent {
 	return &storage.Consent{
-		UserID:    userID,
-		ClientID:  clientID,
-		Scopes:    []string{"openid", "profile", "email"},
-		CreatedAt: now,
-		UpdatedAt: now.Add(time.Second),
+		UserID:        userID,
+		ClientID:      clientID,
+		Scopes:        []string{"openid", "profile", "email"},
+		PolicyVersion: "2031-01",
+		CreatedAt:     now,
+		UpdatedAt:     now.Add(time.Second),
 	}
 }
 

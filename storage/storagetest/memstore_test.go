@@ -56,6 +56,7 @@ type memStore struct {
 	counters   map[string]counter
 	audit      map[string]storage.AuditEvent
 	auditSeq   int
+	ledger     []storage.ConsentEvent // in the order appended
 }
 
 type counter struct {
@@ -236,6 +237,7 @@ func (s *memStore) DeleteUser(_ context.Context, id string) error {
 	maps.DeleteFunc(s.creds, func(k credKey, _ storage.Credential) bool { return k.user == id })
 	maps.DeleteFunc(s.identities, func(_ string, i storage.Identity) bool { return i.UserID == id })
 	maps.DeleteFunc(s.consents, func(k consentKey, _ storage.Consent) bool { return k.user == id })
+	s.ledger = slices.DeleteFunc(s.ledger, func(e storage.ConsentEvent) bool { return e.UserID == id })
 	maps.DeleteFunc(s.sessions, func(_ string, x storage.Session) bool { return x.UserID == id })
 	return nil
 }
@@ -478,6 +480,36 @@ func (s *memStore) ListConsents(_ context.Context, userID string) ([]*storage.Co
 			out = append(out, &c)
 		}
 	}
+	return out, nil
+}
+
+func (s *memStore) AppendConsentEvent(_ context.Context, e *storage.ConsentEvent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e.At.IsZero() {
+		e.At = s.now()
+	}
+	e.At = norm(e.At)
+	if e.ID == "" {
+		s.auditSeq++
+		e.ID = fmt.Sprintf("%016x%08x", e.At.UnixMicro(), s.auditSeq)
+	}
+	n := *e
+	n.Scopes = slices.Clone(e.Scopes)
+	s.ledger = append(s.ledger, n)
+	return nil
+}
+
+func (s *memStore) ListConsentEvents(_ context.Context, userID string) ([]*storage.ConsentEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []*storage.ConsentEvent{}
+	for _, e := range s.ledger {
+		if e.UserID == userID {
+			out = append(out, &e)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *storage.ConsentEvent) int { return a.At.Compare(b.At) })
 	return out, nil
 }
 

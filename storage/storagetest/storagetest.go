@@ -97,6 +97,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) Store) {
 		{"Credentials", credentialTests},
 		{"Identities", identityTests},
 		{"Consents", consentTests},
+		{"ConsentLedger", ledgerTests},
 		{"Keys", keyTests},
 		{"Audit", auditTests},
 		{"Sessions", full(sessionTests)},

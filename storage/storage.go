@@ -361,6 +361,10 @@ type TokenStore interface {
 	// RevokeClientTokens deletes every token of every kind issued to the
 	// client.
 	RevokeClientTokens(ctx context.Context, clientID string) (int, error)
+	// RevokeUserClientTokens deletes every token of every kind the client
+	// holds for the subject (a user withdrawing one app's access) and
+	// reports how many it deleted.
+	RevokeUserClientTokens(ctx context.Context, subject, clientID string) (int, error)
 	// UseOnce records key until exp and returns ErrAlreadyExists if it is
 	// already recorded and not expired (client assertion jti replay).
 	UseOnce(ctx context.Context, key string, exp time.Time) error

@@ -440,6 +440,59 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string) (int, e
 	return s.revokeGrants(ctx, s.clientGrantsKey(clientID))
 }
 
+// RevokeUserClientTokens implements storage.TokenStore: the grants both
+// the subject's and the client's index list are that client's for that
+// subject (a grant has one of each). Intersected here, not by ZINTER, as
+// the two indexes may live on different cluster nodes.
+func (s *Store) RevokeUserClientTokens(ctx context.Context, subject, clientID string) (int, error) {
+	subjectIndex, clientIndex := s.subjectGrantsKey(subject), s.clientGrantsKey(clientID)
+	var bySubject, byClient *goredis.StringSliceCmd
+	if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		bySubject = p.ZRange(ctx, subjectIndex, 0, -1)
+		byClient = p.ZRange(ctx, clientIndex, 0, -1)
+		return nil
+	}); err != nil {
+		return 0, wrap(err)
+	}
+	ofClient := make(map[string]bool, len(byClient.Val()))
+	for _, g := range byClient.Val() {
+		ofClient[g] = true
+	}
+	var grants []string
+	for _, g := range bySubject.Val() {
+		if ofClient[g] {
+			grants = append(grants, g)
+		}
+	}
+	if len(grants) == 0 {
+		return 0, nil
+	}
+	lists := make([]*goredis.StringSliceCmd, len(grants))
+	if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+		for i, g := range grants {
+			lists[i] = p.ZRange(ctx, s.grantKey(g), 0, -1)
+		}
+		return nil
+	}); err != nil {
+		return 0, wrap(err)
+	}
+	var keys []string
+	for _, l := range lists {
+		for _, m := range l.Val() {
+			if kind, sig, ok := strings.Cut(m, ":"); ok {
+				keys = append(keys, s.tokenKey(codeKind(kind), sig))
+			}
+		}
+	}
+	return s.deleteTokens(ctx, keys, func(ctx context.Context, p goredis.Pipeliner) {
+		for _, g := range grants {
+			p.Del(ctx, s.grantKey(g))
+		}
+		p.ZRem(ctx, subjectIndex, toAny(grants)...)
+		p.ZRem(ctx, clientIndex, toAny(grants)...)
+	})
+}
+
 // revokeGrants deletes every token of the grants listed in index: one
 // round trip for the grant list, one for the grants' tokens, one for the
 // deletes.

@@ -250,6 +250,12 @@ func (s *Store) RevokeClientTokens(ctx context.Context, clientID string) (int, e
 	return int(n), err
 }
 
+// RevokeUserClientTokens implements storage.TokenStore.
+func (s *Store) RevokeUserClientTokens(ctx context.Context, subject, clientID string) (int, error) {
+	n, err := s.exec(ctx, `DELETE FROM tokens WHERE subject = ? AND client_id = ?`, subject, clientID)
+	return int(n), err
+}
+
 // UseOnce implements storage.TokenStore. The upsert only overwrites a
 // marker that has expired, so a live marker makes it change nothing.
 func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {

@@ -725,6 +725,10 @@ func (s *memStore) RevokeClientTokens(_ context.Context, clientID string) (int, 
 	return s.revokeWhere(func(t storage.Token) bool { return t.ClientID == clientID }), nil
 }
 
+func (s *memStore) RevokeUserClientTokens(_ context.Context, subject, clientID string) (int, error) {
+	return s.revokeWhere(func(t storage.Token) bool { return t.Subject == subject && t.ClientID == clientID }), nil
+}
+
 func (s *memStore) revokeWhere(match func(storage.Token) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

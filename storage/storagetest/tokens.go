@@ -225,6 +225,43 @@ var tokenTests = []stateTest{
 			t.Errorf("RevokeClientTokens(client with no tokens) = %d, %v; want 0, no error", n, err)
 		}
 	}},
+	{"RevokeUserClientTokens", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		now := clock.Now()
+		// Two grants of client-1 to user-1; kept: user-1's grant through
+		// client-2, user-2's through client-1, and client-1's
+		// client_credentials grant.
+		var revoked, kept []*storage.Token
+		revoked = append(revoked, grant("req-1", "client-1", "user-1", "g1-", allKinds, now)...)
+		revoked = append(revoked, grant("req-2", "client-1", "user-1", "g2-", []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken}, now)...)
+		kept = append(kept, grant("req-3", "client-2", "user-1", "g3-", allKinds, now)...)
+		kept = append(kept, grant("req-4", "client-1", "user-2", "g4-", []storage.TokenKind{storage.KindAccessToken, storage.KindRefreshToken}, now)...)
+		kept = append(kept, grant("req-5", "client-1", "client-1", "g5-", []storage.TokenKind{storage.KindAccessToken}, now)...)
+		testRevoke(t, s, revoked, kept, "RevokeUserClientTokens(user-1, client-1)", func() (int, error) {
+			return s.RevokeUserClientTokens(t.Context(), "user-1", "client-1")
+		})
+		for _, tc := range []struct{ subject, client string }{{"nobody", "client-1"}, {"user-1", "nobody"}, {"user-2", "client-2"}} {
+			n, err := s.RevokeUserClientTokens(t.Context(), tc.subject, tc.client)
+			if err != nil || n != 0 {
+				t.Errorf("RevokeUserClientTokens(%s, %s), no tokens of that pair = %d, %v; want 0, no error", tc.subject, tc.client, n, err)
+			}
+		}
+		// A new grant of the pair is revoked in turn, and the revocations
+		// by subject and by client still find what is left.
+		again := grant("req-6", "client-1", "user-1", "g6-", []storage.TokenKind{storage.KindAccessToken}, now)
+		must(t, s.CreateToken(t.Context(), clone(again[0])), "CreateToken(a new grant of client-1 to user-1)")
+		n, err := s.RevokeUserClientTokens(t.Context(), "user-1", "client-1")
+		if err != nil || n != 1 {
+			t.Errorf("RevokeUserClientTokens(user-1, client-1) after a new grant = %d, %v; want 1", n, err)
+		}
+		n, err = s.RevokeSubjectTokens(t.Context(), "user-1")
+		if err != nil || n != len(allKinds) {
+			t.Errorf("RevokeSubjectTokens(user-1) afterwards = %d, %v; want %d (client-2's grant)", n, err, len(allKinds))
+		}
+		n, err = s.RevokeClientTokens(t.Context(), "client-1")
+		if err != nil || n != 3 {
+			t.Errorf("RevokeClientTokens(client-1) afterwards = %d, %v; want 3 (user-2's grant and the client_credentials token)", n, err)
+		}
+	}},
 	{"UseOnce", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		exp := clock.Now().Add(5 * time.Minute)
 		must(t, s.UseOnce(t.Context(), "jti-1", exp), "UseOnce(jti-1) first time")

@@ -69,14 +69,20 @@ const (
 )
 
 // mfaRequested reports whether the authorization request asks for a
-// multi-factor sign-in.
+// multi-factor sign-in: acr_values lists a multi-factor value and no
+// value one factor meets (the list is the app's preferences, any of which
+// will do: "1 2" is met by a password).
 func mfaRequested(ix *interaction) bool {
+	mfa := false
 	for _, v := range strings.Fields(ix.Form.Get("acr_values")) {
-		if v == acrMFA || v == acrPAPEMFA {
-			return true
+		switch v {
+		case acrMFA, acrPAPEMFA:
+			mfa = true
+		case acrSSO, acrPassword:
+			return false
 		}
 	}
-	return false
+	return mfa
 }
 
 // secondFactors are the user's credentials that serve as a second factor.

@@ -472,3 +472,23 @@ func TestMFAThrottleAndAudit(t *testing.T) {
 		t.Fatalf("audit events %v", count)
 	}
 }
+
+func TestMFARequestedByACRValues(t *testing.T) {
+	for _, tc := range []struct {
+		acr  string
+		want bool
+	}{
+		{"", false},
+		{"2", true},
+		{acrPAPEMFA, true},
+		{"urn:other 2", true},
+		{"1 2", false}, // preferences: a password meets "1"
+		{"2 0", false},
+		{"urn:other", false},
+	} {
+		ix := &interaction{Form: url.Values{"acr_values": {tc.acr}}}
+		if got := mfaRequested(ix); got != tc.want {
+			t.Errorf("acr_values %q: mfaRequested = %v, want %v", tc.acr, got, tc.want)
+		}
+	}
+}

@@ -81,6 +81,9 @@ func TestAccountTOTPSetup(t *testing.T) {
 		t.Fatalf("setup page %d: %s", resp.StatusCode, setup)
 	}
 	secret := m[1]
+	if !strings.Contains(setup, `src="data:image/png;base64,`) {
+		t.Fatal("the setup page's QR code is not an inline PNG")
+	}
 
 	// A wrong code stores nothing and shows the same secret again.
 	resp = submitForm(t, b, pageURL, setup, "/account/security/totp/confirm", url.Values{"code": {"000000"}})

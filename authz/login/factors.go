@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"image/png"
 	"slices"
 	"strconv"
@@ -69,7 +70,7 @@ const (
 type TOTPEnrolment struct {
 	Secret string // base32, for typing into an app
 	URL    string // otpauth:// URI, the QR code's content
-	QR     string // the QR code as a data: URL (PNG)
+	QR     template.URL // the QR code as a data: URL (PNG), made here
 }
 
 // NewTOTP makes a new TOTP secret for the account named account (its
@@ -96,7 +97,7 @@ func enrolment(key *otp.Key) (*TOTPEnrolment, error) {
 	}
 	return &TOTPEnrolment{
 		Secret: key.Secret(), URL: key.URL(),
-		QR: "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()),
+		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes())),
 	}, nil
 }
 

@@ -61,7 +61,7 @@ func TestTOTPEnrolAndVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(enrol.URL, "otpauth://totp/") || !strings.Contains(enrol.URL, "secret="+enrol.Secret) ||
-		!strings.HasPrefix(enrol.QR, "data:image/png;base64,") {
+		!strings.HasPrefix(string(enrol.QR), "data:image/png;base64,") {
 		t.Fatalf("enrolment = %+v", enrol)
 	}
 

@@ -68,8 +68,8 @@ const (
 
 // TOTPEnrolment is a TOTP secret offered to a user and not yet confirmed.
 type TOTPEnrolment struct {
-	Secret string // base32, for typing into an app
-	URL    string // otpauth:// URI, the QR code's content
+	Secret string       // base32, for typing into an app
+	URL    string       // otpauth:// URI, the QR code's content
 	QR     template.URL // the QR code as a data: URL (PNG), made here
 }
 

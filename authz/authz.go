@@ -117,6 +117,11 @@ type Config struct {
 	// passkeys off.
 	Passkeys *login.PasskeyRelyingParty
 
+	// ConsentPolicyVersion is the operator's consent policy version: a
+	// consent given under another version does not count, so changing it
+	// asks every user again. "" is a version like any other.
+	ConsentPolicyVersion string
+
 	// SignupFields are the profile fields the sign-up page asks for, in
 	// order; nil for an optional name.
 	SignupFields []SignupField

@@ -419,6 +419,9 @@ func (a *agent) submit(page *hop, action string, fields url.Values) *hop {
 		for _, in := range inputRe.FindAllStringSubmatch(m[2], -1) {
 			form.Set(in[1], unescapeHTML(in[2]))
 		}
+		for _, in := range checkedRe.FindAllStringSubmatch(m[2], -1) {
+			form.Add(in[1], unescapeHTML(in[2]))
+		}
 		for k, v := range fields {
 			form[k] = v
 		}

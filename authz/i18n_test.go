@@ -65,7 +65,7 @@ func TestGermanSignIn(t *testing.T) {
 	resp = submitForm(t, b, pageURL, body, "login", url.Values{"email": {testEmail}, "password": {testPassword}})
 	body = readBody(t, resp)
 	mustContain(t, "consent page", body, `<html lang="de">`, `<h1>Zugriff erlauben?</h1>`,
-		`<strong>App</strong> möchte:`, `<li>Wissen, wer Sie sind</li>`, `<li>Ihre E-Mail-Adresse</li>`, `>Erlauben</button>`)
+		`<strong>App</strong> möchte:`, `<li>Wissen, wer Sie sind</li>`, `value="email" checked> Ihre E-Mail-Adresse</label>`, `Gibt weiter: email, email_verified`, `>Erlauben</button>`)
 }
 
 // TestPageLanguage checks which language the login page is in for

@@ -48,10 +48,14 @@ import (
 //
 //	    A failed callback shows an error page linking back to /login; the
 //	    interaction stays usable.
-//	consent: skipped when the user has granted the client every requested
-//	    scope and prompt does not contain consent; otherwise the browser is
-//	    sent to /consent. prompt=none turns this step into consent_required.
-//	    Deny ends the interaction with access_denied.
+//	consent (consent.go, rules in package consent): skipped when the user
+//	    has granted the client every requested scope under the current
+//	    consent policy version, or the client is first-party, and prompt
+//	    does not contain consent; otherwise the browser is sent to
+//	    /consent. prompt=none turns this step into consent_required.
+//	    Allow grants openid and the scopes left ticked, remembers them and
+//	    writes a "granted" ledger entry; Deny ends the interaction with
+//	    access_denied.
 //	issue: fosite writes the authorization response (with iss, RFC 9207) and
 //	    the interaction is deleted.
 //
@@ -74,6 +78,9 @@ type interaction struct {
 	SessionID   string     `json:"session_id,omitempty"`
 	LoggedIn    bool       `json:"logged_in,omitempty"` // authenticated during this interaction
 	Consented   bool       `json:"consented,omitempty"`
+	// Granted, once the user has answered the consent screen, are the
+	// scopes they granted (consent.go); issue grants only those.
+	Granted []string `json:"granted,omitempty"`
 	// Upstream is the pending upstream sign-in, between start and callback.
 	Upstream *upstreamState `json:"upstream,omitempty"`
 	// Link is the upstream identity waiting for the user to prove the
@@ -301,33 +308,6 @@ func (p *Provider) maxAgeExceeded(form url.Values, sess *storage.Session) bool {
 		return true
 	}
 	return p.now().Sub(sess.AuthTime) > time.Duration(n)*time.Second
-}
-
-// consentScopes are the requested scopes that need the user's consent.
-func consentScopes(ar fosite.AuthorizeRequester) []string {
-	var out []string
-	for _, s := range ar.GetRequestedScopes() {
-		if s != "openid" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func (p *Provider) hasConsent(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (bool, error) {
-	c, err := p.stores.Consents.GetConsent(ctx, userID, ar.GetClient().GetID())
-	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, s := range consentScopes(ar) {
-		if !slices.Contains(c.Scopes, s) {
-			return false, nil
-		}
-	}
-	return true, nil
 }
 
 // startStep stores ix and sends the browser to a page of the interaction.
@@ -559,20 +539,6 @@ func (p *Provider) checkPassword(ctx context.Context, email, password string) (*
 	return user, nil
 }
 
-func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
-	ix, err := p.loadInteraction(r)
-	if err != nil || ix.UserID == "" {
-		p.interactionGone(w, r, cmpErr(err, "consent before sign-in"))
-		return
-	}
-	ar, err := p.resume(r.Context(), ix)
-	if err != nil {
-		p.writeAuthorizeError(w, r, ar, err)
-		return
-	}
-	p.renderConsent(w, r, ix, ar)
-}
-
 func cmpErr(err error, msg string) error {
 	if err != nil {
 		return err
@@ -580,72 +546,13 @@ func cmpErr(err error, msg string) error {
 	return errors.New(msg)
 }
 
-func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, ix *interaction, ar fosite.AuthorizeRequester) {
-	cl, _ := p.stores.Clients.GetClient(r.Context(), ar.GetClient().GetID())
-	var scopes []scopeView
-	for _, s := range consentScopes(ar) {
-		scopes = append(scopes, scopeView{Name: s, Description: scopeDescriptions[s]})
-	}
-	p.render(w, r, http.StatusOK, "consent", pageData{
-		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
-		Locales: ix.Form.Get("ui_locales"),
-	})
-}
-
-func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	ix, err := p.loadInteraction(r)
-	if err != nil || ix.UserID == "" {
-		p.interactionGone(w, r, cmpErr(err, "consent before sign-in"))
-		return
-	}
-	ar, err := p.resume(ctx, ix)
-	if err != nil {
-		p.writeAuthorizeError(w, r, ar, err)
-		return
-	}
-	switch r.PostFormValue("action") {
-	case "allow":
-	case "deny":
-		_ = p.stores.Sessions.DeleteInteraction(ctx, ix.ID)
-		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
-		return
-	default:
-		p.renderConsent(w, r, ix, ar)
-		return
-	}
-	now := p.now()
-	c, err := p.stores.Consents.GetConsent(ctx, ix.UserID, ar.GetClient().GetID())
-	if errors.Is(err, storage.ErrNotFound) {
-		c, err = &storage.Consent{UserID: ix.UserID, ClientID: ar.GetClient().GetID(), CreatedAt: now}, nil
-	}
-	if err != nil {
-		p.serverError(w, r, err)
-		return
-	}
-	for _, s := range consentScopes(ar) {
-		if !slices.Contains(c.Scopes, s) {
-			c.Scopes = append(c.Scopes, s)
-		}
-	}
-	c.UpdatedAt = now
-	if err := p.stores.Consents.PutConsent(ctx, c); err != nil {
-		p.serverError(w, r, err)
-		return
-	}
-	ix.Consented = true
-	if !ix.LoggedIn {
-		// The user was signed in by the SSO session; make proceed use it.
-		ix.LoggedIn = true
-	}
-	p.proceed(w, r, ar, ix)
-}
-
 // issue grants the request and writes the authorization response.
 func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, ix *interaction, user *storage.User, sess *storage.Session) {
 	ctx := r.Context()
 	for _, s := range ar.GetRequestedScopes() {
-		ar.GrantScope(s)
+		if !ix.Consented || slices.Contains(ix.Granted, s) {
+			ar.GrantScope(s)
+		}
 	}
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)

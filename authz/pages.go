@@ -73,17 +73,11 @@ type providerButton struct {
 
 type param struct{ Name, Value string }
 
+// scopeView is a scope on the consent screen (consent.go).
 type scopeView struct {
 	Name        string
 	Description string
-}
-
-var scopeDescriptions = map[string]string{
-	"profile":        "Your name and profile details",
-	"email":          "Your email address",
-	"address":        "Your postal address",
-	"phone":          "Your phone number",
-	"offline_access": "Stay signed in to the app when you are away",
+	Claims      []string // the claims it releases
 }
 
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {

@@ -145,12 +145,20 @@ func codeParams(clientID, scope, challenge string) url.Values {
 
 var hiddenRe = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
 
-// submitForm posts the page's hidden fields plus fields to action.
+// checkedRe matches the checkboxes a page ticks by default (the consent
+// page's scopes), which a browser submits as they are.
+var checkedRe = regexp.MustCompile(`<input type="checkbox" name="([a-z_]+)" value="([^"]*)" checked>`)
+
+// submitForm posts the page's hidden fields and ticked checkboxes plus
+// fields to action.
 func submitForm(t testing.TB, b *http.Client, pageURL, page, action string, fields url.Values) *http.Response {
 	t.Helper()
 	form := url.Values{}
 	for _, m := range hiddenRe.FindAllStringSubmatch(page, -1) {
 		form.Set(m[1], m[2])
+	}
+	for _, m := range checkedRe.FindAllStringSubmatch(page, -1) {
+		form.Add(m[1], m[2])
 	}
 	for k, v := range fields {
 		form[k] = v

@@ -1,0 +1,177 @@
+package authz
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+
+	"github.com/ory/fosite"
+
+	"github.com/atrium-id/atrium/consent"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// Maximum lengths of what the consent ledger keeps of a request.
+const maxLedgerUserAgent = 512
+
+// consentScopes are the requested scopes the user may leave out: every
+// one but openid.
+func consentScopes(ar fosite.AuthorizeRequester) []string {
+	return consent.Optional(ar.GetRequestedScopes())
+}
+
+// hasConsent reports whether the request may go on without the consent
+// screen (consent.Decide): the user's remembered consent covers it under
+// the current policy version, or the client is first-party, and prompt
+// does not ask for consent.
+func (p *Provider) hasConsent(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (bool, error) {
+	c, err := p.stores.Consents.GetConsent(ctx, userID, ar.GetClient().GetID())
+	if errors.Is(err, storage.ErrNotFound) {
+		c, err = nil, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	firstParty := false
+	if cl, ok := ar.GetClient().(*client); ok {
+		firstParty = cl.c.FirstParty
+	}
+	d := consent.Decide(consent.Request{
+		Requested: ar.GetRequestedScopes(), Stored: c, PolicyVersion: p.cfg.ConsentPolicyVersion,
+		FirstParty: firstParty, Prompt: prompts(ar.GetRequestForm()),
+	})
+	return !d.Ask, nil
+}
+
+func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
+	ix, err := p.loadInteraction(r)
+	if err != nil || ix.UserID == "" {
+		p.interactionGone(w, r, cmpErr(err, "consent before sign-in"))
+		return
+	}
+	ar, err := p.resume(r.Context(), ix)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	p.renderConsent(w, r, http.StatusOK, ix, ar, "")
+}
+
+// renderConsent shows the consent screen: the app, and each scope it asks
+// for in plain words with the claims it releases; the optional ones as
+// checkboxes, ticked by default.
+func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status int, ix *interaction, ar fosite.AuthorizeRequester, problem string) {
+	cl, _ := p.stores.Clients.GetClient(r.Context(), ar.GetClient().GetID())
+	var scopes []scopeView
+	for _, s := range consentScopes(ar) {
+		scopes = append(scopes, scopeView{Name: s, Description: consent.Describe(s), Claims: scopeClaims[s]})
+	}
+	p.render(w, r, status, "consent", pageData{
+		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
+		Locales: ix.Form.Get("ui_locales"), Error: problem,
+	})
+}
+
+func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ix, err := p.loadInteraction(r)
+	if err != nil || ix.UserID == "" {
+		p.interactionGone(w, r, cmpErr(err, "consent before sign-in"))
+		return
+	}
+	ar, err := p.resume(ctx, ix)
+	if err != nil {
+		p.writeAuthorizeError(w, r, ar, err)
+		return
+	}
+	switch r.PostFormValue("action") {
+	case "allow":
+	case "deny":
+		_ = p.stores.Sessions.DeleteInteraction(ctx, ix.ID)
+		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return
+	default:
+		p.renderConsent(w, r, http.StatusBadRequest, ix, ar, "Choose Allow or Deny.")
+		return
+	}
+	// Only what the request asked for can be granted: a ticked scope it
+	// did not ask for is ignored.
+	granted := consent.Granted(ar.GetRequestedScopes(), r.PostForm["scope"])
+	now := p.now()
+	clientID := ar.GetClient().GetID()
+	c, err := p.stores.Consents.GetConsent(ctx, ix.UserID, clientID)
+	if errors.Is(err, storage.ErrNotFound) {
+		c, err = &storage.Consent{UserID: ix.UserID, ClientID: clientID, CreatedAt: now}, nil
+	}
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	if c.PolicyVersion != p.cfg.ConsentPolicyVersion {
+		// A consent under another policy no longer counts: the answer
+		// given now replaces it.
+		c.Scopes = nil
+	}
+	// The remembered consent is this answer: scopes asked now and left
+	// unticked are withdrawn; those granted earlier and not asked now stay.
+	c.Scopes = slices.DeleteFunc(c.Scopes, func(s string) bool { return slices.Contains(ar.GetRequestedScopes(), s) })
+	for _, s := range granted {
+		if s != consent.ScopeOpenID {
+			c.Scopes = append(c.Scopes, s)
+		}
+	}
+	c.PolicyVersion, c.UpdatedAt = p.cfg.ConsentPolicyVersion, now
+	if err := p.stores.Consents.PutConsent(ctx, c); err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	if err := p.appendConsentEvent(r, ix.UserID, clientID, storage.ConsentGranted, granted); err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	ix.Consented, ix.Granted = true, granted
+	if !ix.LoggedIn {
+		// The user was signed in by the SSO session; make proceed use it.
+		ix.LoggedIn = true
+	}
+	p.proceed(w, r, ar, ix)
+}
+
+// appendConsentEvent writes an entry of the consent ledger for r.
+func (p *Provider) appendConsentEvent(r *http.Request, userID, clientID, action string, scopes []string) error {
+	return p.stores.Consents.AppendConsentEvent(r.Context(), &storage.ConsentEvent{
+		UserID: userID, ClientID: clientID, Scopes: scopes, Action: action, At: p.now(),
+		PolicyVersion: p.cfg.ConsentPolicyVersion,
+		IP:            p.clientIP(r), UserAgent: truncate(r.UserAgent(), maxLedgerUserAgent),
+	})
+}
+
+// RevokeConsent withdraws the user's consent to a client (the user
+// revoking an app): the remembered consent goes, a "revoked" entry is
+// written to the consent ledger with the client address and user agent of
+// r, and every token the client holds for the user is revoked, so they
+// stop working at once. It returns storage.ErrNotFound, changing nothing,
+// when the user has neither a consent to nor a token of the client.
+func (p *Provider) RevokeConsent(r *http.Request, userID, clientID string) error {
+	ctx := r.Context()
+	var scopes []string
+	c, err := p.stores.Consents.GetConsent(ctx, userID, clientID)
+	switch {
+	case err == nil:
+		scopes = c.Scopes
+		if err := p.stores.Consents.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
+	case !errors.Is(err, storage.ErrNotFound):
+		return err
+	}
+	n, err := p.stores.Tokens.RevokeUserClientTokens(ctx, userID, clientID)
+	if err != nil {
+		return err
+	}
+	if c == nil && n == 0 {
+		return storage.ErrNotFound
+	}
+	return p.appendConsentEvent(r, userID, clientID, storage.ConsentRevoked, scopes)
+}

@@ -2,6 +2,7 @@ package account
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
@@ -50,6 +51,21 @@ type Verifier interface {
 	ResendVerification(r *http.Request, u *storage.User) (limited bool, err error)
 }
 
+// ConsentRevoker withdraws a user's consent to a client; an Authenticator
+// that is one (as *authz.Provider is) does it for the Connected apps
+// page, keeping its consent records.
+type ConsentRevoker interface {
+	// RevokeConsent deletes the user's consent to the client and revokes
+	// every token the client holds for the user.
+	RevokeConsent(r *http.Request, userID, clientID string) error
+}
+
+// TokenRevoker revokes the tokens a client holds for a user
+// (storage.TokenStore implements it).
+type TokenRevoker interface {
+	RevokeUserClientTokens(ctx context.Context, subject, clientID string) (int, error)
+}
+
 // audit records an audit event when the Authenticator keeps them.
 func (h *Handler) audit(r *http.Request, typ, userID string, detail map[string]string) {
 	if a, ok := h.cfg.Auth.(Auditor); ok {
@@ -82,6 +98,21 @@ type Config struct {
 	// Passkeys registers passkeys (the Passkeys page); nil leaves the page
 	// out. Needs UseOnce.
 	Passkeys *login.PasskeyRelyingParty
+	// Users edits the profile (the Profile page); nil leaves it out.
+	Users storage.UserStore
+	// Sessions lists and ends the user's SSO sessions (the Sessions
+	// page); nil leaves it out.
+	Sessions storage.SessionStore
+	// Consents and Clients list the apps the user let in (the Connected
+	// apps page); nil leaves it out. Removing an app's access goes through
+	// the Authenticator when it is a ConsentRevoker, else it deletes the
+	// consent and revokes the app's tokens with Tokens.
+	Consents storage.ConsentStore
+	Clients  storage.ClientStore
+	Tokens   TokenRevoker
+	// Audit lists the user's security-relevant history (the Activity
+	// page); nil leaves it out.
+	Audit storage.AuditStore
 	// CSRFKey (at least 32 bytes) keys the CSRF tokens of the forms.
 	CSRFKey []byte
 	Log     *slog.Logger
@@ -121,6 +152,12 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Passkeys != nil && cfg.UseOnce == nil {
 		errs = append(errs, errors.New("account: UseOnce is required with Passkeys"))
 	}
+	if cfg.Consents != nil && cfg.Clients == nil {
+		errs = append(errs, errors.New("account: Clients is required with Consents"))
+	}
+	if _, ok := cfg.Auth.(ConsentRevoker); cfg.Consents != nil && !ok && cfg.Tokens == nil {
+		errs = append(errs, errors.New("account: Tokens is required with Consents unless Auth is a ConsentRevoker"))
+	}
 	if len(cfg.CSRFKey) < 32 {
 		errs = append(errs, errors.New("account: CSRFKey must be at least 32 bytes"))
 	}
@@ -157,6 +194,10 @@ func New(cfg Config) (*Handler, error) {
 		m.HandleFunc("POST "+pathSecurity+"/recovery", h.recoveryRenew)
 	}
 	h.passkeyRoutes(m)
+	h.profileRoutes(m)
+	h.appsRoutes(m)
+	h.sessionsRoutes(m)
+	h.activityRoutes(m)
 	// Defence in depth beside the CSRF token: browsers' Sec-Fetch-Site and
 	// Origin headers refuse cross-origin POSTs.
 	h.handler = http.NewCrossOriginProtection().Handler(m)
@@ -213,6 +254,7 @@ const langField = "L"
 // field L (a page.Lang) render sets from the request's Accept-Language.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d any) {
 	d, lang := withLang(d, page.Negotiate("", r))
+	d = withNav(d, h.nav(r))
 	var buf bytes.Buffer
 	if err := h.pages.Execute(&buf, name+".html", d); err != nil {
 		h.log.Error("render page", "page", name, "err", err)

@@ -140,7 +140,7 @@ func (h *Handler) renderPasskeys(w http.ResponseWriter, r *http.Request, status 
 	d.User, d.CSRF = user, h.csrfToken(sess.ID)
 	d.L = page.Negotiate("", r)
 	var buf bytes.Buffer
-	if err := h.pages.Execute(&buf, "passkeys.html", d); err != nil {
+	if err := h.pages.Execute(&buf, "passkeys.html", withNav(d, h.nav(r))); err != nil {
 		h.log.Error("render page", "page", "passkeys", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -1,0 +1,154 @@
+package account
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/atrium-id/atrium/internal/page"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// The "Activity" page: the user's security-relevant history from the
+// audit store, newest first, a page at a time: when, what in plain words,
+// from which address and browser.
+//
+//	GET /account/activity[?after=<event ID>]
+
+const pathActivity = "/account/activity"
+
+// activityPageSize is how many events a page shows.
+const activityPageSize = 25
+
+type activityData struct {
+	Title  string
+	User   *storage.User
+	Events []eventView
+	// Next is the After of the next (older) page; Older says there is one.
+	Next   string
+	Newest bool // a later page: link back to the newest events
+	Error  string
+	L      page.Lang
+}
+
+type eventView struct {
+	When          time.Time
+	Clock         string // When's time of day, UTC
+	What          string
+	IP            string
+	Browser, OS   string
+	UnknownClient string // the user agent, cut short, when Browser is unknown
+}
+
+// eventDescriptions say in plain words what an audit event type records
+// (the provider's types, authz/audit.go, and the account area's).
+var eventDescriptions = map[string]string{
+	"login.succeeded":           "You signed in",
+	"login.failed":              "A sign-in failed: wrong password",
+	"login.throttled":           "Sign-ins were paused after too many failed attempts",
+	"mfa.succeeded":             "You passed two-step verification",
+	"mfa.failed":                "A two-step verification code was wrong",
+	"mfa.throttled":             "Two-step verification was paused after too many wrong codes",
+	"mfa.enrolled":              "Two-step verification was set up, or new recovery codes made",
+	"mfa.removed":               "The authenticator app was turned off",
+	"recovery_code.used":        "A recovery code was used to sign in",
+	"passkey.registered":        "A passkey was added",
+	"passkey.removed":           "A passkey was removed",
+	"passkey.failed":            "A passkey sign-in failed",
+	"signup":                    "Someone tried to sign up with your email address, or you signed up",
+	"signup.throttled":          "Sign-ups with your address were paused",
+	"email.verified":            "Your email address was confirmed",
+	"email.verification_failed": "A link to confirm your email address did not work",
+	"email.changed":             "Your email address was changed",
+	"password.reset_requested":  "A password reset was asked for",
+	"password.reset_throttled":  "Password reset mails were paused",
+	"password.reset":            "Your password was reset",
+	"password.reset_failed":     "A password reset link did not work",
+	"identity.linked":           "A sign-in method was linked",
+	"identity.unlinked":         "A sign-in method was unlinked",
+	"csrf.failed":               "A form was refused as expired or forged",
+	"logout":                    "You signed out",
+	"profile.updated":           "Your profile was changed",
+	"consent.granted":           "You let an app in",
+	"consent.revoked":           "An app's access was removed",
+}
+
+func (h *Handler) activityRoutes(m *http.ServeMux) {
+	if h.cfg.Audit == nil {
+		return
+	}
+	m.HandleFunc("GET "+pathActivity, h.activity)
+}
+
+// validAfter reports whether s can be an event ID: short, of letters,
+// digits, '-' and '_'.
+func validAfter(s string) bool {
+	return len(s) <= 64 && !strings.ContainsFunc(s, func(c rune) bool {
+		return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_')
+	})
+}
+
+func (h *Handler) activity(w http.ResponseWriter, r *http.Request) {
+	sess, user := h.signedIn(w, r, pathActivity)
+	if sess == nil {
+		return
+	}
+	d := activityData{Title: "Activity", User: user}
+	status := http.StatusOK
+	after := r.URL.Query().Get("after")
+	if !validAfter(after) {
+		status, after = http.StatusBadRequest, ""
+		d.Error = "That page of your activity does not exist. Here are your latest events."
+	}
+	events, next, err := h.cfg.Audit.ListAudit(r.Context(), user.ID, storage.Page{After: after, Limit: activityPageSize})
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	d.Next, d.Newest = next, after != ""
+	for _, e := range events {
+		v := eventView{When: e.Time.UTC(), Clock: e.Time.UTC().Format("15:04"), IP: e.IP}
+		v.What = eventDescriptions[e.Type]
+		if v.What == "" {
+			v.What = "Other account activity"
+		}
+		v.Browser, v.OS = browserOf(e.UserAgent)
+		if v.Browser == "" && e.UserAgent != "" {
+			v.UnknownClient = cut(e.UserAgent, 60)
+		}
+		d.Events = append(d.Events, v)
+	}
+	h.render(w, r, status, "activity", d)
+}
+
+// browserOf names the browser and system of a user agent, "" for one it
+// does not know.
+func browserOf(ua string) (browser, os string) {
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	for _, o := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iOS"}, {"iPad", "iPadOS"}, {"CrOS", "ChromeOS"},
+		{"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, o.token) {
+			os = o.name
+			break
+		}
+	}
+	return browser, os
+}
+
+// cut shortens s to at most n runes, with an ellipsis when cut.
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,159 @@
+package account
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/atrium-id/atrium/internal/page"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// The "Connected apps" page: the apps the user let in (their consents),
+// what each may use and since when. Removing an app's access deletes the
+// consent and revokes every token the app holds for the user, so they
+// stop working at once; the app has to ask again.
+//
+//	GET  /account/apps          the list
+//	POST /account/apps/remove   remove the access of client_id
+
+const (
+	pathApps       = "/account/apps"
+	pathAppsRemove = "/account/apps/remove"
+)
+
+// auditConsentRevoked is the audit event of a removed access.
+const auditConsentRevoked = "consent.revoked"
+
+// removedParam is the query parameter the list returns with after a
+// removal.
+const removedParam = "removed"
+
+type appsData struct {
+	Title  string
+	User   *storage.User
+	CSRF   string
+	Apps   []appView
+	Notice string
+	Error  string
+	L      page.Lang
+}
+
+type appView struct {
+	ClientID, Name, Logo string
+	// Scopes are what the app may use, in plain words.
+	Scopes []string
+	Since  time.Time
+}
+
+// scopeDescriptions say in plain words what a scope lets an app use.
+var scopeDescriptions = map[string]string{
+	"openid":         "Know who you are when you sign in",
+	"profile":        "Your name and profile details",
+	"email":          "Your email address",
+	"address":        "Your postal address",
+	"phone":          "Your phone number",
+	"offline_access": "Stay signed in to the app when you are away",
+}
+
+func (h *Handler) appsOn() bool { return h.cfg.Consents != nil }
+
+func (h *Handler) appsRoutes(m *http.ServeMux) {
+	if !h.appsOn() {
+		return
+	}
+	m.HandleFunc("GET "+pathApps, h.apps)
+	m.HandleFunc("POST "+pathAppsRemove, h.appRemove)
+}
+
+func (h *Handler) apps(w http.ResponseWriter, r *http.Request) {
+	sess, user := h.signedIn(w, r, pathApps)
+	if sess == nil {
+		return
+	}
+	notice := ""
+	if r.URL.Query().Get(removedParam) != "" {
+		notice = "The app no longer has access to your account. It has to ask you again before it can sign you in."
+	}
+	h.renderApps(w, r, http.StatusOK, sess, user, notice, "")
+}
+
+func (h *Handler) renderApps(w http.ResponseWriter, r *http.Request, status int, sess *storage.Session, user *storage.User, notice, problem string) {
+	ctx := r.Context()
+	consents, err := h.cfg.Consents.ListConsents(ctx, user.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	slices.SortStableFunc(consents, func(a, b *storage.Consent) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	d := appsData{Title: "Connected apps", User: user, CSRF: h.csrfToken(sess.ID), Notice: notice, Error: problem}
+	for _, c := range consents {
+		v := appView{ClientID: c.ClientID, Name: c.ClientID, Since: c.CreatedAt.UTC()}
+		client, err := h.cfg.Clients.GetClient(ctx, c.ClientID)
+		switch {
+		case err == nil:
+			if client.Name != "" {
+				v.Name = client.Name
+			}
+			if u, err := url.Parse(client.LogoURI); err == nil && u.Scheme == "https" && u.Host != "" {
+				v.Logo = client.LogoURI
+			}
+		case !errors.Is(err, storage.ErrNotFound):
+			h.serverError(w, r, err)
+			return
+		}
+		for _, s := range c.Scopes {
+			desc, ok := scopeDescriptions[s]
+			if !ok {
+				desc = s
+			}
+			if !slices.Contains(v.Scopes, desc) {
+				v.Scopes = append(v.Scopes, desc)
+			}
+		}
+		d.Apps = append(d.Apps, v)
+	}
+	h.render(w, r, status, "apps", d)
+}
+
+func (h *Handler) appRemove(w http.ResponseWriter, r *http.Request) {
+	sess, user := h.postSession(w, r)
+	if sess == nil {
+		return
+	}
+	ctx := r.Context()
+	clientID := r.PostFormValue("client_id")
+	if _, err := h.cfg.Consents.GetConsent(ctx, user.ID, clientID); errors.Is(err, storage.ErrNotFound) || clientID == "" {
+		// Removed meanwhile, or no app of this user's: the same answer.
+		h.renderApps(w, r, http.StatusNotFound, sess, user, "", "That app has no access to your account.")
+		return
+	} else if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	detail := map[string]string{"client_id": clientID}
+	if cr, ok := h.cfg.Auth.(ConsentRevoker); ok {
+		if err := cr.RevokeConsent(r, user.ID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.serverError(w, r, err)
+			return
+		}
+	} else {
+		// Tokens first: should the consent's delete then fail, the app
+		// still cannot use what it had.
+		n, err := h.cfg.Tokens.RevokeUserClientTokens(ctx, user.ID, clientID)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		if err := h.cfg.Consents.DeleteConsent(ctx, user.ID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			h.serverError(w, r, err)
+			return
+		}
+		detail["tokens"] = strconv.Itoa(n)
+	}
+	h.audit(r, auditConsentRevoked, user.ID, detail)
+	http.Redirect(w, r, pathApps+"?"+removedParam+"=1", http.StatusSeeOther)
+}

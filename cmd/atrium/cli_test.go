@@ -138,10 +138,13 @@ func TestClients(t *testing.T) {
 		t.Errorf("generated client: %s", out)
 	}
 
-	out = run("clients", "create", "--id", "spa", "--public", "--redirect-uri", "com.example.app:/oauth")
+	out = run("clients", "create", "--id", "spa", "--public", "--redirect-uri", "com.example.app:/oauth", "--first-party")
 	spa := decode[clientView](t, out)
 	if spa.ClientSecret != "" || !spa.Public || spa.TokenEndpointAuthMethod != "none" {
 		t.Errorf("public client: %s", out)
+	}
+	if !spa.FirstParty || web.FirstParty {
+		t.Errorf("first_party: %v with --first-party, %v without; want true, false", spa.FirstParty, web.FirstParty)
 	}
 
 	out = run("clients", "create", "--id", "job", "--grant-type", "client_credentials",

@@ -28,6 +28,7 @@ type clientView struct {
 	Public                   bool            `json:"public"`
 	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method"`
 	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg,omitempty"`
+	FirstParty               bool            `json:"first_party"`
 	JWKS                     json.RawMessage `json:"jwks,omitempty"`
 	CreatedAt                time.Time       `json:"created_at"`
 	UpdatedAt                time.Time       `json:"updated_at"`
@@ -51,6 +52,7 @@ func viewClient(c *storage.Client) clientView {
 		Public:                   c.Public,
 		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
+		FirstParty:               c.FirstParty,
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}
@@ -68,6 +70,7 @@ type clientSpec struct {
 	grantTypes       []string
 	scopes           []string
 	public           bool
+	firstParty       bool
 	authMethod       string
 	idTokenAlg       string
 	jwks             []byte
@@ -164,6 +167,7 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 		Public:                   s.public,
 		TokenEndpointAuthMethod:  s.authMethod,
 		IDTokenSignedResponseAlg: s.idTokenAlg,
+		FirstParty:               s.firstParty,
 		JWKS:                     s.jwks,
 		CreatedAt:                now,
 		UpdatedAt:                now,
@@ -197,6 +201,7 @@ func (c *cli) clientsCreate(args []string) error {
 	fs.Var(grants, "grant-type", "grant `type` (repeatable): "+strings.Join(config.GrantTypes, ", ")+" (default authorization_code, refresh_token)")
 	fs.Var(scopes, "scope", "allowed `scope` (repeatable; default openid profile email offline_access)")
 	fs.BoolVar(&s.public, "public", false, "a public client (native or browser app): no secret, auth method none, PKCE required")
+	fs.BoolVar(&s.firstParty, "first-party", false, "one of the operator's own apps: its users are not asked for consent")
 	fs.StringVar(&s.authMethod, "token-endpoint-auth-method", "", "`method`: "+strings.Join(config.AuthMethods, ", ")+" (default client_secret_basic)")
 	fs.StringVar(&s.idTokenAlg, "id-token-alg", "", "`algorithm` of the client's ID tokens: "+strings.Join(config.Algorithms, ", ")+" (default signing.algorithm; ES256 and EdDSA sign ~25x faster than RS256)")
 	fs.StringVar(&jwksFile, "jwks-file", "", "JSON Web Key Set `file` of the client's public keys (private_key_jwt)")

@@ -179,6 +179,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Pages:                 authzPages,
 		Factors:               factors,
 		SignupFields:          signupFields(cfg.Signup.Fields),
+		ConsentPolicyVersion:  cfg.Consent.PolicyVersion,
 		MFARequired:           cfg.Login.RequireMFA,
 		RememberDevice:        cfg.Login.RememberDevice.D,
 		Passkeys:              passkeys,
@@ -419,6 +420,7 @@ func upsertStatic(ctx context.Context, st staticStores, cfg *config.Config, log 
 			Public:                   sc.Public,
 			TokenEndpointAuthMethod:  sc.TokenEndpointAuthMethod,
 			IDTokenSignedResponseAlg: sc.IDTokenSignedResponseAlg,
+			FirstParty:               sc.FirstParty,
 			CreatedAt:                now,
 			UpdatedAt:                now,
 		}

@@ -128,6 +128,7 @@ clients:
   - id: static-app
     secret: static-secret-value
     redirect_uris: [https://static.example.com/cb]
+    first_party: true
 users:
   - email: static@example.com
     password: static password 1
@@ -143,6 +144,9 @@ users:
 		t.Errorf("discovery: %v", disc)
 	}
 	firstKids := kids(t, getJSON(t, s.base+"/jwks"))
+	if cl := decode[clientView](t, mustRun(t, nil, "clients", "get", "--id", "static-app", "--data", data)); !cl.FirstParty {
+		t.Errorf("the config's first_party client is stored as %+v", cl)
+	}
 	if len(firstKids) == 0 {
 		t.Fatal("no published keys")
 	}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -60,6 +61,8 @@ type Config struct {
 	TrustedProxies []string `yaml:"trusted_proxies"`
 	// Audit keeps the audit events.
 	Audit Audit `yaml:"audit"`
+	// Consent is the consent screen's policy.
+	Consent Consent `yaml:"consent"`
 
 	// Clients and Users are upserted by serve at start.
 	Clients []Client `yaml:"clients"`
@@ -84,6 +87,16 @@ type Audit struct {
 	// Retention is how long events are kept; default 400 days.
 	Retention Duration `yaml:"retention"`
 }
+
+// Consent is the operator's consent policy.
+type Consent struct {
+	// PolicyVersion names the version of the operator's consent policy
+	// (e.g. "2031-03"); changing it asks every user for consent again.
+	PolicyVersion string `yaml:"policy_version"`
+}
+
+// MaxPolicyVersion is the longest consent.policy_version.
+const MaxPolicyVersion = 100
 
 // DefaultAuditRetention is audit.retention's default: 400 days.
 const DefaultAuditRetention = 400 * 24 * time.Hour
@@ -207,6 +220,9 @@ type Client struct {
 	// IDTokenSignedResponseAlg is the algorithm of the client's ID tokens
 	// (RS256, ES256, EdDSA); empty for signing.algorithm.
 	IDTokenSignedResponseAlg string `yaml:"id_token_signed_response_alg"`
+	// FirstParty marks the operator's own app: its users are not asked
+	// for consent.
+	FirstParty bool `yaml:"first_party"`
 }
 
 // User is an end user declared in the config file.
@@ -587,6 +603,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)
+	}
+	if v := c.Consent.PolicyVersion; len(v) > MaxPolicyVersion || strings.IndexFunc(v, unicode.IsControl) >= 0 || strings.TrimSpace(v) != v {
+		bad("consent.policy_version", "must be at most %d characters, without control characters or surrounding spaces, got %q", MaxPolicyVersion, v)
 	}
 	errs = append(errs, c.validateSMTP()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {

@@ -70,6 +70,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_login_max_attempts", []string{"login.max_attempts: must be -1 (no limit), 0 (the default, 5) or positive, got -3"}},
 		{"bad_trusted_proxies", []string{`trusted_proxies: not a CIDR prefix or an IP address: "10.0.0.0/33", "proxy.internal"`}},
 		{"bad_audit_retention", []string{"audit.retention: must be positive, got -24h0m0s"}},
+		{"bad_consent_policy_version", []string{`consent.policy_version: must be at most 100 characters, without control characters or surrounding spaces, got "2031-03\n"`}},
 		{"client_bad_id_token_alg", []string{`clients[0].id_token_signed_response_alg: "HS256" is not one of RS256, ES256, EdDSA`}},
 		{"smtp_bad_starttls", []string{`smtp.starttls: "sometimes" is not one of auto, required, off`}},
 		{"smtp_missing_from", []string{"smtp.from: required with smtp.host"}},
@@ -162,6 +163,7 @@ func TestFullGoodConfig(t *testing.T) {
 		Login:          Login{MaxAttempts: 5},
 		TrustedProxies: []string{"10.0.0.0/8", "2001:db8::1"},
 		Audit:          Audit{Retention: dur("2160h")},
+		Consent:        Consent{PolicyVersion: "2031-03"},
 		Log:            Log{Format: "text", Level: "debug"},
 		Clients: []Client{
 			{
@@ -171,6 +173,7 @@ func TestFullGoodConfig(t *testing.T) {
 				GrantTypes:              []string{"authorization_code", "refresh_token"},
 				Scopes:                  []string{"openid", "profile", "email"},
 				TokenEndpointAuthMethod: "client_secret_post",
+				FirstParty:              true,
 			},
 			{
 				ID: "mobile", Name: "Mobile app", Public: true,

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -604,7 +605,7 @@ func (c *Config) Validate() error {
 	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)
 	}
-	if v := c.Consent.PolicyVersion; len(v) > MaxPolicyVersion || strings.IndexFunc(v, unicode.IsControl) >= 0 || strings.TrimSpace(v) != v {
+	if v := c.Consent.PolicyVersion; utf8.RuneCountInString(v) > MaxPolicyVersion || strings.IndexFunc(v, unicode.IsControl) >= 0 || strings.TrimSpace(v) != v {
 		bad("consent.policy_version", "must be at most %d characters, without control characters or surrounding spaces, got %q", MaxPolicyVersion, v)
 	}
 	errs = append(errs, c.validateSMTP()...)

@@ -70,6 +70,7 @@ func TestBadConfigs(t *testing.T) {
 		{"bad_login_max_attempts", []string{"login.max_attempts: must be -1 (no limit), 0 (the default, 5) or positive, got -3"}},
 		{"bad_trusted_proxies", []string{`trusted_proxies: not a CIDR prefix or an IP address: "10.0.0.0/33", "proxy.internal"`}},
 		{"bad_audit_retention", []string{"audit.retention: must be positive, got -24h0m0s"}},
+		{"consent_policy_version_too_long", []string{"consent.policy_version: must be at most 100 characters"}},
 		{"bad_consent_policy_version", []string{`consent.policy_version: must be at most 100 characters, without control characters or surrounding spaces, got "2031-03\n"`}},
 		{"client_bad_id_token_alg", []string{`clients[0].id_token_signed_response_alg: "HS256" is not one of RS256, ES256, EdDSA`}},
 		{"smtp_bad_starttls", []string{`smtp.starttls: "sometimes" is not one of auto, required, off`}},

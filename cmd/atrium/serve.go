@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	_ "time/tzdata" // the profile page checks time zones without the system's database
 
 	"github.com/atrium-id/atrium/account"
 	"github.com/atrium-id/atrium/authz"
@@ -208,6 +209,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Factors:     factors,
 		UseOnce:     state.UseOnce,
 		Passkeys:    passkeys,
+		Users:       st,
+		Sessions:    state,
+		Consents:    st,
+		Clients:     st,
+		Tokens:      state,
+		Audit:       st,
 		Log:         log,
 	})
 	if err != nil {

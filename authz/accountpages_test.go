@@ -13,23 +13,33 @@ import (
 
 	"github.com/atrium-id/atrium/account"
 	"github.com/atrium-id/atrium/internal/mail"
+	"github.com/atrium-id/atrium/internal/redistest"
 	"github.com/atrium-id/atrium/storage"
+	redisstore "github.com/atrium-id/atrium/storage/redis"
 )
 
 // The account area's Profile, Connected apps, Sessions and Activity pages,
 // wired to a real provider as serve wires them.
 
 // newAccountPagesEnv is a provider with audit events and mail, serving
-// the account area with every page.
-func newAccountPagesEnv(t *testing.T) (*testEnv, mailbox) {
+// the account area with every page; sessions and grant state live in
+// state when given, else in the SQLite store.
+func newAccountPagesEnv(t *testing.T, state ...storage.StateStore) (*testEnv, mailbox) {
 	t.Helper()
 	box := make(mailbox, 20)
-	e := newMFAEnv(t, func(c *Config) { c.Mail = box })
+	e := newTestEnvWith(t, func(c *Config) {
+		c.Factors = testFactors(t)
+		c.Mail = box
+	}, state...)
 	e.p.stores.Audit = e.store
 	e.p.stores.Counters = e.store
+	ss, ok := e.p.stores.Tokens.(storage.StateStore)
+	if !ok {
+		t.Fatal("the token store is no state store")
+	}
 	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: e.store.UseOnce,
-		Users: e.store, Sessions: e.store, Consents: e.store, Clients: e.store, Tokens: e.store, Audit: e.store,
+		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce,
+		Users: e.store, Sessions: ss, Consents: e.store, Clients: e.store, Tokens: ss, Audit: e.store,
 		Log: testLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -232,18 +242,37 @@ func TestAccountProfile(t *testing.T) {
 // sessionHandles returns the sessions page's handles, this browser's first.
 var sessionHandleRe = regexp.MustCompile(`name="session" value="([^"]+)"`)
 
-func TestAccountSessions(t *testing.T) {
-	e, _ := newAccountPagesEnv(t)
+// accountStateBackends runs fn with the account pages' env on the SQL
+// state store and on Redis.
+func accountStateBackends(t *testing.T, fn func(t *testing.T, e *testEnv)) {
+	t.Run("sql", func(t *testing.T) {
+		e, _ := newAccountPagesEnv(t)
+		fn(t, e)
+	})
+	t.Run("redis", func(t *testing.T) {
+		rs, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.WithPrefix("account-test:"+randomToken()[:12]+":"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		e, _ := newAccountPagesEnv(t, rs)
+		fn(t, e)
+	})
+}
+
+func TestAccountSessions(t *testing.T) { accountStateBackends(t, testAccountSessions) }
+
+func testAccountSessions(t *testing.T, e *testEnv) {
 	ctx := context.Background()
 	b1, b2, b3 := e.browser(), e.browser(), e.browser()
-	id1 := e.session(b1, time.Now())
-	id2 := e.session(b2, time.Now().Add(-time.Hour))
-	id3 := e.session(b3, time.Now().Add(-2*time.Hour))
+	id1 := e.sessionOf(b1, e.userID, time.Now())
+	id2 := e.sessionOf(b2, e.userID, time.Now().Add(-time.Hour))
+	id3 := e.sessionOf(b3, e.userID, time.Now().Add(-2*time.Hour))
 	grace := e.browser()
 	if err := e.store.CreateUser(ctx, &storage.User{ID: "user-grace", Email: "grace@example.com", EmailVerified: true}); err != nil {
 		t.Fatal(err)
 	}
-	graceID := e.sessionOf(grace, "user-grace")
+	graceID := e.sessionOf(grace, "user-grace", time.Now())
 
 	_, page := e.get(b1, "/account/sessions")
 	handles := sessionHandleRe.FindAllStringSubmatch(page, -1)
@@ -258,7 +287,7 @@ func TestAccountSessions(t *testing.T) {
 	_, gracePage := e.get(grace, "/account/sessions")
 	graceHandle := sessionHandleRe.FindStringSubmatch(gracePage)[1]
 	live := func(id string) bool {
-		_, err := e.store.GetSession(ctx, id)
+		_, err := e.p.stores.Sessions.GetSession(ctx, id)
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			t.Fatal(err)
 		}
@@ -318,13 +347,13 @@ func TestAccountSessions(t *testing.T) {
 	}
 }
 
-// sessionOf gives the browser an SSO session of userID.
-func (e *testEnv) sessionOf(b *http.Client, userID string) string {
+// sessionOf gives the browser an SSO session of userID, signed in at
+// authTime, in the provider's session store.
+func (e *testEnv) sessionOf(b *http.Client, userID string, authTime time.Time) string {
 	e.t.Helper()
 	cookie := randomToken()
-	now := time.Now()
-	if err := e.store.PutSession(context.Background(), &storage.Session{ID: sessionKey(cookie), UserID: userID,
-		AuthTime: now, AMR: []string{"pwd"}, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+	if err := e.p.stores.Sessions.PutSession(context.Background(), &storage.Session{ID: sessionKey(cookie), UserID: userID,
+		AuthTime: authTime, AMR: []string{"pwd"}, CreatedAt: authTime, ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
 		e.t.Fatal(err)
 	}
 	u, _ := url.Parse(e.srv.URL)
@@ -332,8 +361,9 @@ func (e *testEnv) sessionOf(b *http.Client, userID string) string {
 	return sessionKey(cookie)
 }
 
-func TestAccountApps(t *testing.T) {
-	e, _ := newAccountPagesEnv(t)
+func TestAccountApps(t *testing.T) { accountStateBackends(t, testAccountApps) }
+
+func testAccountApps(t *testing.T, e *testEnv) {
 	ctx := context.Background()
 	tok := e.grant(t, "app", "openid profile offline_access")
 	access, refresh := tok["access_token"].(string), tok["refresh_token"].(string)
@@ -342,7 +372,7 @@ func TestAccountApps(t *testing.T) {
 	now := time.Now()
 	other := &storage.Token{Kind: storage.KindAccessToken, Signature: "other-client", RequestID: "req-other", ClientID: "spa",
 		Subject: e.userID, Active: true, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := e.store.CreateToken(ctx, other); err != nil {
+	if err := e.p.stores.Tokens.CreateToken(ctx, other); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.store.CreateUser(ctx, &storage.User{ID: "user-grace", Email: "grace@example.com"}); err != nil {
@@ -353,7 +383,7 @@ func TestAccountApps(t *testing.T) {
 	}
 
 	b := e.browser()
-	e.session(b, time.Now())
+	e.sessionOf(b, e.userID, time.Now())
 	pageURL := e.srv.URL + "/account/apps"
 	_, page := e.get(b, "/account/apps")
 	mustContain(t, "apps page", page, "<strong>App</strong>", "Your name and profile details", "Stay signed in to the app when you are away", `value="app"`)
@@ -405,7 +435,7 @@ func TestAccountApps(t *testing.T) {
 	if _, err := e.store.GetConsent(ctx, e.userID, "app"); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("consent after removal: %v", err)
 	}
-	if _, err := e.store.GetToken(ctx, storage.KindAccessToken, "other-client"); err != nil {
+	if _, err := e.p.stores.Tokens.GetToken(ctx, storage.KindAccessToken, "other-client"); err != nil {
 		t.Errorf("another client's token: %v", err)
 	}
 	_, page = e.get(b, "/account/activity")

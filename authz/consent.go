@@ -26,22 +26,28 @@ func consentScopes(ar fosite.AuthorizeRequester) []string {
 // the current policy version, or the client is first-party, and prompt
 // does not ask for consent.
 func (p *Provider) hasConsent(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (bool, error) {
+	d, err := p.consentDecision(ctx, userID, ar)
+	return !d.Ask, err
+}
+
+// consentDecision applies consent.Decide to the request and the user's
+// remembered consent to its client.
+func (p *Provider) consentDecision(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (consent.Decision, error) {
 	c, err := p.stores.Consents.GetConsent(ctx, userID, ar.GetClient().GetID())
 	if errors.Is(err, storage.ErrNotFound) {
 		c, err = nil, nil
 	}
 	if err != nil {
-		return false, err
+		return consent.Decision{}, err
 	}
 	firstParty := false
 	if cl, ok := ar.GetClient().(*client); ok {
 		firstParty = cl.c.FirstParty
 	}
-	d := consent.Decide(consent.Request{
+	return consent.Decide(consent.Request{
 		Requested: ar.GetRequestedScopes(), Stored: c, PolicyVersion: p.cfg.ConsentPolicyVersion,
 		FirstParty: firstParty, Prompt: prompts(ar.GetRequestForm()),
-	})
-	return !d.Ask, nil
+	}), nil
 }
 
 func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
@@ -60,12 +66,20 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 
 // renderConsent shows the consent screen: the app, and each scope it asks
 // for in plain words with the claims it releases; the optional ones as
-// checkboxes, ticked by default.
+// checkboxes, ticked by default. When the user granted the app some of
+// them before, the others are marked new.
 func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status int, ix *interaction, ar fosite.AuthorizeRequester, problem string) {
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ar.GetClient().GetID())
+	d, err := p.consentDecision(r.Context(), ix.UserID, ar)
+	if err != nil {
+		p.serverError(w, r, err)
+		return
+	}
+	optional := consentScopes(ar)
 	var scopes []scopeView
-	for _, s := range consentScopes(ar) {
-		scopes = append(scopes, scopeView{Name: s, Description: consent.Describe(s), Claims: scopeClaims[s]})
+	for _, s := range optional {
+		scopes = append(scopes, scopeView{Name: s, Description: consent.Describe(s), Claims: scopeClaims[s],
+			New: len(d.New) < len(optional) && slices.Contains(d.New, s)})
 	}
 	p.render(w, r, status, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,

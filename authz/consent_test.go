@@ -137,6 +137,9 @@ func TestConsentRememberedAndAskedAgain(t *testing.T) {
 		t.Fatalf("first request: %d consent pages, redirect %v; want one page, then the client", run.pages, run.location)
 	}
 	mustContain(t, "consent page", run.page, `<strong>App</strong>`, `value="email" checked`, `Shares: email, email_verified`)
+	if strings.Contains(run.page, "(new)") {
+		t.Errorf("the first consent page marks scopes new: %s", run.page)
+	}
 
 	// Remembered: the same scopes, or fewer, need no consent page.
 	for _, scope := range []string{"openid email", "openid"} {
@@ -150,7 +153,9 @@ func TestConsentRememberedAndAskedAgain(t *testing.T) {
 	if run.pages != 1 {
 		t.Fatalf("a new scope: %d consent pages, want 1", run.pages)
 	}
-	mustContain(t, "consent page for a new scope", run.page, `value="profile" checked`, `Your name and profile details`)
+	mustContain(t, "consent page for a new scope", run.page,
+		`value="profile" checked> Your name and profile details <strong class="new">(new)</strong>`,
+		`value="email" checked> Your email address</label>`)
 	if got := e.storedScopes(); !slices.Equal(got, []string{"email", "profile"}) {
 		t.Fatalf("stored consent after the new scope = %q, want email and profile", got)
 	}

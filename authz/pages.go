@@ -78,6 +78,7 @@ type scopeView struct {
 	Name        string
 	Description string
 	Claims      []string // the claims it releases
+	New         bool     // not granted before, when others were
 }
 
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {

@@ -191,6 +191,25 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_undelivered ON outbox (id) WHERE delivered_at IS NULL;
 `,
+	// 7: the consent policy version a consent was given under; first-party
+	// clients; the append-only consent ledger.
+	`
+ALTER TABLE consents ADD COLUMN policy_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN first_party INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE consent_events (
+	id TEXT PRIMARY KEY,
+	user_id TEXT NOT NULL,
+	client_id TEXT NOT NULL,
+	purpose TEXT NOT NULL,
+	scopes TEXT NOT NULL,
+	action TEXT NOT NULL,
+	at BIGINT NOT NULL,
+	policy_version TEXT NOT NULL,
+	ip TEXT NOT NULL,
+	user_agent TEXT NOT NULL
+);
+CREATE INDEX consent_events_user ON consent_events (user_id, at);
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

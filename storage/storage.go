@@ -48,8 +48,11 @@ type Client struct {
 	LogoURI                  string
 	PolicyURI                string
 	TOSURI                   string
-	CreatedAt                time.Time
-	UpdatedAt                time.Time
+	// FirstParty marks the operator's own apps: their users are not asked
+	// for consent (unless the request has prompt=consent).
+	FirstParty bool
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // Address is the OpenID Connect address claim.
@@ -128,11 +131,39 @@ type Identity struct {
 
 // Consent records the scopes a user granted a client.
 type Consent struct {
-	UserID    string
-	ClientID  string
-	Scopes    []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	UserID   string
+	ClientID string
+	Scopes   []string
+	// PolicyVersion is the operator's consent policy version the user
+	// agreed under; a consent given under another version does not count.
+	PolicyVersion string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Consent ledger actions.
+const (
+	ConsentGranted = "granted"
+	ConsentRevoked = "revoked"
+)
+
+// ConsentEvent is one entry of the consent ledger, the append-only proof
+// of every consent given or withdrawn. Nothing updates or deletes entries
+// but the erasure of the user's account.
+type ConsentEvent struct {
+	// ID is time-sortable; the store assigns it when empty.
+	ID       string
+	UserID   string
+	ClientID string // "" for a purpose
+	// Purpose names what the consent is for when it is not a client grant
+	// (e.g. "marketing"); "" for a client grant.
+	Purpose       string
+	Scopes        []string
+	Action        string    // ConsentGranted or ConsentRevoked
+	At            time.Time // the store sets it to now when zero
+	PolicyVersion string
+	IP            string
+	UserAgent     string
 }
 
 // Key statuses.
@@ -224,8 +255,8 @@ type UserStore interface {
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByEmail(ctx context.Context, email string) (*User, error) // case-insensitive
 	UpdateUser(ctx context.Context, u *User) error                   // ErrNotFound, ErrAlreadyExists for email
-	// DeleteUser removes the user with its credentials, identities and
-	// consents. ErrNotFound when absent.
+	// DeleteUser removes the user with its credentials, identities,
+	// consents and consent ledger. ErrNotFound when absent.
 	DeleteUser(ctx context.Context, id string) error
 	ListUsers(ctx context.Context, p Page) ([]*User, string, error)
 }
@@ -296,6 +327,12 @@ type ConsentStore interface {
 	PutConsent(ctx context.Context, c *Consent) error // create or replace
 	DeleteConsent(ctx context.Context, userID, clientID string) error
 	ListConsents(ctx context.Context, userID string) ([]*Consent, error)
+	// AppendConsentEvent adds e to the ledger, filling in its ID and At
+	// when empty.
+	AppendConsentEvent(ctx context.Context, e *ConsentEvent) error
+	// ListConsentEvents returns the user's ledger, oldest first; an empty
+	// slice when none.
+	ListConsentEvents(ctx context.Context, userID string) ([]*ConsentEvent, error)
 }
 
 // KeyStore stores signing keys.

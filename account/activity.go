@@ -41,36 +41,41 @@ type eventView struct {
 }
 
 // eventDescriptions say in plain words what an audit event type records
-// (the provider's types, authz/audit.go, and the account area's).
+// (the provider's types, authz/audit.go, and the account area's). A key
+// "type:value" is the sentence of the type's events whose detail method
+// or result is value.
 var eventDescriptions = map[string]string{
-	"login.succeeded":           "You signed in",
-	"login.failed":              "A sign-in failed: wrong password",
-	"login.throttled":           "Sign-ins were paused after too many failed attempts",
-	"mfa.succeeded":             "You passed two-step verification",
-	"mfa.failed":                "A two-step verification code was wrong",
-	"mfa.throttled":             "Two-step verification was paused after too many wrong codes",
-	"mfa.enrolled":              "Two-step verification was set up, or new recovery codes made",
-	"mfa.removed":               "The authenticator app was turned off",
-	"recovery_code.used":        "A recovery code was used to sign in",
-	"passkey.registered":        "A passkey was added",
-	"passkey.removed":           "A passkey was removed",
-	"passkey.failed":            "A passkey sign-in failed",
-	"signup":                    "Someone tried to sign up with your email address, or you signed up",
-	"signup.throttled":          "Sign-ups with your address were paused",
-	"email.verified":            "Your email address was confirmed",
-	"email.verification_failed": "A link to confirm your email address did not work",
-	"email.changed":             "Your email address was changed",
-	"password.reset_requested":  "A password reset was asked for",
-	"password.reset_throttled":  "Password reset mails were paused",
-	"password.reset":            "Your password was reset",
-	"password.reset_failed":     "A password reset link did not work",
-	"identity.linked":           "A sign-in method was linked",
-	"identity.unlinked":         "A sign-in method was unlinked",
-	"csrf.failed":               "A form was refused as expired or forged",
-	"logout":                    "You signed out",
-	"profile.updated":           "Your profile was changed",
-	"consent.granted":           "You let an app in",
-	"consent.revoked":           "An app's access was removed",
+	"login.succeeded":             "You signed in",
+	"login.failed":                "A sign-in failed: wrong password",
+	"login.throttled":             "Sign-ins were paused after too many failed attempts",
+	"mfa.succeeded":               "You passed two-step verification",
+	"mfa.failed":                  "A two-step verification code was wrong",
+	"mfa.throttled":               "Two-step verification was paused after too many wrong codes",
+	"mfa.enrolled":                "Two-step verification was set up, or new recovery codes made",
+	"mfa.enrolled:totp":           "An authenticator app was set up",
+	"mfa.enrolled:recovery_codes": "New recovery codes were made",
+	"mfa.removed":                 "The authenticator app was turned off",
+	"recovery_code.used":          "A recovery code was used to sign in",
+	"passkey.registered":          "A passkey was added",
+	"passkey.removed":             "A passkey was removed",
+	"passkey.failed":              "A passkey sign-in failed",
+	"signup":                      "You signed up",
+	"signup:account exists":       "Someone tried to sign up again with your email address",
+	"signup.throttled":            "Sign-ups with your address were paused",
+	"email.verified":              "Your email address was confirmed",
+	"email.verification_failed":   "A link to confirm your email address did not work",
+	"email.changed":               "Your email address was changed",
+	"password.reset_requested":    "A password reset was asked for",
+	"password.reset_throttled":    "Password reset mails were paused",
+	"password.reset":              "Your password was reset",
+	"password.reset_failed":       "A password reset link did not work",
+	"identity.linked":             "A sign-in method was linked",
+	"identity.unlinked":           "A sign-in method was unlinked",
+	"csrf.failed":                 "A form was refused as expired or forged",
+	"logout":                      "You signed out",
+	"profile.updated":             "Your profile was changed",
+	"consent.granted":             "You let an app in",
+	"consent.revoked":             "An app's access was removed",
 }
 
 func (h *Handler) activityRoutes(m *http.ServeMux) {
@@ -108,10 +113,7 @@ func (h *Handler) activity(w http.ResponseWriter, r *http.Request) {
 	d.Next, d.Newest = next, after != ""
 	for _, e := range events {
 		v := eventView{When: e.Time.UTC(), Clock: e.Time.UTC().Format("15:04"), IP: e.IP}
-		v.What = eventDescriptions[e.Type]
-		if v.What == "" {
-			v.What = "Other account activity"
-		}
+		v.What = describe(e)
 		v.Browser, v.OS = browserOf(e.UserAgent)
 		if v.Browser == "" && e.UserAgent != "" {
 			v.UnknownClient = cut(e.UserAgent, 60)
@@ -119,6 +121,16 @@ func (h *Handler) activity(w http.ResponseWriter, r *http.Request) {
 		d.Events = append(d.Events, v)
 	}
 	h.render(w, r, status, "activity", d)
+}
+
+// describe says in plain words what e records.
+func describe(e *storage.AuditEvent) string {
+	for _, k := range []string{e.Type + ":" + e.Detail["method"], e.Type + ":" + e.Detail["result"], e.Type} {
+		if d, ok := eventDescriptions[k]; ok {
+			return d
+		}
+	}
+	return "Other account activity"
 }
 
 // browserOf names the browser and system of a user agent, "" for one it

@@ -457,6 +457,16 @@ func TestAccountActivity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	for i, ev := range []storage.AuditEvent{
+		{Type: AuditSignup, Detail: map[string]string{"method": "password", "result": "account exists"}},
+		{Type: AuditMFAEnrolled, Detail: map[string]string{"method": "recovery_codes"}},
+		{Type: "something.new"},
+	} {
+		ev.Time, ev.UserID = base.Add(-time.Duration(i+1)*time.Hour), e.userID
+		if err := e.store.AppendAudit(ctx, &ev); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := e.store.AppendAudit(ctx, &storage.AuditEvent{Time: base, Type: AuditPasswordReset, UserID: "user-grace",
 		IP: "203.0.113.99", UserAgent: "curl/8.0"}); err != nil {
 		t.Fatal(err)
@@ -485,6 +495,7 @@ func TestAccountActivity(t *testing.T) {
 	if n := strings.Count(older, "A sign-in failed"); n != 5 || strings.Contains(older, `rel="next"`) || !strings.Contains(older, "Newest") {
 		t.Errorf("second page: %d failed sign-ins: %s", n, older)
 	}
+	mustContain(t, "second page", older, "Someone tried to sign up again with your email address", "New recovery codes were made", "Other account activity")
 	resp, page = e.get(b, "/account/activity?after=%3Cscript%3E")
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(page, "That page of your activity does not exist.") || !strings.Contains(page, "A passkey was added") {
 		t.Errorf("bad page link: %d %s", resp.StatusCode, page)

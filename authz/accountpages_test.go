@@ -21,6 +21,9 @@ import (
 // The account area's Profile, Connected apps, Sessions and Activity pages,
 // wired to a real provider as serve wires them.
 
+// The provider removes an app's access for the Connected apps page.
+var _ account.ConsentRevoker = (*Provider)(nil)
+
 // newAccountPagesEnv is a provider with audit events and mail, serving
 // the account area with every page; sessions and grant state live in
 // state when given, else in the SQLite store.

@@ -113,6 +113,9 @@ type Config struct {
 	// Audit lists the user's security-relevant history (the Activity
 	// page); nil leaves it out.
 	Audit storage.AuditStore
+	// Data exports and erases the user's records (the Your data pages);
+	// nil leaves them out.
+	Data *DataStores
 	// CSRFKey (at least 32 bytes) keys the CSRF tokens of the forms.
 	CSRFKey []byte
 	Log     *slog.Logger
@@ -158,6 +161,11 @@ func New(cfg Config) (*Handler, error) {
 	if _, ok := cfg.Auth.(ConsentRevoker); cfg.Consents != nil && !ok && cfg.Tokens == nil {
 		errs = append(errs, errors.New("account: Tokens is required with Consents unless Auth is a ConsentRevoker"))
 	}
+	if cfg.Data != nil {
+		if err := cfg.Data.validate(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(cfg.CSRFKey) < 32 {
 		errs = append(errs, errors.New("account: CSRFKey must be at least 32 bytes"))
 	}
@@ -194,6 +202,7 @@ func New(cfg Config) (*Handler, error) {
 		m.HandleFunc("POST "+pathSecurity+"/recovery", h.recoveryRenew)
 	}
 	h.passkeyRoutes(m)
+	h.dataRoutes(m)
 	h.profileRoutes(m)
 	h.appsRoutes(m)
 	h.sessionsRoutes(m)

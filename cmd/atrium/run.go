@@ -35,6 +35,7 @@ Commands:
                                   manage end users
   keys list|rotate                manage ID token signing keys
   audit list                      print audit events (JSON lines)
+  outbox list|delivered           read events for downstream systems (user.deleted)
   version                         print the version
   help [command]                  print help
 
@@ -85,6 +86,8 @@ func (c *cli) dispatch(args []string) error {
 		})
 	case "audit":
 		return c.group("audit", rest, map[string]func([]string) error{"list": c.auditList})
+	case "outbox":
+		return c.group("outbox", rest, map[string]func([]string) error{"list": c.outboxList, "delivered": c.outboxDelivered})
 	case "version", "--version", "-version":
 		return c.version()
 	case "help", "-h", "-help", "--help":
@@ -100,7 +103,7 @@ func (c *cli) dispatch(args []string) error {
 // group dispatches "atrium clients create ..." and the like.
 func (c *cli) group(name string, args []string, subs map[string]func([]string) error) error {
 	names := make([]string, 0, len(subs))
-	for _, n := range []string{"create", "list", "get", "delete", "set-password", "rotate"} {
+	for _, n := range []string{"create", "list", "get", "delete", "set-password", "rotate", "delivered"} {
 		if subs[n] != nil {
 			names = append(names, n)
 		}

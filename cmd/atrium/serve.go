@@ -215,6 +215,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Clients:     st,
 		Tokens:      state,
 		Audit:       st,
+		Data:        &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st},
 		Log:         log,
 	})
 	if err != nil {

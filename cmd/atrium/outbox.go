@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/atrium-id/atrium/storage"
+)
+
+// outboxView is how the CLI shows an outbox message.
+type outboxView struct {
+	ID          string          `json:"id"`
+	Topic       string          `json:"topic"`
+	Payload     json.RawMessage `json:"payload"`
+	CreatedAt   time.Time       `json:"created_at"`
+	DeliveredAt *time.Time      `json:"delivered_at,omitempty"`
+}
+
+// maxOutboxList bounds outbox list --limit.
+const maxOutboxList = 100000
+
+func (c *cli) outboxList(args []string) error {
+	var com common
+	fs := c.flagSet("outbox list", "Prints outbox messages (such as user.deleted), oldest first, one JSON object a line.", &com)
+	undelivered := fs.Bool("undelivered", false, "only the messages not yet marked delivered")
+	after := fs.String("after", "", "only the messages after the one with `ID`")
+	limit := fs.Int("limit", 100, fmt.Sprintf("at most `N` messages (1 to %d)", maxOutboxList))
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *limit < 1 || *limit > maxOutboxList {
+		return fmt.Errorf("outbox list: --limit: must be 1 to %d, got %d", maxOutboxList, *limit)
+	}
+	_, st, err := c.openStore(&com)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	enc := json.NewEncoder(c.stdout)
+	enc.SetEscapeHTML(false)
+	left := *limit
+	p := storage.Page{After: *after}
+	for left > 0 {
+		p.Limit = min(left, 1000)
+		page, next, err := st.ListOutbox(c.ctx, *undelivered, p)
+		if err != nil {
+			return fmt.Errorf("list outbox: %w", err)
+		}
+		for _, m := range page {
+			v := outboxView{ID: m.ID, Topic: m.Topic, Payload: m.Payload, CreatedAt: m.CreatedAt}
+			if !m.DeliveredAt.IsZero() {
+				v.DeliveredAt = &m.DeliveredAt
+			}
+			if err := enc.Encode(v); err != nil {
+				return err
+			}
+		}
+		left -= len(page)
+		if next == "" {
+			break
+		}
+		p.After = next
+	}
+	return nil
+}
+
+func (c *cli) outboxDelivered(args []string) error {
+	var com common
+	fs := c.flagSet("outbox delivered", "Marks an outbox message delivered, so that list --undelivered leaves it out.", &com)
+	id := fs.String("id", "", "the message's `ID` (from outbox list)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		return errors.New("outbox delivered: --id is required")
+	}
+	_, st, err := c.openStore(&com)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.MarkDelivered(c.ctx, *id); errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("outbox delivered: no message %q", *id)
+	} else if err != nil {
+		return fmt.Errorf("mark %s delivered: %w", *id, err)
+	}
+	return nil
+}

@@ -37,6 +37,8 @@ func TestEraseUserLeavesNoMention(t *testing.T) {
 		must(t, s.PutCredential(ctx, &storage.Credential{ID: "pk-1", UserID: id, Type: storage.CredentialPasskey, Secret: []byte(`{"name":"Laptop"}`)}), "PutCredential(passkey)")
 		must(t, s.CreateIdentity(ctx, &storage.Identity{ID: "ident-1", UserID: id, Provider: "github", Subject: "gh-1", Email: addr, Claims: []byte(`{"email":"` + addr + `"}`)}), "CreateIdentity")
 		must(t, s.PutConsent(ctx, &storage.Consent{UserID: id, ClientID: "app", Scopes: []string{"openid"}}), "PutConsent")
+		must(t, s.AppendConsentEvent(ctx, &storage.ConsentEvent{UserID: id, ClientID: "app", Scopes: []string{"openid"},
+			Action: storage.ConsentGranted, IP: "203.0.113.9", UserAgent: "UA"}), "AppendConsentEvent")
 		must(t, s.PutSession(ctx, &storage.Session{ID: "sess-1", UserID: id, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(3600e9)}), "PutSession")
 		must(t, s.CreateToken(ctx, &storage.Token{Kind: storage.KindAccessToken, Signature: "sig-1", RequestID: "req-1", ClientID: "app", Subject: id, Active: true, CreatedAt: now, ExpiresAt: now.Add(3600e9)}), "CreateToken")
 		must(t, s.UseOnce(ctx, "totp:"+id+":123", now.Add(3600e9)), "UseOnce(totp)")
@@ -71,7 +73,7 @@ func TestEraseUserLeavesNoMention(t *testing.T) {
 		}
 		tables, err := s.UserTables(ctx)
 		must(t, err, "UserTables")
-		for _, want := range []string{"audit_events", "consents", "credentials", "identities", "sessions"} {
+		for _, want := range []string{"audit_events", "consent_events", "consents", "credentials", "identities", "sessions"} {
 			found := false
 			for _, tb := range tables {
 				found = found || tb == want

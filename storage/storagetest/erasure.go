@@ -33,6 +33,8 @@ func seedAccount(t *testing.T, s ErasureStore, id string, now time.Time) *storag
 	must(t, s.PutCredential(ctx, fullCredential("pk-"+id, id, storage.CredentialPasskey, now)), "PutCredential(%s passkey)", id)
 	must(t, s.CreateIdentity(ctx, fullIdentity("ident-"+id, id, "github", "gh-"+id, now)), "CreateIdentity(%s)", id)
 	must(t, s.PutConsent(ctx, fullConsent(id, "client-1", now)), "PutConsent(%s)", id)
+	must(t, s.AppendConsentEvent(ctx, ledgerEvent(id, "client-1", "", storage.ConsentGranted, now)), "AppendConsentEvent(%s grant)", id)
+	must(t, s.AppendConsentEvent(ctx, ledgerEvent(id, "", "newsletter", storage.ConsentGranted, now)), "AppendConsentEvent(%s purpose)", id)
 	must(t, s.PutSession(ctx, fullSession("session-"+id, id, now)), "PutSession(%s)", id)
 	tok := fullToken(storage.KindRefreshToken, "refresh-"+id, "grant-"+id, now)
 	tok.Subject, tok.SessionID = id, "session-"+id
@@ -79,6 +81,9 @@ var erasureTests = []erasureTest{
 		if c, err := s.ListConsents(ctx, gone.ID); err != nil || len(c) != 0 {
 			t.Errorf("ListConsents(erased user) = %d, %v; want none", len(c), err)
 		}
+		if ev, err := s.ListConsentEvents(ctx, gone.ID); err != nil || len(ev) != 0 {
+			t.Errorf("ListConsentEvents(erased user) = %d, %v; want none", len(ev), err)
+		}
 		if ss, err := s.ListUserSessions(ctx, gone.ID); err != nil || len(ss) != 0 {
 			t.Errorf("ListUserSessions(erased user) = %d, %v; want none", len(ss), err)
 		}
@@ -95,6 +100,10 @@ var erasureTests = []erasureTest{
 			"ListCredentials": func() (int, error) { c, err := s.ListCredentials(ctx, kept.ID); return len(c), err },
 			"ListIdentities":  func() (int, error) { c, err := s.ListIdentities(ctx, kept.ID); return len(c), err },
 			"ListConsents":    func() (int, error) { c, err := s.ListConsents(ctx, kept.ID); return len(c), err },
+			"ListConsentEvents": func() (int, error) {
+				c, err := s.ListConsentEvents(ctx, kept.ID)
+				return len(c), err
+			},
 			"ListUserSessions": func() (int, error) {
 				c, err := s.ListUserSessions(ctx, kept.ID)
 				return len(c), err

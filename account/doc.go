@@ -1,12 +1,25 @@
 // Package account is the self-service area under /account, where signed-in
-// users manage their own account. It has one page so far: "Sign-in
-// methods" (/account/identities), which lists the linked upstream
-// identities and whether the account has a password, unlinks an identity
-// unless it is the last way to sign in, and links a configured upstream
-// provider.
+// users manage their own account:
+//
+//   - /account/security: two-step verification (an authenticator app,
+//     recovery codes), a new verification link, sign-out;
+//   - /account/passkeys: register, rename and remove passkeys;
+//   - /account/identities: linked upstream identities (link, unlink unless
+//     it is the last way to sign in);
+//   - /account/profile, /account/apps, /account/sessions,
+//     /account/activity: the profile's claims, the apps given access (and
+//     removing it), SSO sessions (sign one or all out), and the account's
+//     security history;
+//   - /account/data: download everything held about the user, or delete
+//     the account.
+//
+// Changing a sign-in factor or the email address, downloading and
+// deleting need a recent sign-in.
 //
 // It owns these pages, not authentication: the SSO session, signing in and
 // upstream sign-ins belong to the OpenID Provider (authz), which the
-// account area reaches only through the small Authenticator interface. It
-// depends on storage, never on authz or federation.
+// account area reaches only through the small Authenticator interface (and
+// the optional Auditor, Verifier and ConsentRevoker). It depends on
+// storage, authz/login (credential rules) and internal, never on authz or
+// federation.
 package account

@@ -5,28 +5,47 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/atrium-id/atrium/internal/config"
 	"github.com/atrium-id/atrium/storage"
 )
 
-// TestOutbox erases two users and reads their user.deleted messages with
-// outbox list, marking one delivered.
+// TestOutbox deletes two users with users delete and reads their
+// user.deleted messages with outbox list, marking one delivered.
 func TestOutbox(t *testing.T) {
 	data := t.TempDir()
+	for _, email := range []string{"user-1@example.com", "user-2@example.com"} {
+		mustRun(t, nil, "users", "create", "--data", data, "--email", email, "--password", "correct horse battery")
+	}
+	var ids []string
 	func() {
 		st, err := openStore(context.Background(), &config.Config{DataDir: data})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		for _, id := range []string{"user-1", "user-2"} {
-			if err := st.CreateUser(context.Background(), &storage.User{ID: id, Email: id + "@example.com"}); err != nil {
+		for _, email := range []string{"user-1@example.com", "user-2@example.com"} {
+			u, err := st.GetUserByEmail(context.Background(), email)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if ok, err := st.EraseUser(context.Background(), id, time.Now()); !ok || err != nil {
-				t.Fatalf("EraseUser(%s) = %v, %v", id, ok, err)
+			ids = append(ids, u.ID)
+			if err := st.AppendAudit(context.Background(), &storage.AuditEvent{Type: "login.succeeded", UserID: u.ID, IP: "203.0.113.1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
+	mustRun(t, nil, "users", "delete", "--data", data, "--email", "user-1@example.com")
+	mustRun(t, nil, "users", "delete", "--data", data, "--id", ids[1])
+	func() {
+		st, err := openStore(context.Background(), &config.Config{DataDir: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for _, id := range ids {
+			if m, err := st.FindText(context.Background(), id); err != nil || len(m) != 1 || m[0].Table != "outbox" {
+				t.Errorf("after users delete, %s is named by %v (%v), want only its outbox message", id, m, err)
 			}
 		}
 	}()
@@ -49,7 +68,7 @@ func TestOutbox(t *testing.T) {
 	if len(all) != 2 {
 		t.Fatalf("outbox list: %v, want 2 messages", all)
 	}
-	for i, want := range []string{"user-1", "user-2"} {
+	for i, want := range ids {
 		p, _ := all[i]["payload"].(map[string]any)
 		if all[i]["topic"] != storage.TopicUserDeleted || p["user_id"] != want || p["deleted_at"] == nil || all[i]["delivered_at"] != nil {
 			t.Errorf("message %d: %v, want an undelivered user.deleted of %s", i, all[i], want)

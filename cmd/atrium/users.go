@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/atrium-id/atrium/account"
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/internal/config"
 	"github.com/atrium-id/atrium/storage"
@@ -183,7 +184,7 @@ func (c *cli) usersList(args []string) error {
 
 func (c *cli) usersDelete(args []string) error {
 	var com common
-	fs := c.flagSet("users delete", "Deletes a user with their credentials, linked identities and consents.", &com)
+	fs := c.flagSet("users delete", "Deletes a user and every record naming them, as the account area's deletion does, and records a user.deleted outbox message.", &com)
 	id := fs.String("id", "", "user `ID`")
 	email := fs.String("email", "", "user `address` (instead of --id)")
 	if err := parse(fs, args); err != nil {
@@ -206,30 +207,21 @@ func (c *cli) usersDelete(args []string) error {
 		}
 		*id = u.ID
 	}
-	if err := st.DeleteUser(c.ctx, *id); err != nil {
-		if errors.Is(err, storage.ErrNotFound) {
-			return fmt.Errorf("no user %q", *id)
-		}
+	// As the account area deletes an account: the session store first,
+	// then the user and every record naming them in one transaction,
+	// leaving an audit tombstone and a user.deleted outbox message.
+	state, closeState, err := openState(c.ctx, cfg, st)
+	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}
-	// The database took the user's sessions and tokens with it; Redis,
-	// when it holds them, is cleared too.
-	out := map[string]any{"id": *id, "deleted": true}
-	if cfg.Redis.URL != "" {
-		state, closeState, err := openState(c.ctx, cfg, st)
-		if err != nil {
-			return fmt.Errorf("user deleted, but ending their sessions failed: %w", err)
-		}
-		defer closeState()
-		sessions, err := state.DeleteUserSessions(c.ctx, *id)
-		if err != nil {
-			return fmt.Errorf("user deleted, but ending their sessions failed: %w", err)
-		}
-		tokens, err := state.RevokeSubjectTokens(c.ctx, *id)
-		if err != nil {
-			return fmt.Errorf("user deleted, but revoking their tokens failed: %w", err)
-		}
-		out["sessions_ended"], out["tokens_revoked"] = sessions, tokens
+	defer closeState()
+	erased, err := account.Erase(c.ctx, &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st}, *id, time.Now())
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
 	}
+	if !erased {
+		return fmt.Errorf("no user %q", *id)
+	}
+	out := map[string]any{"id": *id, "deleted": true}
 	return printJSON(c.stdout, out)
 }

@@ -76,6 +76,7 @@ var eventDescriptions = map[string]string{
 	"profile.updated":             "Your profile was changed",
 	"consent.granted":             "You let an app in",
 	"consent.revoked":             "An app's access was removed",
+	"data.exported":               "You downloaded your data",
 }
 
 func (h *Handler) activityRoutes(m *http.ServeMux) {

@@ -38,7 +38,7 @@ func newDataEnv(t *testing.T, state ...storage.StateStore) *dataEnv {
 	e.p.stores.Identities = e.store
 	d := &account.DataStores{Consents: e.store, Sessions: ss, Tokens: ss, Audit: e.store, Eraser: e.store}
 	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce, Data: d, Log: testLogger()})
+		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce, Data: d, Audit: e.store, Log: testLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,6 +174,11 @@ func TestAccountExport(t *testing.T) {
 		if len(items) != rows[table] || rows[table] == 0 {
 			t.Errorf("export section %q has %d entries, the table %s %d rows of the user (want equal, not 0)", section, len(items), table, rows[table])
 		}
+	}
+
+	// The download is in the account's activity.
+	if _, activity := e.get(b, "/account/activity"); !strings.Contains(activity, "You downloaded your data") {
+		t.Errorf("the activity page does not show the download: %s", activity)
 	}
 
 	// Secrets are described, never exported.

@@ -469,3 +469,50 @@ func TestAccountDeleteWithoutEmail(t *testing.T) {
 		t.Fatalf("after DELETE: %v", err)
 	}
 }
+
+// TestEraseFinishesInterrupted: when the SQL erasure went through but the
+// state store still holds the user's sessions and tokens (a request in
+// flight wrote them, or the first sweep was cut short), erasing again
+// ends them, without a second outbox message.
+func TestEraseFinishesInterrupted(t *testing.T) {
+	run := func(t *testing.T, e *dataEnv) {
+		ctx := context.Background()
+		b := e.seed()
+		if ok, err := e.store.EraseUser(ctx, e.userID, time.Now()); !ok || err != nil {
+			t.Fatalf("EraseUser = %v, %v", ok, err)
+		}
+		if ss, _ := e.state.ListUserSessions(ctx, e.userID); len(ss) == 0 && e.state != storage.StateStore(e.store) {
+			t.Fatal("no session left in the state store to finish with")
+		}
+		erased, err := account.Erase(ctx, e.data, e.userID, time.Now())
+		if err != nil || erased {
+			t.Fatalf("Erase after the SQL erasure = %v, %v; want false, nil", erased, err)
+		}
+		if ss, err := e.state.ListUserSessions(ctx, e.userID); err != nil || len(ss) != 0 {
+			t.Errorf("sessions after Erase: %d, %v", len(ss), err)
+		}
+		if n, err := e.state.RevokeSubjectTokens(ctx, e.userID); err != nil || n != 0 {
+			t.Errorf("tokens after Erase: %d, %v", n, err)
+		}
+		if msgs, _, _ := e.store.ListOutbox(ctx, false, storage.Page{}); len(msgs) != 1 {
+			t.Errorf("%d outbox messages, want 1", len(msgs))
+		}
+		resp, err := noRedirects(b).Get(e.srv.URL + "/account/data")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Errorf("the erased user's browser on the account area: %d, want sent to sign in", resp.StatusCode)
+		}
+	}
+	t.Run("sql", func(t *testing.T) { run(t, newDataEnv(t)) })
+	t.Run("redis", func(t *testing.T) {
+		rs, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.WithPrefix("erase-test:"+randomToken()[:12]+":"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		run(t, newDataEnv(t, rs))
+	})
+}

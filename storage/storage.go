@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"time"
 )
@@ -436,6 +438,15 @@ type StateStore interface {
 	TokenStore
 	CounterStore
 	Ping(ctx context.Context) error
+}
+
+// UserDigest is what short-lived state about a user that no index lists
+// (replay markers of spent one-time codes) is filed under instead of the
+// user ID, so the session store does not name the user, during its life
+// or after the account is erased.
+func UserDigest(userID string) string {
+	sum := sha256.Sum256([]byte("atrium-user\x00" + userID))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // ErrUnavailable wraps errors of a backend that cannot be reached (a

@@ -208,7 +208,7 @@ func checkTOTP(ctx context.Context, userID, secret, code string, now time.Time, 
 			continue
 		}
 		// A step's code works once, however many requests carry it.
-		key := "totp:" + userID + ":" + strconv.FormatInt(step+d, 10)
+		key := "totp:" + storage.UserDigest(userID) + ":" + strconv.FormatInt(step+d, 10)
 		err = markUsed(ctx, key, time.Unix((step+totpSkew+2)*totpPeriod, 0))
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return ErrReplayedCode
@@ -292,7 +292,7 @@ func (f *Factors) UseRecoveryCode(ctx context.Context, cred *storage.Credential,
 	if i < 0 {
 		return nil, ErrWrongCode
 	}
-	err := markUsed(ctx, "recovery:"+cred.UserID+":"+mac, now.Add(400*24*time.Hour))
+	err := markUsed(ctx, "recovery:"+storage.UserDigest(cred.UserID)+":"+mac, now.Add(400*24*time.Hour))
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return nil, ErrWrongCode
 	}

@@ -44,10 +44,10 @@ func (s *Store) EraseUser(ctx context.Context, id string, at time.Time) (bool, e
 		if _, err := s.execOn(ctx, tx, `DELETE FROM tokens WHERE subject = ?`, id); err != nil {
 			return err
 		}
-		// TOTP steps and recovery codes spent (authz/login): "totp:<user>:…"
-		// and "recovery:<user>:…".
+		// TOTP steps and recovery codes spent (authz/login): "totp:<digest>:…"
+		// and "recovery:<digest>:…", with storage.UserDigest.
 		for _, prefix := range []string{"totp:", "recovery:"} {
-			if _, err := s.execOn(ctx, tx, `DELETE FROM use_once WHERE key LIKE ? ESCAPE '\'`, likePrefix(prefix+id+":")); err != nil {
+			if _, err := s.execOn(ctx, tx, `DELETE FROM use_once WHERE key LIKE ? ESCAPE '\'`, likePrefix(prefix+storage.UserDigest(id)+":")); err != nil {
 				return err
 			}
 		}

@@ -86,6 +86,9 @@ type User struct {
 	Disabled            bool
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
+	// Attributes are the operator-defined attributes (AttributeDef) by
+	// name; empty when the user has none.
+	Attributes map[string]any
 }
 
 // Credential types. Passkeys are the one type a user may hold several of;

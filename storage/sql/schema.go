@@ -210,6 +210,10 @@ CREATE TABLE consent_events (
 );
 CREATE INDEX consent_events_user ON consent_events (user_id, at);
 `,
+	// The operator-defined attributes of users, a JSON object.
+	`
+ALTER TABLE users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

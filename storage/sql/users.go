@@ -13,7 +13,7 @@ import (
 )
 
 const userColumns = `id, email, email_verified, name, given_name, family_name, nickname, picture,
-	locale, zoneinfo, phone_number, phone_number_verified, address, disabled, created_at, updated_at`
+	locale, zoneinfo, phone_number, phone_number_verified, address, disabled, created_at, updated_at, attributes`
 
 // email stores an address lower-cased, and no address as NULL so that
 // users without one do not collide on the unique index.
@@ -22,19 +22,30 @@ func email(e string) sqldb.NullString {
 	return sqldb.NullString{String: e, Valid: e != ""}
 }
 
-func userArgs(u *storage.User) []any {
+func userArgs(u *storage.User) ([]any, error) {
 	addr, _ := json.Marshal(u.Address) // plain strings always marshal
+	attrs := []byte("{}")
+	if len(u.Attributes) > 0 {
+		var err error
+		if attrs, err = json.Marshal(u.Attributes); err != nil {
+			return nil, fmt.Errorf("storage: attributes of user %s: %w", u.ID, err)
+		}
+	}
 	return []any{u.ID, email(u.Email), b2i(u.EmailVerified), u.Name, u.GivenName, u.FamilyName, u.Nickname,
 		u.Picture, u.Locale, u.Zoneinfo, u.PhoneNumber, b2i(u.PhoneNumberVerified), string(addr),
-		b2i(u.Disabled), storage.UnixMicro(u.CreatedAt), storage.UnixMicro(u.UpdatedAt)}
+		b2i(u.Disabled), storage.UnixMicro(u.CreatedAt), storage.UnixMicro(u.UpdatedAt), string(attrs)}, nil
 }
 
 // CreateUser implements storage.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 	u.Email = strings.ToLower(strings.TrimSpace(u.Email))
 	s.stamp(&u.CreatedAt, &u.UpdatedAt)
-	_, err := s.exec(ctx, `INSERT INTO users (`+userColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, userArgs(u)...)
+	args, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	_, err = s.exec(ctx, `INSERT INTO users (`+userColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 	return err
 }
 
@@ -58,11 +69,14 @@ func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	if u.UpdatedAt.IsZero() || !u.UpdatedAt.After(u.CreatedAt) {
 		u.UpdatedAt = s.now().UTC().Truncate(time.Microsecond)
 	}
-	a := userArgs(u)
-	args := append(append([]any{}, a[1:14]...), a[15], a[0])
+	a, err := userArgs(u)
+	if err != nil {
+		return err
+	}
+	args := append(append([]any{}, a[1:14]...), a[15], a[16], a[0])
 	return affectedOne(s.exec(ctx, `UPDATE users SET email = ?, email_verified = ?, name = ?, given_name = ?,
 		family_name = ?, nickname = ?, picture = ?, locale = ?, zoneinfo = ?, phone_number = ?,
-		phone_number_verified = ?, address = ?, disabled = ?, updated_at = ? WHERE id = ?`, args...))
+		phone_number_verified = ?, address = ?, disabled = ?, updated_at = ?, attributes = ? WHERE id = ?`, args...))
 }
 
 // DeleteUser implements storage.UserStore: the user goes with every
@@ -100,16 +114,22 @@ func scanUser(r scanner) (*storage.User, error) {
 		em                                sqldb.NullString
 		verified, phoneVerified, disabled int
 		addr                              string
+		attrs                             sqldb.NullString
 		created, updated                  int64
 	)
 	err := r.Scan(&u.ID, &em, &verified, &u.Name, &u.GivenName, &u.FamilyName, &u.Nickname, &u.Picture,
-		&u.Locale, &u.Zoneinfo, &u.PhoneNumber, &phoneVerified, &addr, &disabled, &created, &updated)
+		&u.Locale, &u.Zoneinfo, &u.PhoneNumber, &phoneVerified, &addr, &disabled, &created, &updated, &attrs)
 	if err != nil {
 		return nil, mapErr(err)
 	}
 	if addr != "{}" && addr != "" { // most users have no address to decode
 		if err := json.Unmarshal([]byte(addr), &u.Address); err != nil {
 			return nil, fmt.Errorf("corrupt address of user %s: %w", u.ID, err)
+		}
+	}
+	if attrs.String != "{}" && attrs.String != "" { // most users have none
+		if err := json.Unmarshal([]byte(attrs.String), &u.Attributes); err != nil {
+			return nil, fmt.Errorf("corrupt attributes of user %s: %w", u.ID, err)
 		}
 	}
 	u.Email = em.String

@@ -17,8 +17,8 @@ var timeType = reflect.TypeFor[time.Time]()
 // diff reports, one line per field, where got differs from want (both
 // pointers to the same struct type). Times are compared as instants at
 // microsecond precision, since backends keep no more; nil and empty slices
-// are equal; the fields named in jsonFields hold JSON documents and are
-// compared as JSON values, since a backend may reformat them.
+// and maps are equal; the fields named in jsonFields hold JSON documents
+// and are compared as JSON values, since a backend may reformat them.
 func diff(got, want any, jsonFields ...string) []string {
 	g, w := reflect.ValueOf(got), reflect.ValueOf(want)
 	if g.Kind() == reflect.Pointer {
@@ -59,7 +59,7 @@ func diffValue(path string, g, w reflect.Value, jsonFields []string, out *[]stri
 		} else if !bytes.Equal(gb, wb) {
 			*out = append(*out, fmt.Sprintf("%s = %q, want %q", path, gb, wb))
 		}
-	case g.Kind() == reflect.Slice:
+	case g.Kind() == reflect.Slice || g.Kind() == reflect.Map:
 		if (g.Len() != 0 || w.Len() != 0) && !reflect.DeepEqual(g.Interface(), w.Interface()) {
 			*out = append(*out, fmt.Sprintf("%s = %#v, want %#v", path, g.Interface(), w.Interface()))
 		}

@@ -63,6 +63,11 @@ func fullUser(id, email string, now time.Time) *storage.User {
 		Disabled:  false,
 		CreatedAt: now,
 		UpdatedAt: now.Add(time.Second),
+		Attributes: map[string]any{
+			"loyalty_id": "L-" + id,
+			"newsletter": true,
+			"shoe_size":  42.5,
+		},
 	}
 }
 

@@ -178,6 +178,7 @@ func (s *memStore) emailTaken(email, except string) bool {
 func normUser(u storage.User) storage.User {
 	u.Email = strings.ToLower(u.Email)
 	u.CreatedAt, u.UpdatedAt = norm(u.CreatedAt), norm(u.UpdatedAt)
+	u.Attributes = maps.Clone(u.Attributes)
 	return u
 }
 
@@ -199,6 +200,7 @@ func (s *memStore) GetUser(_ context.Context, id string) (*storage.User, error) 
 	if !ok {
 		return nil, storage.ErrNotFound
 	}
+	u.Attributes = maps.Clone(u.Attributes)
 	return &u, nil
 }
 

@@ -27,6 +27,41 @@ var userTests = []test{
 		must(t, err, "GetUser(%q)", u.ID)
 		checkRecord(t, "GetUser", got, u)
 	}},
+	{"Attributes", func(t *testing.T, s Store, clock *Clock) {
+		ctx := t.Context()
+		u := fullUser("user-1", "attrs@example.com", clock.Now())
+		u.Attributes = map[string]any{"loyalty_id": "L-1", "newsletter": false, "shoe_size": 40.0, "note": "Grüße, \"quoted\"\n"}
+		must(t, s.CreateUser(ctx, clone(u)), "CreateUser")
+		got, err := s.GetUser(ctx, u.ID)
+		must(t, err, "GetUser")
+		checkRecord(t, "GetUser (attributes of every type)", got, u)
+
+		// An update replaces the attributes: changed, added and removed.
+		clock.Advance(time.Minute)
+		u.Attributes = map[string]any{"loyalty_id": "L-2", "newsletter": true, "tier": 3.0}
+		u.UpdatedAt = clock.Now()
+		must(t, s.UpdateUser(ctx, clone(u)), "UpdateUser")
+		got, err = s.GetUser(ctx, u.ID)
+		must(t, err, "GetUser after UpdateUser")
+		checkRecord(t, "GetUser after the attributes changed", got, u)
+		if _, ok := got.Attributes["shoe_size"]; ok {
+			t.Errorf("GetUser after UpdateUser without shoe_size = %v, want it gone", got.Attributes)
+		}
+
+		// None left: they read as empty.
+		u.Attributes = nil
+		must(t, s.UpdateUser(ctx, clone(u)), "UpdateUser(no attributes)")
+		got, err = s.GetUser(ctx, u.ID)
+		must(t, err, "GetUser after the attributes were cleared")
+		if len(got.Attributes) != 0 {
+			t.Errorf("GetUser after the attributes were cleared = %v, want none", got.Attributes)
+		}
+		other, err := s.GetUser(ctx, seedUser(t, s, "user-2", clock.Now()).ID)
+		must(t, err, "GetUser(user-2)")
+		if other.Attributes["loyalty_id"] != "L-user-2" {
+			t.Errorf("GetUser(user-2).Attributes = %v, want its own", other.Attributes)
+		}
+	}},
 	{"EmailCaseInsensitive", func(t *testing.T, s Store, clock *Clock) {
 		must(t, s.CreateUser(t.Context(), fullUser("user-1", "Ada@Example.com", clock.Now())), "CreateUser")
 		seedUser(t, s, "user-2", clock.Now())

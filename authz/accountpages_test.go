@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -161,7 +162,7 @@ func TestAccountProfile(t *testing.T) {
 				t.Fatalf("status %d, want 400: %s", resp.StatusCode, body)
 			}
 			mustContain(t, "refused profile", body, "Nothing was saved.", tc.want, `aria-invalid="true"`)
-			if after := e.user(e.userID); after != before {
+			if after := e.user(e.userID); !reflect.DeepEqual(after, before) {
 				t.Errorf("a refused save changed the user:\n%+v\n%+v", before, after)
 			}
 		})
@@ -176,7 +177,7 @@ func TestAccountProfile(t *testing.T) {
 	if body := readBody(t, resp); resp.StatusCode != http.StatusForbidden || !strings.Contains(body, "This form has expired") {
 		t.Fatalf("no CSRF token: %d %s", resp.StatusCode, body)
 	}
-	if after := e.user(e.userID); after != before {
+	if after := e.user(e.userID); !reflect.DeepEqual(after, before) {
 		t.Errorf("a form without CSRF token changed the user: %+v", after)
 	}
 
@@ -187,7 +188,7 @@ func TestAccountProfile(t *testing.T) {
 	if loc, _ := resp.Location(); resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != pathLogin {
 		t.Fatalf("email change after an old sign-in: %d %v %s", resp.StatusCode, loc, body)
 	}
-	if after := e.user(e.userID); after != before {
+	if after := e.user(e.userID); !reflect.DeepEqual(after, before) {
 		t.Errorf("an email change without a recent sign-in changed the user: %+v", after)
 	}
 	if resp, body := postProfile(t, e, old, url.Values{"nickname": {"Countess"}}); resp.StatusCode != http.StatusSeeOther {
@@ -206,7 +207,7 @@ func TestAccountProfile(t *testing.T) {
 	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "This email address cannot be used.") || strings.Contains(body, "grace") && !strings.Contains(body, `value="Grace@Example.com"`) {
 		t.Fatalf("another account's address: %d %s", resp.StatusCode, body)
 	}
-	if after := e.user(e.userID); after != before {
+	if after := e.user(e.userID); !reflect.DeepEqual(after, before) {
 		t.Errorf("a taken address changed the user: %+v", after)
 	}
 

@@ -122,6 +122,12 @@ type Config struct {
 	// asks every user again. "" is a version like any other.
 	ConsentPolicyVersion string
 
+	// Scopes are the operator's scopes, offered besides the built-in
+	// ones; Attributes are the operator's user attributes, which they may
+	// release (claims.go).
+	Scopes     []Scope
+	Attributes []storage.AttributeDef
+
 	// SignupFields are the profile fields the sign-up page asks for, in
 	// order; nil for an optional name.
 	SignupFields []SignupField

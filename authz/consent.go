@@ -78,7 +78,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 	optional := consentScopes(ar)
 	var scopes []scopeView
 	for _, s := range optional {
-		scopes = append(scopes, scopeView{Name: s, Description: consent.Describe(s), Claims: scopeClaims[s],
+		scopes = append(scopes, scopeView{Name: s, Description: p.claims.describe(s), Claims: p.claims.scopes[s],
 			New: len(d.New) < len(optional) && slices.Contains(d.New, s)})
 	}
 	p.render(w, r, status, "consent", pageData{

@@ -558,7 +558,7 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		ar.GrantAudience(a)
 	}
 	acr := issuedACR(ix, sess)
-	extra := userClaims(user, ar.GetGrantedScopes())
+	extra := p.userClaims(user, ar.GetGrantedScopes())
 	extra["sid"] = sid(sess.ID)
 	os := &openid.DefaultSession{
 		Subject: user.ID,

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,8 @@ type Provider struct {
 	mux       *http.ServeMux
 	// deviceKey keys the remembered-device cookies (mfa.go).
 	deviceKey []byte
+	// claims are the scopes and the claims each releases (claims.go).
+	claims *claimSet
 }
 
 // fositeConfig adds what fosite's Config cannot express: client assertions
@@ -57,6 +60,10 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		log = slog.New(slog.DiscardHandler)
 	}
 	p := &Provider{cfg: cfg, stores: st, keys: keys, log: log, mux: http.NewServeMux()}
+	var err error
+	if p.claims, err = newClaimSet(cfg.Scopes, cfg.Attributes); err != nil {
+		return nil, err
+	}
 	mac := hmac.New(sha256.New, cfg.Secret)
 	mac.Write([]byte("atrium remembered device"))
 	p.deviceKey = mac.Sum(nil)
@@ -114,7 +121,6 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 			fc.RevocationHandlers.Append(rh)
 		}
 	}
-	var err error
 	if p.discovery, err = json.Marshal(p.discoveryDocument()); err != nil {
 		return nil, err
 	}
@@ -172,7 +178,8 @@ func cors(h http.Handler) http.Handler {
 	})
 }
 
-// Scopes the provider knows, and the claims each releases.
+// The built-in scopes, and the claims each releases; a provider adds
+// the operator's (claims.go).
 var scopeClaims = map[string][]string{
 	"openid":         {"sub"},
 	"profile":        {"name", "given_name", "family_name", "nickname", "picture", "locale", "zoneinfo", "updated_at"},
@@ -187,8 +194,10 @@ var supportedScopes = []string{"openid", "profile", "email", "address", "phone",
 func (p *Provider) discoveryDocument() map[string]any {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}
 	claims := []string{"iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid", "at_hash"}
-	for _, s := range supportedScopes {
-		claims = append(claims, scopeClaims[s]...)
+	for _, c := range p.claims.claimsSupported() {
+		if !slices.Contains(claims, c) {
+			claims = append(claims, c)
+		}
 	}
 	return map[string]any{
 		"issuer":                                                   p.cfg.Issuer,
@@ -198,7 +207,7 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"jwks_uri":                                                 p.url(pathJWKS),
 		"introspection_endpoint":                                   p.url(pathIntrospect),
 		"revocation_endpoint":                                      p.url(pathRevoke),
-		"scopes_supported":                                         supportedScopes,
+		"scopes_supported":                                         p.claims.supported,
 		"response_types_supported":                                 []string{"code"},
 		"response_modes_supported":                                 []string{"query", "fragment", "form_post"},
 		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
@@ -504,7 +513,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
-	claims := userClaims(user, ar.GetGrantedScopes())
+	claims := p.userClaims(user, ar.GetGrantedScopes())
 	claims["sub"] = user.ID
 	writeJSON(w, http.StatusOK, claims)
 }
@@ -518,40 +527,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
-}
-
-// userClaims returns the claims the granted scopes release about u.
-func userClaims(u *storage.User, scopes fosite.Arguments) map[string]any {
-	c := map[string]any{}
-	set := func(k, v string) {
-		if v != "" {
-			c[k] = v
-		}
-	}
-	if scopes.Has("profile") {
-		set("name", u.Name)
-		set("given_name", u.GivenName)
-		set("family_name", u.FamilyName)
-		set("nickname", u.Nickname)
-		set("picture", u.Picture)
-		set("locale", u.Locale)
-		set("zoneinfo", u.Zoneinfo)
-		if !u.UpdatedAt.IsZero() {
-			c["updated_at"] = u.UpdatedAt.Unix()
-		}
-	}
-	if scopes.Has("email") && u.Email != "" {
-		c["email"] = u.Email
-		c["email_verified"] = u.EmailVerified
-	}
-	if scopes.Has("address") && u.Address != (storage.Address{}) {
-		c["address"] = u.Address
-	}
-	if scopes.Has("phone") && u.PhoneNumber != "" {
-		c["phone_number"] = u.PhoneNumber
-		c["phone_number_verified"] = u.PhoneNumberVerified
-	}
-	return c
 }
 
 // now is the provider's clock.

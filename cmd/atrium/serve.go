@@ -184,6 +184,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		MFARequired:           cfg.Login.RequireMFA,
 		RememberDevice:        cfg.Login.RememberDevice.D,
 		Passkeys:              passkeys,
+		Scopes:                authzScopes(cfg.Scopes),
+		Attributes:            attributeDefs(cfg.Attributes),
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,

@@ -64,6 +64,10 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Consent is the consent screen's policy.
 	Consent Consent `yaml:"consent"`
+	// Attributes and Scopes are the operator's own user attributes and
+	// the scopes releasing them (claims.go).
+	Attributes []Attribute `yaml:"attributes"`
+	Scopes     []Scope     `yaml:"scopes"`
 
 	// Clients and Users are upserted by serve at start.
 	Clients []Client `yaml:"clients"`
@@ -495,6 +499,7 @@ func (c *Config) SetDefaults() {
 			}
 		}
 	}
+	c.setClaimDefaults()
 	for i := range c.Clients {
 		cl := &c.Clients[i]
 		if len(cl.GrantTypes) == 0 {
@@ -638,6 +643,7 @@ func (c *Config) Validate() error {
 	if !slices.Contains(LogLevels, c.Log.Level) {
 		bad("log.level", "%q is not one of %s", c.Log.Level, strings.Join(LogLevels, ", "))
 	}
+	errs = append(errs, c.validateClaims()...)
 	errs = append(errs, c.validateClients()...)
 	errs = append(errs, c.validateUsers()...)
 	errs = append(errs, c.validateFederation()...)

@@ -210,6 +210,13 @@ func New(cfg Config) (*Handler, error) {
 	// Defence in depth beside the CSRF token: browsers' Sec-Fetch-Site and
 	// Origin headers refuse cross-origin POSTs.
 	h.handler = http.NewCrossOriginProtection().Handler(m)
+	if api := h.apiHandler(); api != nil {
+		// Bearer tokens, not cookies: outside the forms' protection.
+		root := http.NewServeMux()
+		root.Handle("/", h.handler)
+		root.Handle(pathAPI+"/", api)
+		h.handler = root
+	}
 	return h, nil
 }
 

@@ -113,15 +113,20 @@ func (h *Handler) activity(w http.ResponseWriter, r *http.Request) {
 	}
 	d.Next, d.Newest = next, after != ""
 	for _, e := range events {
-		v := eventView{When: e.Time.UTC(), Clock: e.Time.UTC().Format("15:04"), IP: e.IP}
-		v.What = describe(e)
-		v.Browser, v.OS = browserOf(e.UserAgent)
-		if v.Browser == "" && e.UserAgent != "" {
-			v.UnknownClient = cut(e.UserAgent, 60)
-		}
-		d.Events = append(d.Events, v)
+		d.Events = append(d.Events, viewEvent(e))
 	}
 	h.render(w, r, status, "activity", d)
+}
+
+// viewEvent is e as the page shows it.
+func viewEvent(e *storage.AuditEvent) eventView {
+	v := eventView{When: e.Time.UTC(), Clock: e.Time.UTC().Format("15:04"), IP: e.IP}
+	v.What = describe(e)
+	v.Browser, v.OS = browserOf(e.UserAgent)
+	if v.Browser == "" && e.UserAgent != "" {
+		v.UnknownClient = cut(e.UserAgent, 60)
+	}
+	return v
 }
 
 // describe says in plain words what e records.

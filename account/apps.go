@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -57,6 +58,8 @@ var scopeDescriptions = map[string]string{
 	"address":        "Your postal address",
 	"phone":          "Your phone number",
 	"offline_access": "Stay signed in to the app when you are away",
+	"account.read":   "See your account: profile, connected apps, sessions and activity",
+	"account.write":  "Change your profile, remove apps' access and sign out your sessions",
 }
 
 func (h *Handler) appsOn() bool { return h.cfg.Consents != nil }
@@ -82,30 +85,15 @@ func (h *Handler) apps(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) renderApps(w http.ResponseWriter, r *http.Request, status int, sess *storage.Session, user *storage.User, notice, problem string) {
-	ctx := r.Context()
-	consents, err := h.cfg.Consents.ListConsents(ctx, user.ID)
+	apps, err := h.connectedApps(r.Context(), user.ID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	slices.SortStableFunc(consents, func(a, b *storage.Consent) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	d := appsData{Title: "Connected apps", User: user, CSRF: h.csrfToken(sess.ID), Notice: notice, Error: problem}
-	for _, c := range consents {
-		v := appView{ClientID: c.ClientID, Name: c.ClientID, Since: c.CreatedAt.UTC()}
-		client, err := h.cfg.Clients.GetClient(ctx, c.ClientID)
-		switch {
-		case err == nil:
-			if client.Name != "" {
-				v.Name = client.Name
-			}
-			if u, err := url.Parse(client.LogoURI); err == nil && u.Scheme == "https" && u.Host != "" {
-				v.Logo = client.LogoURI
-			}
-		case !errors.Is(err, storage.ErrNotFound):
-			h.serverError(w, r, err)
-			return
-		}
-		for _, s := range c.Scopes {
+	for _, a := range apps {
+		v := appView{ClientID: a.ClientID, Name: a.Name, Logo: a.Logo, Since: a.Since}
+		for _, s := range a.Scopes {
 			desc, ok := scopeDescriptions[s]
 			if !ok {
 				desc = s
@@ -124,36 +112,82 @@ func (h *Handler) appRemove(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	ctx := r.Context()
-	clientID := r.PostFormValue("client_id")
-	if _, err := h.cfg.Consents.GetConsent(ctx, user.ID, clientID); errors.Is(err, storage.ErrNotFound) || clientID == "" {
+	err := h.removeApp(r, user.ID, r.PostFormValue("client_id"))
+	if errors.Is(err, storage.ErrNotFound) {
 		// Removed meanwhile, or no app of this user's: the same answer.
 		h.renderApps(w, r, http.StatusNotFound, sess, user, "", "That app has no access to your account.")
 		return
-	} else if err != nil {
+	}
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
+	http.Redirect(w, r, pathApps+"?"+removedParam+"=1", http.StatusSeeOther)
+}
+
+// connectedApp is an app the user let in: its consent, and its client's
+// name and logo (an https link) while the client exists.
+type connectedApp struct {
+	ClientID, Name, Logo string
+	Scopes               []string
+	Since                time.Time
+}
+
+// connectedApps lists the apps the user let in, the oldest consent first.
+func (h *Handler) connectedApps(ctx context.Context, userID string) ([]connectedApp, error) {
+	consents, err := h.cfg.Consents.ListConsents(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(consents, func(a, b *storage.Consent) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	var out []connectedApp
+	for _, c := range consents {
+		a := connectedApp{ClientID: c.ClientID, Name: c.ClientID, Scopes: c.Scopes, Since: c.CreatedAt.UTC()}
+		client, err := h.cfg.Clients.GetClient(ctx, c.ClientID)
+		switch {
+		case err == nil:
+			if client.Name != "" {
+				a.Name = client.Name
+			}
+			if u, err := url.Parse(client.LogoURI); err == nil && u.Scheme == "https" && u.Host != "" {
+				a.Logo = client.LogoURI
+			}
+		case !errors.Is(err, storage.ErrNotFound):
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// removeApp removes the access of the app clientID: its consent goes and
+// every token it holds for the user is revoked. An app the user has not
+// let in is storage.ErrNotFound.
+func (h *Handler) removeApp(r *http.Request, userID, clientID string) error {
+	ctx := r.Context()
+	if clientID == "" {
+		return storage.ErrNotFound
+	}
+	if _, err := h.cfg.Consents.GetConsent(ctx, userID, clientID); err != nil {
+		return err
+	}
 	detail := map[string]string{"client_id": clientID}
 	if cr, ok := h.cfg.Auth.(ConsentRevoker); ok {
-		if err := cr.RevokeConsent(r, user.ID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.serverError(w, r, err)
-			return
+		if err := cr.RevokeConsent(r, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
 	} else {
 		// Tokens first: should the consent's delete then fail, the app
 		// still cannot use what it had.
-		n, err := h.cfg.Tokens.RevokeUserClientTokens(ctx, user.ID, clientID)
+		n, err := h.cfg.Tokens.RevokeUserClientTokens(ctx, userID, clientID)
 		if err != nil {
-			h.serverError(w, r, err)
-			return
+			return err
 		}
-		if err := h.cfg.Consents.DeleteConsent(ctx, user.ID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-			h.serverError(w, r, err)
-			return
+		if err := h.cfg.Consents.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return err
 		}
 		detail["tokens"] = strconv.Itoa(n)
 	}
-	h.audit(r, auditConsentRevoked, user.ID, detail)
-	http.Redirect(w, r, pathApps+"?"+removedParam+"=1", http.StatusSeeOther)
+	h.audit(r, auditConsentRevoked, userID, detail)
+	return nil
 }

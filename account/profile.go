@@ -160,7 +160,6 @@ func (h *Handler) profileSave(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	ctx := r.Context()
 	values := url.Values{}
 	for _, f := range profileFields {
 		values.Set(f.name, strings.TrimSpace(r.PostFormValue(f.name)))
@@ -171,6 +170,42 @@ func (h *Handler) profileSave(w http.ResponseWriter, r *http.Request) {
 		h.renderProfile(w, r, http.StatusBadRequest, sess, user, values, problems, "", problem)
 		return
 	}
+	next, changed := nextProfile(user, values)
+	if len(changed) == 0 {
+		notice := "Nothing changed: your profile is as it was."
+		h.renderProfile(w, r, http.StatusOK, sess, user, nil, nil, notice, "")
+		return
+	}
+	emailChanged := !strings.EqualFold(next.Email, user.Email)
+	// A stolen session alone must not move the account to an attacker's
+	// address (from which a password reset takes it).
+	if emailChanged && !h.recentlySignedIn(w, r, sess, pathProfile) {
+		return
+	}
+	limited, err := h.storeProfile(r, user, next, changed)
+	if errors.Is(err, errEmailTaken) {
+		h.emailTaken(w, r, sess, user, values)
+		return
+	}
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	saved := "1"
+	switch {
+	case emailChanged && limited:
+		saved = "email-limited"
+	case emailChanged:
+		saved = "email"
+	}
+	http.Redirect(w, r, pathProfile+"?"+savedParam+"="+saved, http.StatusSeeOther)
+}
+
+// nextProfile returns user with the checked values (checkProfile) as
+// stored: the language tag canonical, the address lower case, what a
+// changed field vouched for (verified flags, the formatted address)
+// reset. It also returns the names of the fields that changed.
+func nextProfile(user *storage.User, values url.Values) (*storage.User, []string) {
 	next := *user
 	var changed []string
 	for _, f := range profileFields {
@@ -186,27 +221,7 @@ func (h *Handler) profileSave(w http.ResponseWriter, r *http.Request) {
 			changed = append(changed, f.name)
 		}
 	}
-	if len(changed) == 0 {
-		notice := "Nothing changed: your profile is as it was."
-		h.renderProfile(w, r, http.StatusOK, sess, user, nil, nil, notice, "")
-		return
-	}
-	emailChanged := !strings.EqualFold(next.Email, user.Email)
-	if emailChanged {
-		// A stolen session alone must not move the account to an
-		// attacker's address (from which a password reset takes it).
-		if !h.recentlySignedIn(w, r, sess, pathProfile) {
-			return
-		}
-		other, err := h.cfg.Users.GetUserByEmail(ctx, next.Email)
-		switch {
-		case err == nil && other.ID != user.ID:
-			h.emailTaken(w, r, sess, user, values)
-			return
-		case err != nil && !errors.Is(err, storage.ErrNotFound):
-			h.serverError(w, r, err)
-			return
-		}
+	if !strings.EqualFold(next.Email, user.Email) {
 		next.EmailVerified = false
 	}
 	if next.PhoneNumber != user.PhoneNumber {
@@ -219,33 +234,46 @@ func (h *Handler) profileSave(w http.ResponseWriter, r *http.Request) {
 		// still say the old one.
 		next.Address.Formatted = ""
 	}
-	next.UpdatedAt = time.Now().UTC()
-	err := h.cfg.Users.UpdateUser(ctx, &next)
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		h.emailTaken(w, r, sess, user, values)
-		return
-	}
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	h.audit(r, auditProfileUpdated, user.ID, map[string]string{"fields": strings.Join(changed, " ")})
-	saved := "1"
+	return &next, changed
+}
+
+// errEmailTaken: the new email address is another account's.
+var errEmailTaken = errors.New("email address of another account")
+
+// storeProfile stores next, user's profile with the fields changed
+// edited (nextProfile), records the audit events, and mails a link to a
+// new email address; limited reports that the address has had its hour's
+// links. A new address that is another account's is errEmailTaken. The
+// caller has checked that an email change comes with a recent sign-in.
+func (h *Handler) storeProfile(r *http.Request, user, next *storage.User, changed []string) (limited bool, err error) {
+	ctx := r.Context()
+	emailChanged := !strings.EqualFold(next.Email, user.Email)
 	if emailChanged {
-		h.audit(r, auditEmailChanged, user.ID, nil)
-		saved = "email"
-		if v, ok := h.cfg.Auth.(Verifier); ok && next.Email != "" {
-			limited, err := v.ResendVerification(r, &next)
-			if err != nil {
-				h.serverError(w, r, err)
-				return
-			}
-			if limited {
-				saved = "email-limited"
-			}
+		other, err := h.cfg.Users.GetUserByEmail(ctx, next.Email)
+		switch {
+		case err == nil && other.ID != user.ID:
+			return false, errEmailTaken
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return false, err
 		}
 	}
-	http.Redirect(w, r, pathProfile+"?"+savedParam+"="+saved, http.StatusSeeOther)
+	next.UpdatedAt = time.Now().UTC()
+	err = h.cfg.Users.UpdateUser(ctx, next)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return false, errEmailTaken
+	}
+	if err != nil {
+		return false, err
+	}
+	h.audit(r, auditProfileUpdated, user.ID, map[string]string{"fields": strings.Join(changed, " ")})
+	if !emailChanged {
+		return false, nil
+	}
+	h.audit(r, auditEmailChanged, user.ID, nil)
+	if v, ok := h.cfg.Auth.(Verifier); ok && next.Email != "" {
+		return v.ResendVerification(r, next)
+	}
+	return false, nil
 }
 
 // emailTaken answers a new address that is another account's, as

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -126,30 +127,24 @@ func (h *Handler) sessionEnd(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	ctx := r.Context()
-	list, err := h.cfg.Sessions.ListUserSessions(ctx, user.ID)
-	if err != nil {
-		h.serverError(w, r, err)
-		return
-	}
-	handle := r.PostFormValue("session")
-	i := slices.IndexFunc(list, func(s *storage.Session) bool {
-		return hmac.Equal([]byte(h.sessionHandle(s.ID)), []byte(handle))
-	})
-	if i < 0 {
+	s, err := h.sessionByHandle(r.Context(), user.ID, r.PostFormValue("session"))
+	if errors.Is(err, storage.ErrNotFound) {
 		// Ended meanwhile, or another user's: the same answer for both.
 		h.renderSessions(w, r, http.StatusNotFound, sess, user, "", "That session has ended already.")
 		return
 	}
-	if list[i].ID == sess.ID {
-		h.signOut(w, r)
-		return
-	}
-	if err := h.cfg.Sessions.DeleteSession(ctx, list[i].ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditSignedOut, user.ID, map[string]string{"sessions": "another"})
+	if s.ID == sess.ID {
+		h.signOut(w, r)
+		return
+	}
+	if err := h.endSession(r, user.ID, s); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	http.Redirect(w, r, pathSessions+"?"+endedParam+"=1", http.StatusSeeOther)
 }
 
@@ -197,4 +192,30 @@ func (h *Handler) sessionsEndAll(w http.ResponseWriter, r *http.Request) {
 	h.audit(r, auditSignedOut, user.ID, map[string]string{"sessions": "all"})
 	h.render(w, r, http.StatusOK, "message", messageData{
 		Title: "You are signed out everywhere", Message: "Every browser signed in to your account has to sign in again, this one too.", Back: pathAccount})
+}
+
+// sessionByHandle returns the user's session that handle names
+// (sessionHandle), storage.ErrNotFound when none does: ended, or
+// another user's.
+func (h *Handler) sessionByHandle(ctx context.Context, userID, handle string) (*storage.Session, error) {
+	list, err := h.cfg.Sessions.ListUserSessions(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(list, func(s *storage.Session) bool {
+		return s.UserID == userID && hmac.Equal([]byte(h.sessionHandle(s.ID)), []byte(handle))
+	})
+	if i < 0 || handle == "" {
+		return nil, storage.ErrNotFound
+	}
+	return list[i], nil
+}
+
+// endSession signs out the user's session s, another browser's.
+func (h *Handler) endSession(r *http.Request, userID string, s *storage.Session) error {
+	if err := h.cfg.Sessions.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	h.audit(r, auditSignedOut, userID, map[string]string{"sessions": "another"})
+	return nil
 }

@@ -187,9 +187,12 @@ var scopeClaims = map[string][]string{
 	"address":        {"address"},
 	"phone":          {"phone_number", "phone_number_verified"},
 	"offline_access": nil,
+	// The account API's (bearer.go).
+	ScopeAccountRead:  nil,
+	ScopeAccountWrite: nil,
 }
 
-var supportedScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access"}
+var supportedScopes = []string{"openid", "profile", "email", "address", "phone", "offline_access", ScopeAccountRead, ScopeAccountWrite}
 
 func (p *Provider) discoveryDocument() map[string]any {
 	authMethods := []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}

@@ -96,6 +96,8 @@ var descriptions = map[string]string{
 	"address":        "Your postal address",
 	"phone":          "Your phone number",
 	"offline_access": "Stay signed in to the app when you are away",
+	"account.read":   "See your account: profile, connected apps, sessions and activity",
+	"account.write":  "Change your profile, remove apps' access and sign out your sessions",
 }
 
 // Describe returns the plain-words description of scope, "" for a scope

@@ -440,6 +440,21 @@ func TestAccountAPITokens(t *testing.T) {
 		t.Fatalf("app asking for account.read: %d %v", resp.StatusCode, loc)
 	}
 
+	// Discovery lists the account scopes.
+	resp, err = http.Get(e.srv.URL + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Scopes []string `json:"scopes_supported"`
+	}
+	if err := json.Unmarshal([]byte(readBody(t, resp)), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(doc.Scopes, ScopeAccountRead) || !slices.Contains(doc.Scopes, ScopeAccountWrite) {
+		t.Errorf("scopes_supported = %q, want the account scopes in it", doc.Scopes)
+	}
+
 	// Unknown paths answer in JSON too.
 	wantError(t, "unknown path", e.api("GET", "/nope", rw, ""), http.StatusNotFound, "not_found")
 }

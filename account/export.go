@@ -94,6 +94,17 @@ type Export struct {
 	Sessions []exportSession `json:"sessions"`
 	// Activity is the audit_events rows, newest first.
 	Activity []exportActivity `json:"activity"`
+	// Preferences is the preferences row: one entry, none when the user
+	// never saved any.
+	Preferences []exportPreferences `json:"preferences"`
+}
+
+type exportPreferences struct {
+	Language string `json:"language,omitempty"`
+	Currency string `json:"currency,omitempty"`
+	// OptIns are the channels accepted per purpose.
+	OptIns    map[string][]string `json:"opt_ins"`
+	UpdatedAt time.Time           `json:"updated_at"`
 }
 
 // ExportFormat names the document's version.
@@ -182,7 +193,8 @@ func (h *Handler) collect(r *http.Request, u *storage.User) (*Export, error) {
 	d := h.cfg.Data
 	x := &Export{Format: ExportFormat, ExportedAt: time.Now().UTC().Truncate(time.Second),
 		Identities: []exportIdentity{}, Credentials: []exportCredential{}, Consents: []exportConsent{},
-		ConsentHistory: []exportConsentEvent{}, Sessions: []exportSession{}, Activity: []exportActivity{}}
+		ConsentHistory: []exportConsentEvent{}, Sessions: []exportSession{}, Activity: []exportActivity{},
+		Preferences: []exportPreferences{}}
 	x.Profile = exportProfile{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
 		GivenName: u.GivenName, FamilyName: u.FamilyName, Nickname: u.Nickname, Picture: u.Picture,
 		Locale: u.Locale, Zoneinfo: u.Zoneinfo, PhoneNumber: u.PhoneNumber, PhoneNumberVerified: u.PhoneNumberVerified,
@@ -239,6 +251,21 @@ func (h *Handler) collect(r *http.Request, u *storage.User) (*Export, error) {
 	for _, s := range sessions {
 		x.Sessions = append(x.Sessions, exportSession{SignedInAt: s.AuthTime, Methods: orEmpty(s.AMR),
 			CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt})
+	}
+
+	if h.cfg.Preferences != nil {
+		prefs, err := h.cfg.Preferences.GetPreferences(ctx, u.ID)
+		if err != nil {
+			return nil, fmt.Errorf("preferences: %w", err)
+		}
+		if !prefs.UpdatedAt.IsZero() {
+			optIns := prefs.OptIns
+			if optIns == nil {
+				optIns = map[string][]string{}
+			}
+			x.Preferences = append(x.Preferences, exportPreferences{Language: prefs.Language, Currency: prefs.Currency,
+				OptIns: optIns, UpdatedAt: prefs.UpdatedAt})
+		}
 	}
 
 	p := storage.Page{Limit: 1000}

@@ -37,6 +37,7 @@ func (h *Handler) nav(r *http.Request) []navLink {
 	add(h.appsOn(), pathApps, "Connected apps")
 	add(h.cfg.Sessions != nil, pathSessions, "Sessions")
 	add(h.cfg.Audit != nil, pathActivity, "Activity")
+	add(h.cfg.Preferences != nil, pathPreferences, "Preferences")
 	add(h.cfg.Data != nil, pathData, "Your data")
 	return out
 }

@@ -38,7 +38,8 @@ func newDataEnv(t *testing.T, state ...storage.StateStore) *dataEnv {
 	e.p.stores.Identities = e.store
 	d := &account.DataStores{Consents: e.store, Sessions: ss, Tokens: ss, Audit: e.store, Eraser: e.store}
 	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce, Data: d, Audit: e.store, Log: testLogger()})
+		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce, Data: d, Audit: e.store, Log: testLogger(),
+		Preferences: e.store, Consents: e.store, Clients: e.store, Purposes: testPurposes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +85,8 @@ func (e *dataEnv) seed() *http.Client {
 			Email: testEmail, Claims: []byte(`{"login":"ada","email":"` + testEmail + `"}`), Tokens: []byte(sealedUpstreamTokens)}),
 		e.store.AppendConsentEvent(ctx, &storage.ConsentEvent{UserID: e.userID, Purpose: "newsletter", Action: storage.ConsentGranted,
 			IP: "198.51.100.4", UserAgent: "Test browser"}),
+		e.store.PutPreferences(ctx, &storage.Preferences{UserID: e.userID, Language: "en", Currency: "CHF",
+			OptIns: map[string][]string{"newsletter": {storage.ChannelEmail}}}),
 	} {
 		if err != nil {
 			t.Fatal(err)
@@ -119,6 +122,7 @@ var exportSections = map[string]string{
 	"consent_events": "consent_history",
 	"sessions":       "sessions",
 	"audit_events":   "activity",
+	"preferences":    "preferences",
 }
 
 func TestAccountExport(t *testing.T) {
@@ -189,7 +193,9 @@ func TestAccountExport(t *testing.T) {
 		}
 	}
 	for _, want := range []string{`"type": "totp"`, `"type": "recovery_codes"`, `"type": "password"`, `"name": "` + passkeyName + `"`,
-		`"upstream_tokens_kept": true`, `"purpose": "newsletter"`} {
+		`"upstream_tokens_kept": true`, `"purpose": "newsletter"`, `"currency": "CHF"`, `"newsletter": [
+          "email"
+        ]`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the export lacks %s", want)
 		}

@@ -98,6 +98,9 @@ type Consent struct {
 	// PolicyVersion names the version of the operator's consent policy
 	// (e.g. "2031-03"); changing it asks every user for consent again.
 	PolicyVersion string `yaml:"policy_version"`
+	// Purposes are what the operator sends messages for (newsletters,
+	// marketing); users opt into each per channel (purposes.go).
+	Purposes []Purpose `yaml:"purposes"`
 }
 
 // MaxPolicyVersion is the longest consent.policy_version.
@@ -614,6 +617,7 @@ func (c *Config) Validate() error {
 		bad("consent.policy_version", "must be at most %d characters, without control characters or surrounding spaces, got %q", MaxPolicyVersion, v)
 	}
 	errs = append(errs, c.validateSMTP()...)
+	errs = append(errs, c.validatePurposes()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))
 	}

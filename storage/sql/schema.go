@@ -214,6 +214,17 @@ CREATE INDEX consent_events_user ON consent_events (user_id, at);
 	`
 ALTER TABLE users ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
 `,
+	// Users' preferences: language, currency, and the channels opted into
+	// per purpose (a JSON object).
+	`
+CREATE TABLE preferences (
+	user_id TEXT PRIMARY KEY,
+	language TEXT NOT NULL,
+	currency TEXT NOT NULL,
+	opt_ins TEXT NOT NULL,
+	updated_at BIGINT NOT NULL
+);
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

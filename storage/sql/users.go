@@ -91,6 +91,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			`DELETE FROM credentials WHERE user_id = ?`,
 			`DELETE FROM identities WHERE user_id = ?`,
 			`DELETE FROM consents WHERE user_id = ?`,
+			`DELETE FROM preferences WHERE user_id = ?`,
 			`DELETE FROM sessions WHERE user_id = ?`,
 			`DELETE FROM tokens WHERE subject = ?`,
 		} {

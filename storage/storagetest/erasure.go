@@ -41,6 +41,7 @@ func seedAccount(t *testing.T, s ErasureStore, id string, now time.Time) *storag
 	must(t, s.CreateToken(ctx, tok), "CreateToken(%s)", id)
 	e := auditEvent("login.succeeded", id, now)
 	must(t, s.AppendAudit(ctx, e), "AppendAudit(%s)", id)
+	must(t, s.PutPreferences(ctx, fullPreferences(id, now)), "PutPreferences(%s)", id)
 	return u
 }
 
@@ -90,6 +91,12 @@ var erasureTests = []erasureTest{
 		wantErr(t, func() error { _, err := s.GetToken(ctx, storage.KindRefreshToken, "refresh-user-1"); return err }(), storage.ErrNotFound, "GetToken(erased user's)")
 		if ev, _, err := s.ListAudit(ctx, gone.ID, storage.Page{}); err != nil || len(ev) != 0 {
 			t.Errorf("ListAudit(erased user) = %d, %v; want none", len(ev), err)
+		}
+		if p, err := s.GetPreferences(ctx, gone.ID); err != nil || p.Language != "" || p.Currency != "" || len(p.OptIns) != 0 {
+			t.Errorf("GetPreferences(erased user) = %+v, %v; want none stored", p, err)
+		}
+		if p, err := s.GetPreferences(ctx, kept.ID); err != nil || len(p.OptIns) == 0 {
+			t.Errorf("GetPreferences(other user) = %+v, %v; want theirs kept", p, err)
 		}
 
 		// The other user keeps everything.

@@ -57,6 +57,7 @@ type memStore struct {
 	audit      map[string]storage.AuditEvent
 	auditSeq   int
 	ledger     []storage.ConsentEvent // in the order appended
+	prefs      map[string]storage.Preferences
 }
 
 type counter struct {
@@ -78,6 +79,7 @@ func newMemStore(now func() time.Time) *memStore {
 		tokens:     map[tokenKey]storage.Token{},
 		once:       map[string]time.Time{},
 		counters:   map[string]counter{},
+		prefs:      map[string]storage.Preferences{},
 		audit:      map[string]storage.AuditEvent{},
 	}
 }
@@ -240,6 +242,7 @@ func (s *memStore) DeleteUser(_ context.Context, id string) error {
 	maps.DeleteFunc(s.identities, func(_ string, i storage.Identity) bool { return i.UserID == id })
 	maps.DeleteFunc(s.consents, func(k consentKey, _ storage.Consent) bool { return k.user == id })
 	s.ledger = slices.DeleteFunc(s.ledger, func(e storage.ConsentEvent) bool { return e.UserID == id })
+	delete(s.prefs, id)
 	maps.DeleteFunc(s.sessions, func(_ string, x storage.Session) bool { return x.UserID == id })
 	return nil
 }
@@ -783,3 +786,42 @@ func (s *memStore) ClearFailures(_ context.Context, key string) error {
 }
 
 func (s *memStore) Ping(context.Context) error { return nil }
+
+func (s *memStore) GetPreferences(_ context.Context, userID string) (*storage.Preferences, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.prefs[userID]
+	if !ok {
+		return &storage.Preferences{UserID: userID}, nil
+	}
+	p.OptIns = copyOptIns(p.OptIns)
+	return &p, nil
+}
+
+func (s *memStore) PutPreferences(_ context.Context, p *storage.Preferences) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = s.now()
+	}
+	p.UpdatedAt = norm(p.UpdatedAt)
+	n := *p
+	n.OptIns = copyOptIns(p.OptIns)
+	s.prefs[p.UserID] = n
+	return nil
+}
+
+// copyOptIns copies m without the purposes that have no channels; nil
+// when none is left.
+func copyOptIns(m map[string][]string) map[string][]string {
+	var out map[string][]string
+	for k, v := range m {
+		if len(v) > 0 {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[k] = slices.Compact(slices.Sorted(slices.Values(v)))
+		}
+	}
+	return out
+}

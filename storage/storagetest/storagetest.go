@@ -18,6 +18,7 @@ type Store interface {
 	storage.ConsentStore
 	storage.KeyStore
 	storage.AuditStore
+	storage.PreferenceStore
 	storage.StateStore
 }
 
@@ -100,6 +101,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) Store) {
 		{"ConsentLedger", ledgerTests},
 		{"Keys", keyTests},
 		{"Audit", auditTests},
+		{"Preferences", preferenceTests},
 		{"Sessions", full(sessionTests)},
 		{"Interactions", full(interactionTests)},
 		{"Tokens", full(tokenTests)},

@@ -1,0 +1,279 @@
+package account
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/atrium-id/atrium/internal/page"
+	"github.com/atrium-id/atrium/storage"
+)
+
+// The "Preferences" page: the language of the account pages, a currency,
+// and for each purpose the operator sends messages for (Config.Purposes)
+// the channels the user accepts them on. Every opt-in turned on or off is
+// an entry of the consent ledger, with the purpose, the channel as its
+// one scope, the client address and the user agent. A save is all or
+// nothing: one unknown value and nothing is stored.
+//
+//	GET  /account/preferences   the form
+//	POST /account/preferences   check every value, record the opt-ins changed, store
+
+const pathPreferences = "/account/preferences"
+
+// Purpose is a reason the operator sends users messages (config
+// consent.purposes). Label and Description are English; the page shows
+// their translation when the catalog has one.
+type Purpose struct {
+	ID, Label, Description string
+}
+
+// ClientAddresser tells the client address of a request; an
+// Authenticator that is one (as *authz.Provider is, honouring its trusted
+// proxies) gives the address the consent ledger records. Otherwise the
+// ledger gets the peer's address.
+type ClientAddresser interface {
+	ClientIP(r *http.Request) string
+}
+
+// maxLedgerUserAgent is the most bytes of a user agent the ledger keeps.
+const maxLedgerUserAgent = 512
+
+// prefChannels are the channels of an opt-in, in the page's order.
+var prefChannels = []struct{ id, label string }{
+	{storage.ChannelEmail, "Email"},
+	{storage.ChannelSMS, "Text message (SMS)"},
+}
+
+// prefLanguages are the languages the pages can be shown in, each named
+// in itself; "" follows the browser.
+var prefLanguages = []struct{ tag, name string }{
+	{"en", "English"},
+	{"de", "Deutsch"},
+}
+
+// prefCurrencies are the currencies a user can choose (ISO 4217).
+var prefCurrencies = []struct{ code, label string }{
+	{"EUR", "Euro"},
+	{"USD", "US dollar"},
+	{"GBP", "Pound sterling"},
+	{"CHF", "Swiss franc"},
+	{"JPY", "Japanese yen"},
+	{"CAD", "Canadian dollar"},
+	{"AUD", "Australian dollar"},
+	{"SEK", "Swedish krona"},
+}
+
+type preferencesData struct {
+	Title      string
+	CSRF       string
+	Languages  []prefOption
+	Currencies []prefOption
+	Purposes   []purposeView
+	Notice     string
+	Error      string
+	L          page.Lang
+}
+
+// prefOption is an option of a list; Label is translated, Name is not.
+type prefOption struct {
+	Value, Label, Name string
+	Selected           bool
+}
+
+type purposeView struct {
+	ID, Label, Description string
+	Channels               []channelView
+}
+
+type channelView struct {
+	ID, Label string
+	On        bool
+}
+
+func (h *Handler) preferencesRoutes(m *http.ServeMux) {
+	if h.cfg.Preferences == nil {
+		return
+	}
+	m.HandleFunc("GET "+pathPreferences, h.preferences)
+	m.HandleFunc("POST "+pathPreferences, h.preferencesSave)
+}
+
+func (h *Handler) preferences(w http.ResponseWriter, r *http.Request) {
+	sess, user := h.signedIn(w, r, pathPreferences)
+	if sess == nil {
+		return
+	}
+	p, err := h.cfg.Preferences.GetPreferences(r.Context(), user.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	notice := ""
+	switch r.URL.Query().Get(savedParam) {
+	case "1":
+		notice = "Your preferences are saved."
+	case "none":
+		notice = "Nothing changed: your preferences are as they were."
+	}
+	h.renderPreferences(w, r, http.StatusOK, sess, p, notice, "")
+}
+
+func (h *Handler) renderPreferences(w http.ResponseWriter, r *http.Request, status int, sess *storage.Session,
+	p *storage.Preferences, notice, problem string) {
+	d := preferencesData{Title: "Preferences", CSRF: h.csrfToken(sess.ID), Notice: notice, Error: problem}
+	d.Languages = append(d.Languages, prefOption{Value: "", Label: "The language of your browser", Selected: p.Language == ""})
+	for _, l := range prefLanguages {
+		d.Languages = append(d.Languages, prefOption{Value: l.tag, Name: l.name, Selected: p.Language == l.tag})
+	}
+	d.Currencies = append(d.Currencies, prefOption{Value: "", Label: "No preference", Selected: p.Currency == ""})
+	for _, c := range prefCurrencies {
+		d.Currencies = append(d.Currencies, prefOption{Value: c.code, Label: c.label, Selected: p.Currency == c.code})
+	}
+	for _, pu := range h.cfg.Purposes {
+		v := purposeView{ID: pu.ID, Label: pu.Label, Description: pu.Description}
+		for _, c := range prefChannels {
+			v.Channels = append(v.Channels, channelView{ID: c.id, Label: c.label, On: slices.Contains(p.OptIns[pu.ID], c.id)})
+		}
+		d.Purposes = append(d.Purposes, v)
+	}
+	h.render(w, r, status, "preferences", d)
+}
+
+func (h *Handler) preferencesSave(w http.ResponseWriter, r *http.Request) {
+	sess, user := h.postSession(w, r)
+	if sess == nil {
+		return
+	}
+	ctx := r.Context()
+	old, err := h.cfg.Preferences.GetPreferences(ctx, user.ID)
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	next, problem := h.readPreferences(r, old)
+	if problem != "" {
+		h.log.InfoContext(ctx, "preferences refused", "reason", problem, "user_id", user.ID, "request_id", requestID(w, r))
+		h.renderPreferences(w, r, http.StatusBadRequest, sess, old, "", problem)
+		return
+	}
+	events := h.optInChanges(r, user.ID, old, next)
+	if len(events) == 0 && next.Language == old.Language && next.Currency == old.Currency {
+		http.Redirect(w, r, pathPreferences+"?"+savedParam+"=none", http.StatusSeeOther)
+		return
+	}
+	// The ledger first: an opt-in is never stored without its proof.
+	for _, e := range events {
+		if err := h.cfg.Consents.AppendConsentEvent(ctx, e); err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+	}
+	if err := h.cfg.Preferences.PutPreferences(ctx, next); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	http.Redirect(w, r, pathPreferences+"?"+savedParam+"=1", http.StatusSeeOther)
+}
+
+// readPreferences returns the preferences the form of r asks for, with
+// old's opt-ins for purposes no longer configured kept, or the message
+// for the first value that is not one of the page's.
+func (h *Handler) readPreferences(r *http.Request, old *storage.Preferences) (*storage.Preferences, string) {
+	next := &storage.Preferences{UserID: old.UserID, OptIns: map[string][]string{}}
+	lang := r.PostFormValue("language")
+	if lang != "" && !slices.ContainsFunc(prefLanguages, func(l struct{ tag, name string }) bool { return l.tag == lang }) {
+		return nil, "Nothing was saved: choose a language from the list."
+	}
+	next.Language = lang
+	cur := r.PostFormValue("currency")
+	if cur != "" && !slices.ContainsFunc(prefCurrencies, func(c struct{ code, label string }) bool { return c.code == cur }) {
+		return nil, "Nothing was saved: choose a currency from the list."
+	}
+	next.Currency = cur
+	for purpose, channels := range old.OptIns {
+		if !slices.ContainsFunc(h.cfg.Purposes, func(p Purpose) bool { return p.ID == purpose }) {
+			next.OptIns[purpose] = slices.Clone(channels)
+		}
+	}
+	for _, v := range r.PostForm["optin"] {
+		purpose, channel, _ := strings.Cut(v, ":")
+		if !slices.ContainsFunc(h.cfg.Purposes, func(p Purpose) bool { return p.ID == purpose }) ||
+			!slices.ContainsFunc(prefChannels, func(c struct{ id, label string }) bool { return c.id == channel }) {
+			return nil, "Nothing was saved: choose only the messages listed on this page."
+		}
+		if !slices.Contains(next.OptIns[purpose], channel) {
+			next.OptIns[purpose] = append(next.OptIns[purpose], channel)
+		}
+	}
+	return next, ""
+}
+
+// optInChanges returns a consent ledger entry for each configured
+// purpose and channel turned on or off from old to next.
+func (h *Handler) optInChanges(r *http.Request, userID string, old, next *storage.Preferences) []*storage.ConsentEvent {
+	ip := ""
+	if a, ok := h.cfg.Auth.(ClientAddresser); ok {
+		ip = a.ClientIP(r)
+	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		ip = host
+	}
+	ua := strings.ToValidUTF8(r.UserAgent(), "\uFFFD")
+	if len(ua) > maxLedgerUserAgent {
+		ua = strings.ToValidUTF8(ua[:maxLedgerUserAgent], "")
+	}
+	var out []*storage.ConsentEvent
+	for _, p := range h.cfg.Purposes {
+		for _, c := range prefChannels {
+			was, is := slices.Contains(old.OptIns[p.ID], c.id), slices.Contains(next.OptIns[p.ID], c.id)
+			if was == is {
+				continue
+			}
+			action := storage.ConsentGranted
+			if was {
+				action = storage.ConsentRevoked
+			}
+			out = append(out, &storage.ConsentEvent{UserID: userID, Purpose: p.ID, Scopes: []string{c.id}, Action: action,
+				PolicyVersion: h.cfg.PolicyVersion, IP: ip, UserAgent: ua})
+		}
+	}
+	return out
+}
+
+// prefsKey is the context key of a request's prefsSlot.
+type prefsKey struct{}
+
+// prefsSlot carries the signed-in user's language preference from
+// signedIn to render within one request.
+type prefsSlot struct{ language string }
+
+// withPrefsSlot returns r with an empty prefsSlot.
+func withPrefsSlot(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), prefsKey{}, &prefsSlot{}))
+}
+
+// notePreferences reads user's language preference into r's prefsSlot,
+// for render. Without it the pages follow the browser.
+func (h *Handler) notePreferences(r *http.Request, user *storage.User) {
+	slot, ok := r.Context().Value(prefsKey{}).(*prefsSlot)
+	if !ok || h.cfg.Preferences == nil {
+		return
+	}
+	p, err := h.cfg.Preferences.GetPreferences(r.Context(), user.ID)
+	if err != nil {
+		h.log.WarnContext(r.Context(), "read preferences", "err", err)
+		return
+	}
+	slot.language = p.Language
+}
+
+// preferredLanguage is the language the signed-in user chose, "" for the
+// browser's.
+func preferredLanguage(r *http.Request) string {
+	if slot, ok := r.Context().Value(prefsKey{}).(*prefsSlot); ok {
+		return slot.language
+	}
+	return ""
+}

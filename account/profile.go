@@ -90,6 +90,8 @@ type profileData struct {
 	User   *storage.User
 	CSRF   string
 	Fields []fieldView
+	// Attributes are the operator-defined ones (attributes.go).
+	Attributes []attributeView
 	// EmailVerified is the stored address's state.
 	EmailVerified bool
 	Notice        string
@@ -152,6 +154,7 @@ func (h *Handler) renderProfile(w http.ResponseWriter, r *http.Request, status i
 		}
 		d.Fields = append(d.Fields, fv)
 	}
+	d.Attributes = attributeViews(h.cfg.Attributes, user, values, problems)
 	h.render(w, r, status, "profile", d)
 }
 
@@ -165,12 +168,23 @@ func (h *Handler) profileSave(w http.ResponseWriter, r *http.Request) {
 		values.Set(f.name, strings.TrimSpace(r.PostFormValue(f.name)))
 	}
 	problems := checkProfile(values, user)
+	attrs, attrProblems, foreign := checkAttributes(h.cfg.Attributes, r.PostForm, user)
+	if foreign {
+		h.log.InfoContext(r.Context(), "profile refused", "reason", "an attribute that is unknown or not editable", "user_id", user.ID, "request_id", requestID(w, r))
+		h.renderProfile(w, r, http.StatusBadRequest, sess, user, nil, nil, "", msgFieldNotEditable)
+		return
+	}
+	problems = append(problems, attrProblems...)
+	for _, a := range h.cfg.Attributes {
+		values.Set(attrField(a), strings.TrimSpace(r.PostForm.Get(attrField(a))))
+	}
 	if len(problems) > 0 {
 		problem := msgNothingSaved
 		h.renderProfile(w, r, http.StatusBadRequest, sess, user, values, problems, "", problem)
 		return
 	}
 	next, changed := nextProfile(user, values)
+	changed = append(changed, setAttributes(h.cfg.Attributes, user, next, attrs)...)
 	if len(changed) == 0 {
 		notice := "Nothing changed: your profile is as it was."
 		h.renderProfile(w, r, http.StatusOK, sess, user, nil, nil, notice, "")

@@ -119,6 +119,14 @@ type Config struct {
 	// Data exports and erases the user's records (the Your data pages);
 	// nil leaves them out.
 	Data *DataStores
+	// Preferences stores the user's language, currency and opt-ins (the
+	// Preferences page, whose language the account pages then use); nil
+	// leaves it out. Needs Consents: each opt-in turned on or off is
+	// written to its ledger, with PolicyVersion (config
+	// consent.policy_version).
+	Preferences   storage.PreferenceStore
+	Purposes      []Purpose
+	PolicyVersion string
 	// CSRFKey (at least 32 bytes) keys the CSRF tokens of the forms.
 	CSRFKey []byte
 	Log     *slog.Logger
@@ -163,6 +171,9 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if _, ok := cfg.Auth.(ConsentRevoker); cfg.Consents != nil && !ok && cfg.Tokens == nil {
 		errs = append(errs, errors.New("account: Tokens is required with Consents unless Auth is a ConsentRevoker"))
+	}
+	if cfg.Preferences != nil && cfg.Consents == nil {
+		errs = append(errs, errors.New("account: Consents is required with Preferences"))
 	}
 	if cfg.Data != nil {
 		if err := cfg.Data.validate(); err != nil {
@@ -210,6 +221,7 @@ func New(cfg Config) (*Handler, error) {
 	h.appsRoutes(m)
 	h.sessionsRoutes(m)
 	h.activityRoutes(m)
+	h.preferencesRoutes(m)
 	// Defence in depth beside the CSRF token: browsers' Sec-Fetch-Site and
 	// Origin headers refuse cross-origin POSTs.
 	h.handler = http.NewCrossOriginProtection().Handler(m)
@@ -224,7 +236,9 @@ func New(cfg Config) (*Handler, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.handler.ServeHTTP(w, withPrefsSlot(r))
+}
 
 // csrfToken is the CSRF token of the forms of the SSO session sessionID:
 // an HMAC of the session's ID, so it needs no storage and changes with
@@ -251,6 +265,7 @@ func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request, returnTo stri
 		h.serverError(w, r, err)
 		return nil, nil
 	}
+	h.notePreferences(r, user)
 	return sess, user
 }
 
@@ -270,9 +285,10 @@ var defaultPages = sync.OnceValue(func() *page.Set { return page.MustParse(templ
 const langField = "L"
 
 // render writes the page name with d, a struct (or pointer to one) whose
-// field L (a page.Lang) render sets from the request's Accept-Language.
+// field L (a page.Lang) render sets to the signed-in user's preferred
+// language, else from the request's Accept-Language.
 func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, d any) {
-	d, lang := withLang(d, page.Negotiate("", r))
+	d, lang := withLang(d, page.Negotiate(preferredLanguage(r), r))
 	d = withNav(d, h.nav(r))
 	var buf bytes.Buffer
 	if err := h.pages.Execute(&buf, name+".html", d); err != nil {

@@ -202,24 +202,27 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	}
 
 	acct, err := account.New(account.Config{
-		Pages:       accountPages,
-		Identities:  st,
-		Credentials: st,
-		Providers:   accountProviders(fed),
-		Auth:        provider,
-		CSRFKey:     secretbox.Derive(master, purposeAccountCSRF, 32),
-		Factors:     factors,
-		UseOnce:     state.UseOnce,
-		Passkeys:    passkeys,
-		Users:       st,
-		Attributes:  attributeDefs(cfg.Attributes),
-		Sessions:    state,
-		Consents:    st,
-		Clients:     st,
-		Tokens:      state,
-		Audit:       st,
-		Data:        &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st},
-		Log:         log,
+		Pages:         accountPages,
+		Identities:    st,
+		Credentials:   st,
+		Providers:     accountProviders(fed),
+		Auth:          provider,
+		CSRFKey:       secretbox.Derive(master, purposeAccountCSRF, 32),
+		Factors:       factors,
+		UseOnce:       state.UseOnce,
+		Passkeys:      passkeys,
+		Users:         st,
+		Attributes:    attributeDefs(cfg.Attributes),
+		Sessions:      state,
+		Consents:      st,
+		Clients:       st,
+		Tokens:        state,
+		Audit:         st,
+		Data:          &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st},
+		Preferences:   st,
+		Purposes:      accountPurposes(cfg.Consent.Purposes),
+		PolicyVersion: cfg.Consent.PolicyVersion,
+		Log:           log,
 	})
 	if err != nil {
 		return err
@@ -568,4 +571,13 @@ func newPasskeys(cfg *config.Config, log *slog.Logger) (*login.PasskeyRelyingPar
 		return nil, fmt.Errorf("passkeys: %w", err)
 	}
 	return rp, nil
+}
+
+// accountPurposes are consent.purposes as the account area names them.
+func accountPurposes(ps []config.Purpose) []account.Purpose {
+	out := make([]account.Purpose, len(ps))
+	for i, p := range ps {
+		out[i] = account.Purpose{ID: p.ID, Label: p.Label, Description: p.Description}
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/internal/secretbox"
 	"github.com/atrium-id/atrium/storage"
+	sqlstore "github.com/atrium-id/atrium/storage/sql"
 )
 
 func testFactors(t testing.TB) *login.Factors {
@@ -427,8 +429,17 @@ func hiddenValue(page, name string) string {
 }
 
 func TestMFAThrottleAndAudit(t *testing.T) {
-	e := newMFAEnv(t, nil)
-	e.p.stores.Counters, e.p.stores.Audit = e.store, e.store
+	// The clock stands still, so the backoff cannot run out however slow
+	// the machine (the race detector makes password checks take seconds).
+	start := time.Now()
+	clock := func() time.Time { return start }
+	e := newMFAEnv(t, func(c *Config) { c.Now = clock })
+	counters, err := sqlstore.Open(context.Background(), filepath.Join(t.TempDir(), "state.db"), sqlstore.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { counters.Close() })
+	e.p.stores.Counters, e.p.stores.Audit = counters, e.store
 	secret, _ := e.enrolTOTP()
 	_, challenge := pkcePair()
 	tries := 0
@@ -450,7 +461,7 @@ func TestMFAThrottleAndAudit(t *testing.T) {
 		if strings.Contains(page, "Too many attempts") {
 			return nil
 		}
-		return url.Values{"code": {totpCode(t, secret, time.Now())}}
+		return url.Values{"code": {totpCode(t, secret, start)}}
 	})
 	if f2.location != nil || f2.status != http.StatusTooManyRequests {
 		t.Fatalf("right code while throttled: %v %d", f2.location, f2.status)

@@ -108,7 +108,10 @@ func throttleBackends(t *testing.T, configure func(*Config), fn func(t *testing.
 	for _, name := range []string{"sql", "redis"} {
 		t.Run(name, func(t *testing.T) {
 			e := &throttleEnv{}
-			now := func() time.Time { return time.Now().Add(time.Duration(e.offset.Load())) }
+			// Time moves only by advance: under the race detector a
+			// password check can take longer than a backoff.
+			start := time.Now()
+			now := func() time.Time { return start.Add(time.Duration(e.offset.Load())) }
 			state := open[name](t, now)
 			e.testEnv = newTestEnvWith(t, func(c *Config) {
 				c.Now = now

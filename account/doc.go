@@ -11,7 +11,10 @@
 //     removing it), SSO sessions (sign one or all out), and the account's
 //     security history;
 //   - /account/data: download everything held about the user, or delete
-//     the account.
+//     the account;
+//   - /account/preferences: language, currency and communication opt-ins;
+//   - /account/api/v1: the same self-service as JSON for apps, behind
+//     bearer tokens with the scopes account.read and account.write.
 //
 // Changing a sign-in factor or the email address, downloading and
 // deleting need a recent sign-in.

@@ -164,18 +164,27 @@ func (h *Handler) preferencesSave(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, pathPreferences+"?"+savedParam+"=none", http.StatusSeeOther)
 		return
 	}
-	// The ledger first: an opt-in is never stored without its proof.
-	for _, e := range events {
-		if err := h.cfg.Consents.AppendConsentEvent(ctx, e); err != nil {
-			h.serverError(w, r, err)
-			return
-		}
-	}
-	if err := h.cfg.Preferences.PutPreferences(ctx, next); err != nil {
+	if err := h.storePreferences(ctx, next, events); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
 	http.Redirect(w, r, pathPreferences+"?"+savedParam+"=1", http.StatusSeeOther)
+}
+
+// storePreferences writes p and the ledger entries of its opt-in
+// changes: in one transaction when the store is a
+// storage.PreferenceRecorder, else the ledger first, so that an opt-in is
+// never stored without its proof.
+func (h *Handler) storePreferences(ctx context.Context, p *storage.Preferences, events []*storage.ConsentEvent) error {
+	if rec, ok := h.cfg.Preferences.(storage.PreferenceRecorder); ok {
+		return rec.PutPreferencesRecorded(ctx, p, events)
+	}
+	for _, e := range events {
+		if err := h.cfg.Consents.AppendConsentEvent(ctx, e); err != nil {
+			return err
+		}
+	}
+	return h.cfg.Preferences.PutPreferences(ctx, p)
 }
 
 // readPreferences returns the preferences the form of r asks for, with

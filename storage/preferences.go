@@ -36,3 +36,14 @@ type PreferenceStore interface {
 	// UpdatedAt to now when zero.
 	PutPreferences(ctx context.Context, p *Preferences) error
 }
+
+// PreferenceRecorder is a PreferenceStore that also writes the consent
+// ledger entries of a change of opt-ins in the same transaction as the
+// preferences, so neither is stored without the other (the SQL store is
+// one).
+type PreferenceRecorder interface {
+	PreferenceStore
+	// PutPreferencesRecorded is PutPreferences plus AppendConsentEvent of
+	// each of events, all or nothing.
+	PutPreferencesRecorded(ctx context.Context, p *Preferences, events []*ConsentEvent) error
+}

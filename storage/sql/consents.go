@@ -74,6 +74,10 @@ const consentEventColumns = `id, user_id, client_id, purpose, scopes, action, at
 // AppendConsentEvent implements storage.ConsentStore. The ledger is only
 // ever inserted into; DeleteUser is the one statement that removes rows.
 func (s *Store) AppendConsentEvent(ctx context.Context, e *storage.ConsentEvent) error {
+	return s.appendConsentEvent(ctx, s.wdb, e)
+}
+
+func (s *Store) appendConsentEvent(ctx context.Context, db querier, e *storage.ConsentEvent) error {
 	if e.At.IsZero() {
 		e.At = s.now()
 	}
@@ -81,7 +85,7 @@ func (s *Store) AppendConsentEvent(ctx context.Context, e *storage.ConsentEvent)
 	if e.ID == "" {
 		e.ID = auditID(e.At)
 	}
-	_, err := s.exec(ctx, `INSERT INTO consent_events (`+consentEventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.execOn(ctx, db, `INSERT INTO consent_events (`+consentEventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		e.ID, e.UserID, e.ClientID, e.Purpose, list(e.Scopes), e.Action, storage.UnixMicro(e.At), e.PolicyVersion, e.IP, e.UserAgent)
 	return err
 }

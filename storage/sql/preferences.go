@@ -2,6 +2,7 @@ package sql
 
 import (
 	"context"
+	sqldb "database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 	"github.com/atrium-id/atrium/storage"
 )
 
-var _ storage.PreferenceStore = (*Store)(nil)
+var _ storage.PreferenceRecorder = (*Store)(nil)
 
 // GetPreferences implements storage.PreferenceStore.
 func (s *Store) GetPreferences(ctx context.Context, userID string) (*storage.Preferences, error) {
@@ -40,6 +41,22 @@ func (s *Store) GetPreferences(ctx context.Context, userID string) (*storage.Pre
 
 // PutPreferences implements storage.PreferenceStore.
 func (s *Store) PutPreferences(ctx context.Context, p *storage.Preferences) error {
+	return s.putPreferences(ctx, s.wdb, p)
+}
+
+// PutPreferencesRecorded implements storage.PreferenceRecorder.
+func (s *Store) PutPreferencesRecorded(ctx context.Context, p *storage.Preferences, events []*storage.ConsentEvent) error {
+	return s.inTx(ctx, func(tx *sqldb.Tx) error {
+		for _, e := range events {
+			if err := s.appendConsentEvent(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return s.putPreferences(ctx, tx, p)
+	})
+}
+
+func (s *Store) putPreferences(ctx context.Context, db querier, p *storage.Preferences) error {
 	if p.UpdatedAt.IsZero() {
 		p.UpdatedAt = s.now()
 	}
@@ -48,7 +65,7 @@ func (s *Store) PutPreferences(ctx context.Context, p *storage.Preferences) erro
 	if err != nil {
 		return err
 	}
-	_, err = s.exec(ctx, `INSERT INTO preferences (user_id, language, currency, opt_ins, updated_at) VALUES (?, ?, ?, ?, ?)
+	_, err = s.execOn(ctx, db, `INSERT INTO preferences (user_id, language, currency, opt_ins, updated_at) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (user_id) DO UPDATE SET language = excluded.language, currency = excluded.currency,
 			opt_ins = excluded.opt_ins, updated_at = excluded.updated_at`,
 		p.UserID, p.Language, p.Currency, string(optIns), storage.UnixMicro(p.UpdatedAt))

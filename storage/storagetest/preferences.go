@@ -72,6 +72,43 @@ var preferenceTests = []test{
 		must(t, err, "GetPreferences(user-2)")
 		checkRecord(t, "GetPreferences(other user)", got, other)
 	}},
+	{"Recorded", func(t *testing.T, s Store, clock *Clock) {
+		r, ok := s.(storage.PreferenceRecorder)
+		if !ok {
+			t.Skip("the store is no storage.PreferenceRecorder")
+		}
+		ctx := t.Context()
+		seedUser(t, s, "user-1", clock.Now())
+		want := fullPreferences("user-1", clock.Now())
+		granted := ledgerEvent("user-1", "", "newsletter", storage.ConsentGranted, clock.Now())
+		granted.Scopes = []string{storage.ChannelEmail}
+		must(t, r.PutPreferencesRecorded(ctx, clone(want), []*storage.ConsentEvent{granted}), "PutPreferencesRecorded")
+		got, err := s.GetPreferences(ctx, "user-1")
+		must(t, err, "GetPreferences")
+		checkRecord(t, "GetPreferences after PutPreferencesRecorded", got, want)
+		ledger, err := s.ListConsentEvents(ctx, "user-1")
+		must(t, err, "ListConsentEvents")
+		if len(ledger) != 1 || ledger[0].ID != granted.ID || ledger[0].Purpose != "newsletter" {
+			t.Fatalf("ledger after PutPreferencesRecorded = %d entries, want the one written", len(ledger))
+		}
+
+		// An entry that cannot be written (its ID taken) leaves the
+		// preferences and the ledger as they were.
+		clock.Advance(time.Hour)
+		next := &storage.Preferences{UserID: "user-1", Currency: "USD", UpdatedAt: clock.Now()}
+		revoked := ledgerEvent("user-1", "", "newsletter", storage.ConsentRevoked, clock.Now())
+		dup := ledgerEvent("user-1", "", "marketing", storage.ConsentRevoked, clock.Now())
+		dup.ID = granted.ID
+		if err := r.PutPreferencesRecorded(ctx, next, []*storage.ConsentEvent{revoked, dup}); err == nil {
+			t.Fatal("PutPreferencesRecorded(an entry with a taken ID) = nil, want an error")
+		}
+		got, err = s.GetPreferences(ctx, "user-1")
+		must(t, err, "GetPreferences")
+		checkRecord(t, "GetPreferences after a failed PutPreferencesRecorded", got, want)
+		if ledger, err := s.ListConsentEvents(ctx, "user-1"); err != nil || len(ledger) != 1 {
+			t.Errorf("ledger after a failed PutPreferencesRecorded = %d entries, %v; want the 1 before", len(ledger), err)
+		}
+	}},
 	{"DeleteUser", func(t *testing.T, s Store, clock *Clock) {
 		seedUser(t, s, "user-1", clock.Now())
 		must(t, s.PutPreferences(t.Context(), fullPreferences("user-1", clock.Now())), "PutPreferences")

@@ -124,6 +124,7 @@ type exportProfile struct {
 	PhoneNumber         string          `json:"phone_number,omitempty"`
 	PhoneNumberVerified bool            `json:"phone_number_verified"`
 	Address             storage.Address `json:"address,omitzero"`
+	Attributes          map[string]any  `json:"attributes,omitempty"`
 	Disabled            bool            `json:"disabled"`
 	CreatedAt           time.Time       `json:"created_at"`
 	UpdatedAt           time.Time       `json:"updated_at"`
@@ -198,7 +199,7 @@ func (h *Handler) collect(r *http.Request, u *storage.User) (*Export, error) {
 	x.Profile = exportProfile{ID: u.ID, Email: u.Email, EmailVerified: u.EmailVerified, Name: u.Name,
 		GivenName: u.GivenName, FamilyName: u.FamilyName, Nickname: u.Nickname, Picture: u.Picture,
 		Locale: u.Locale, Zoneinfo: u.Zoneinfo, PhoneNumber: u.PhoneNumber, PhoneNumberVerified: u.PhoneNumberVerified,
-		Address: u.Address, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+		Address: u.Address, Attributes: u.Attributes, Disabled: u.Disabled, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
 
 	ids, err := h.cfg.Identities.ListIdentities(ctx, u.ID)
 	if err != nil {

@@ -134,6 +134,14 @@ func TestAccountExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	rows := e.userRows(e.userID)
+	u, err := e.store.GetUser(ctx, e.userID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Attributes = map[string]any{"loyalty_tier": "gold"}
+	if err := e.store.UpdateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
 
 	if _, other := e.get(b, "/account/identities"); !strings.Contains(other, `href="/account/data"`) {
 		t.Errorf("the account navigation does not link to /account/data: %s", other)
@@ -164,8 +172,11 @@ func TestAccountExport(t *testing.T) {
 			continue
 		}
 		if table == "users" {
-			var p struct{ ID, Email string }
-			if err := json.Unmarshal(raw, &p); err != nil || p.ID != e.userID || p.Email != testEmail {
+			var p struct {
+				ID, Email  string
+				Attributes map[string]any
+			}
+			if err := json.Unmarshal(raw, &p); err != nil || p.ID != e.userID || p.Email != testEmail || p.Attributes["loyalty_tier"] != "gold" {
 				t.Errorf("export profile %s (%v), want the user %s %s", raw, err, e.userID, testEmail)
 			}
 			continue

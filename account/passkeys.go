@@ -138,7 +138,7 @@ func (h *Handler) renderPasskeys(w http.ResponseWriter, r *http.Request, status 
 		d.Title = "Passkeys"
 	}
 	d.User, d.CSRF = user, h.csrfToken(sess.ID)
-	d.L = page.Negotiate("", r)
+	d.L = page.Negotiate(preferredLanguage(r), r)
 	var buf bytes.Buffer
 	if err := h.pages.Execute(&buf, "passkeys.html", withNav(d, h.nav(r))); err != nil {
 		h.log.Error("render page", "page", "passkeys", "err", err)

@@ -39,19 +39,28 @@ func (c *cli) auditList(args []string) error {
 		return err
 	}
 	defer st.Close()
+	return printPages(c, *limit, "", "list audit events",
+		func(p storage.Page) ([]*storage.AuditEvent, string, error) { return st.ListAudit(c.ctx, *user, p) },
+		func(e *storage.AuditEvent) any {
+			return auditView{ID: e.ID, Time: e.Time, Type: e.Type, UserID: e.UserID, ClientID: e.ClientID,
+				IP: e.IP, UserAgent: e.UserAgent, Detail: e.Detail}
+		})
+}
+
+// printPages writes up to limit records, fetched a page at a time from
+// after on, as JSON lines of view(record).
+func printPages[T any](c *cli, limit int, after, what string, fetch func(storage.Page) ([]T, string, error), view func(T) any) error {
 	enc := json.NewEncoder(c.stdout)
 	enc.SetEscapeHTML(false)
-	left := *limit
-	p := storage.Page{}
-	for left > 0 {
+	p := storage.Page{After: after}
+	for left := limit; left > 0; {
 		p.Limit = min(left, 1000)
-		page, next, err := st.ListAudit(c.ctx, *user, p)
+		page, next, err := fetch(p)
 		if err != nil {
-			return fmt.Errorf("list audit events: %w", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
-		for _, e := range page {
-			if err := enc.Encode(auditView{ID: e.ID, Time: e.Time, Type: e.Type, UserID: e.UserID, ClientID: e.ClientID,
-				IP: e.IP, UserAgent: e.UserAgent, Detail: e.Detail}); err != nil {
+		for _, r := range page {
+			if err := enc.Encode(view(r)); err != nil {
 				return err
 			}
 		}

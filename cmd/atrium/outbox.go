@@ -38,32 +38,17 @@ func (c *cli) outboxList(args []string) error {
 		return err
 	}
 	defer st.Close()
-	enc := json.NewEncoder(c.stdout)
-	enc.SetEscapeHTML(false)
-	left := *limit
-	p := storage.Page{After: *after}
-	for left > 0 {
-		p.Limit = min(left, 1000)
-		page, next, err := st.ListOutbox(c.ctx, *undelivered, p)
-		if err != nil {
-			return fmt.Errorf("list outbox: %w", err)
-		}
-		for _, m := range page {
+	return printPages(c, *limit, *after, "list outbox",
+		func(p storage.Page) ([]*storage.OutboxMessage, string, error) {
+			return st.ListOutbox(c.ctx, *undelivered, p)
+		},
+		func(m *storage.OutboxMessage) any {
 			v := outboxView{ID: m.ID, Topic: m.Topic, Payload: m.Payload, CreatedAt: m.CreatedAt}
 			if !m.DeliveredAt.IsZero() {
 				v.DeliveredAt = &m.DeliveredAt
 			}
-			if err := enc.Encode(v); err != nil {
-				return err
-			}
-		}
-		left -= len(page)
-		if next == "" {
-			break
-		}
-		p.After = next
-	}
-	return nil
+			return v
+		})
 }
 
 func (c *cli) outboxDelivered(args []string) error {

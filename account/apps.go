@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/atrium-id/atrium/consent"
 	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
@@ -50,18 +51,6 @@ type appView struct {
 	Since  time.Time
 }
 
-// scopeDescriptions say in plain words what a scope lets an app use.
-var scopeDescriptions = map[string]string{
-	"openid":         "Know who you are when you sign in",
-	"profile":        "Your name and profile details",
-	"email":          "Your email address",
-	"address":        "Your postal address",
-	"phone":          "Your phone number",
-	"offline_access": "Stay signed in to the app when you are away",
-	"account.read":   "See your account: profile, connected apps, sessions and activity",
-	"account.write":  "Change your profile, remove apps' access and sign out your sessions",
-}
-
 func (h *Handler) appsOn() bool { return h.cfg.Consents != nil }
 
 func (h *Handler) appsRoutes(m *http.ServeMux) {
@@ -94,8 +83,8 @@ func (h *Handler) renderApps(w http.ResponseWriter, r *http.Request, status int,
 	for _, a := range apps {
 		v := appView{ClientID: a.ClientID, Name: a.Name, Logo: a.Logo, Since: a.Since}
 		for _, s := range a.Scopes {
-			desc, ok := scopeDescriptions[s]
-			if !ok {
+			desc := consent.Describe(s)
+			if desc == "" {
 				desc = s
 			}
 			if !slices.Contains(v.Scopes, desc) {

@@ -8,7 +8,8 @@ import (
 
 // TestLayering keeps the account area off the provider's internals: of
 // Atrium it may import storage, shared plumbing (internal) and the
-// credential rules of authz/login (a leaf: it imports only storage),
+// credential rules of authz/login and the scope words of consent (leaves:
+// they import only storage and internal),
 // never authz itself, federation or cmd.
 func TestLayering(t *testing.T) {
 	const module = "github.com/atrium-id/atrium"
@@ -21,8 +22,8 @@ func TestLayering(t *testing.T) {
 			continue
 		}
 		rest := strings.TrimPrefix(dep, module+"/")
-		if rest != "account" && rest != "storage" && rest != "authz/login" && !strings.HasPrefix(rest, "internal/") {
-			t.Errorf("account depends on %s, want only storage, authz/login and internal/ of Atrium", dep)
+		if rest != "account" && rest != "storage" && rest != "authz/login" && rest != "consent" && !strings.HasPrefix(rest, "internal/") {
+			t.Errorf("account depends on %s, want only storage, consent, authz/login and internal/ of Atrium", dep)
 		}
 	}
 }

@@ -91,6 +91,7 @@ func Granted(requested, ticked []string) []string {
 // descriptions say in plain words what each standard scope lets an app
 // have; the English text is the translation key.
 var descriptions = map[string]string{
+	"openid":         "Know who you are when you sign in",
 	"profile":        "Your name and profile details",
 	"email":          "Your email address",
 	"address":        "Your postal address",

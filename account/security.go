@@ -215,11 +215,7 @@ func (h *Handler) recoveryRenew(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	hasFactor := false
-	for _, c := range creds {
-		hasFactor = hasFactor || c.Type == storage.CredentialTOTP || c.Type == storage.CredentialPasskey
-	}
-	if !hasFactor {
+	if !slices.ContainsFunc(creds, login.IsSecondFactor) {
 		h.renderSecurity(w, r, http.StatusConflict, sess, user, securityData{
 			Error: "Set up an authenticator app or a passkey first: recovery codes stand in for one."})
 		return
@@ -291,9 +287,7 @@ func (h *Handler) dropOrphanRecoveryCodes(ctx context.Context, userID string) er
 	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(creds, func(c *storage.Credential) bool {
-		return c.Type == storage.CredentialTOTP || c.Type == storage.CredentialPasskey
-	}) {
+	if slices.ContainsFunc(creds, login.IsSecondFactor) {
 		return nil
 	}
 	err = h.cfg.Credentials.DeleteCredential(ctx, userID, storage.CredentialRecoveryCodes)

@@ -91,9 +91,7 @@ func (p *Provider) secondFactors(ctx context.Context, userID string) ([]*storage
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(creds, func(c *storage.Credential) bool {
-		return c.Type != storage.CredentialTOTP && c.Type != storage.CredentialPasskey
-	}), nil
+	return slices.DeleteFunc(creds, func(c *storage.Credential) bool { return !login.IsSecondFactor(c) }), nil
 }
 
 // firstFactor continues after a first factor (password, upstream,

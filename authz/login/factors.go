@@ -218,6 +218,12 @@ func checkTOTP(ctx context.Context, userID, secret, code string, now time.Time, 
 	return ErrWrongCode
 }
 
+// IsSecondFactor reports whether c serves as a second factor: an
+// authenticator app or a passkey (recovery codes only stand in for one).
+func IsSecondFactor(c *storage.Credential) bool {
+	return c.Type == storage.CredentialTOTP || c.Type == storage.CredentialPasskey
+}
+
 // recoveryAlphabet leaves out 0/O and 1/I/L, which people misread.
 const recoveryAlphabet = "23456789abcdefghjkmnpqrstuvwxyz"
 

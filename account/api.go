@@ -524,6 +524,6 @@ func (h *Handler) apiExport(w http.ResponseWriter, r *http.Request) {
 		h.apiServerError(w, r, err)
 		return
 	}
-	h.audit(r, auditDataExported, c.user.ID, nil)
+	h.audit(r, storage.AuditDataExported, c.user.ID, nil)
 	apiJSON(w, http.StatusOK, x)
 }

@@ -27,9 +27,6 @@ const (
 	pathAppsRemove = "/account/apps/remove"
 )
 
-// auditConsentRevoked is the audit event of a removed access.
-const auditConsentRevoked = "consent.revoked"
-
 // removedParam is the query parameter the list returns with after a
 // removal.
 const removedParam = "removed"
@@ -177,6 +174,6 @@ func (h *Handler) removeApp(r *http.Request, userID, clientID string) error {
 		}
 		detail["tokens"] = strconv.Itoa(n)
 	}
-	h.audit(r, auditConsentRevoked, userID, detail)
+	h.audit(r, storage.AuditConsentRevoked, userID, detail)
 	return nil
 }

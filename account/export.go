@@ -309,7 +309,7 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditDataExported, user.ID, nil)
+	h.audit(r, storage.AuditDataExported, user.ID, nil)
 	hd := w.Header()
 	hd.Set("Content-Type", "application/json; charset=utf-8")
 	hd.Set("Content-Disposition", `attachment; filename="account-data-`+x.ExportedAt.Format("2006-01-02")+`.json"`)
@@ -318,6 +318,3 @@ func (h *Handler) export(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(append(body, '\n'))
 }
-
-// auditDataExported is the audit event of an export.
-const auditDataExported = "data.exported"

@@ -40,15 +40,12 @@ import (
 // not register a second one for the account.
 
 const (
-	pathPasskeys       = "/account/passkeys"
-	pathPasskeyNew     = "/account/passkeys/new"
-	pathPasskeyAdd     = "/account/passkeys/add"
-	pathPasskeyRename  = "/account/passkeys/rename"
-	pathPasskeyRemove  = "/account/passkeys/remove"
-	passkeyScript      = "/assets/passkey.js"
-	auditPasskeyAdded  = "passkey.registered"
-	auditPasskeyGone   = "passkey.removed"
-	auditPasskeyFailed = "passkey.failed"
+	pathPasskeys      = "/account/passkeys"
+	pathPasskeyNew    = "/account/passkeys/new"
+	pathPasskeyAdd    = "/account/passkeys/add"
+	pathPasskeyRename = "/account/passkeys/rename"
+	pathPasskeyRemove = "/account/passkeys/remove"
+	passkeyScript     = "/assets/passkey.js"
 )
 
 // passkeysData is the passkeys page's.
@@ -113,7 +110,7 @@ func (h *Handler) passkeyPost(w http.ResponseWriter, r *http.Request, recent boo
 	}
 	if !h.csrfOK(r, sess) {
 		h.log.InfoContext(r.Context(), "account form refused", "reason", "csrf token mismatch", "path", r.URL.Path, "request_id", requestID(w, r))
-		h.audit(r, auditPasskeyFailed, user.ID, map[string]string{"step": "account", "reason": "csrf token mismatch"})
+		h.audit(r, storage.AuditPasskeyFailed, user.ID, map[string]string{"step": "account", "reason": "csrf token mismatch"})
 		h.renderPasskeys(w, r, http.StatusForbidden, sess, user, passkeysData{
 			Error: "This form has expired. Nothing was changed: please try again."})
 		return nil, nil
@@ -216,7 +213,7 @@ func (h *Handler) passkeyAdd(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	fail := func(status int, reason, msg string) {
 		h.log.InfoContext(ctx, "passkey not registered", "reason", reason, "user_id", user.ID, "request_id", requestID(w, r))
-		h.audit(r, auditPasskeyFailed, user.ID, map[string]string{"step": "register", "reason": truncate(reason, 200)})
+		h.audit(r, storage.AuditPasskeyFailed, user.ID, map[string]string{"step": "register", "reason": truncate(reason, 200)})
 		h.renderPasskeys(w, r, status, sess, user, passkeysData{Error: msg})
 	}
 	name, err := login.CleanPasskeyName(r.PostFormValue("name"))
@@ -262,7 +259,7 @@ func (h *Handler) passkeyAdd(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditPasskeyAdded, user.ID, map[string]string{"passkey": pk.ID[:min(len(pk.ID), 16)], "name": pk.Name})
+	h.audit(r, storage.AuditPasskeyRegistered, user.ID, map[string]string{"passkey": pk.ID[:min(len(pk.ID), 16)], "name": pk.Name})
 	http.Redirect(w, r, pathPasskeys+"?done=added", http.StatusSeeOther)
 }
 
@@ -348,7 +345,7 @@ func (h *Handler) passkeyRemove(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditPasskeyGone, user.ID, map[string]string{"passkey": pk.ID[:min(len(pk.ID), 16)], "name": pk.Name})
+	h.audit(r, storage.AuditPasskeyRemoved, user.ID, map[string]string{"passkey": pk.ID[:min(len(pk.ID), 16)], "name": pk.Name})
 	http.Redirect(w, r, pathPasskeys+"?done=removed", http.StatusSeeOther)
 }
 

@@ -30,12 +30,6 @@ const pathProfile = "/account/profile"
 // maxProfileField is the most characters a profile field holds.
 const maxProfileField = 200
 
-// Audit event types of the profile page.
-const (
-	auditProfileUpdated = "profile.updated"
-	auditEmailChanged   = "email.changed"
-)
-
 // msgNothingSaved heads the form when a field is wrong.
 const msgNothingSaved = "Nothing was saved. Correct the marked fields and try again."
 
@@ -279,11 +273,11 @@ func (h *Handler) storeProfile(r *http.Request, user, next *storage.User, change
 	if err != nil {
 		return false, err
 	}
-	h.audit(r, auditProfileUpdated, user.ID, map[string]string{"fields": strings.Join(changed, " ")})
+	h.audit(r, storage.AuditProfileUpdated, user.ID, map[string]string{"fields": strings.Join(changed, " ")})
 	if !emailChanged {
 		return false, nil
 	}
-	h.audit(r, auditEmailChanged, user.ID, nil)
+	h.audit(r, storage.AuditEmailChanged, user.ID, nil)
 	if v, ok := h.cfg.Auth.(Verifier); ok && next.Email != "" {
 		return v.ResendVerification(r, next)
 	}

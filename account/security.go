@@ -27,14 +27,6 @@ import (
 // RecentSignIn is how recent a sign-in must be to change sign-in factors.
 const RecentSignIn = 15 * time.Minute
 
-// Audit event types of this page (the provider's names).
-const (
-	auditMFAEnrolled = "mfa.enrolled"
-	auditMFARemoved  = "mfa.removed"
-	auditMFAFailed   = "mfa.failed"
-	auditSignedOut   = "logout"
-)
-
 // securityData is the security page's.
 type securityData struct {
 	Title    string
@@ -154,7 +146,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	sealed := r.PostFormValue("pending")
 	enrol, err := h.cfg.Factors.OpenPending(user.ID, pendingContext(sess), sealed, accountName(user))
 	if err != nil {
-		h.audit(r, auditMFAFailed, user.ID, map[string]string{"reason": "bad pending secret"})
+		h.audit(r, storage.AuditMFAFailed, user.ID, map[string]string{"reason": "bad pending secret"})
 		h.renderSecurity(w, r, http.StatusBadRequest, sess, user, securityData{
 			Error: "The setup expired. Start again."})
 		return
@@ -162,7 +154,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	cred, err := h.cfg.Factors.ConfirmTOTP(ctx, user.ID, enrol.Secret, r.PostFormValue("code"), now, h.cfg.UseOnce)
 	if errors.Is(err, login.ErrWrongCode) || errors.Is(err, login.ErrReplayedCode) {
-		h.audit(r, auditMFAFailed, user.ID, map[string]string{"reason": "wrong setup code"})
+		h.audit(r, storage.AuditMFAFailed, user.ID, map[string]string{"reason": "wrong setup code"})
 		h.renderSecurity(w, r, http.StatusUnauthorized, sess, user, securityData{
 			Title: "Set up an authenticator app", Enrol: enrol, Sealed: sealed,
 			Error: "That code is not right. Enter the code your authenticator app shows now."})
@@ -177,7 +169,7 @@ func (h *Handler) totpConfirm(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditMFAEnrolled, user.ID, map[string]string{"method": "totp"})
+	h.audit(r, storage.AuditMFAEnrolled, user.ID, map[string]string{"method": "totp"})
 	h.renderSecurity(w, r, http.StatusOK, sess, user, securityData{
 		Title: "Save your recovery codes", Codes: codes,
 		Notice: "Two-step verification is on. From now on you are asked for a code from your app when you sign in."})
@@ -195,7 +187,7 @@ func (h *Handler) totpRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
-		h.audit(r, auditMFARemoved, user.ID, map[string]string{"method": "totp"})
+		h.audit(r, storage.AuditMFARemoved, user.ID, map[string]string{"method": "totp"})
 	}
 	if err := h.dropOrphanRecoveryCodes(ctx, user.ID); err != nil {
 		h.serverError(w, r, err)
@@ -225,7 +217,7 @@ func (h *Handler) recoveryRenew(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditMFAEnrolled, user.ID, map[string]string{"method": "recovery_codes"})
+	h.audit(r, storage.AuditMFAEnrolled, user.ID, map[string]string{"method": "recovery_codes"})
 	h.renderSecurity(w, r, http.StatusOK, sess, user, securityData{
 		Title: "Save your recovery codes", Codes: codes,
 		Notice: "Your new recovery codes replace the old ones, which no longer work."})
@@ -240,7 +232,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditSignedOut, user.ID, nil)
+	h.audit(r, storage.AuditSignedOut, user.ID, nil)
 	h.render(w, r, http.StatusOK, "message", messageData{
 		Title: "You are signed out", Message: "You are signed out of your account on this device.", Back: pathAccount})
 }

@@ -171,7 +171,7 @@ func (h *Handler) sessionsEndOthers(w http.ResponseWriter, r *http.Request) {
 		n++
 	}
 	if n > 0 {
-		h.audit(r, auditSignedOut, user.ID, map[string]string{"sessions": "all others", "count": strconv.Itoa(n)})
+		h.audit(r, storage.AuditSignedOut, user.ID, map[string]string{"sessions": "all others", "count": strconv.Itoa(n)})
 	}
 	http.Redirect(w, r, pathSessions+"?"+endedParam+"="+strconv.Itoa(n), http.StatusSeeOther)
 }
@@ -189,7 +189,7 @@ func (h *Handler) sessionsEndAll(w http.ResponseWriter, r *http.Request) {
 		h.serverError(w, r, err)
 		return
 	}
-	h.audit(r, auditSignedOut, user.ID, map[string]string{"sessions": "all"})
+	h.audit(r, storage.AuditSignedOut, user.ID, map[string]string{"sessions": "all"})
 	h.render(w, r, http.StatusOK, "message", messageData{
 		Title: "You are signed out everywhere", Message: "Every browser signed in to your account has to sign in again, this one too.", Back: pathAccount})
 }
@@ -216,6 +216,6 @@ func (h *Handler) endSession(r *http.Request, userID string, s *storage.Session)
 	if err := h.cfg.Sessions.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return err
 	}
-	h.audit(r, auditSignedOut, userID, map[string]string{"sessions": "another"})
+	h.audit(r, storage.AuditSignedOut, userID, map[string]string{"sessions": "another"})
 	return nil
 }

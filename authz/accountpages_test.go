@@ -452,9 +452,9 @@ func TestAccountActivity(t *testing.T) {
 	const firefox = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 	base := time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC)
 	for i := range 30 {
-		typ := AuditLoginFailed
+		typ := storage.AuditLoginFailed
 		if i == 29 {
-			typ = AuditPasskeyRegistered
+			typ = storage.AuditPasskeyRegistered
 		}
 		if err := e.store.AppendAudit(ctx, &storage.AuditEvent{Time: base.Add(time.Duration(i) * time.Minute), Type: typ,
 			UserID: e.userID, IP: "198.51.100.7", UserAgent: firefox}); err != nil {
@@ -462,8 +462,8 @@ func TestAccountActivity(t *testing.T) {
 		}
 	}
 	for i, ev := range []storage.AuditEvent{
-		{Type: AuditSignup, Detail: map[string]string{"method": "password", "result": "account exists"}},
-		{Type: AuditMFAEnrolled, Detail: map[string]string{"method": "recovery_codes"}},
+		{Type: storage.AuditSignup, Detail: map[string]string{"method": "password", "result": "account exists"}},
+		{Type: storage.AuditMFAEnrolled, Detail: map[string]string{"method": "recovery_codes"}},
 		{Type: "something.new"},
 	} {
 		ev.Time, ev.UserID = base.Add(-time.Duration(i+1)*time.Hour), e.userID
@@ -471,7 +471,7 @@ func TestAccountActivity(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := e.store.AppendAudit(ctx, &storage.AuditEvent{Time: base, Type: AuditPasswordReset, UserID: "user-grace",
+	if err := e.store.AppendAudit(ctx, &storage.AuditEvent{Time: base, Type: storage.AuditPasswordReset, UserID: "user-grace",
 		IP: "203.0.113.99", UserAgent: "curl/8.0"}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,35 +14,6 @@ import (
 	"github.com/atrium-id/atrium/storage"
 )
 
-// Audit event types. An event names the account when one is known and
-// never holds a password, token, code, or an address typed for an account
-// that does not exist.
-const (
-	AuditLoginSucceeded          = "login.succeeded"
-	AuditLoginFailed             = "login.failed"
-	AuditLoginThrottled          = "login.throttled"
-	AuditMFASucceeded            = "mfa.succeeded"
-	AuditMFAFailed               = "mfa.failed"
-	AuditMFAThrottled            = "mfa.throttled"
-	AuditMFAEnrolled             = "mfa.enrolled"
-	AuditMFARemoved              = "mfa.removed"
-	AuditRecoveryCodeUsed        = "recovery_code.used"
-	AuditPasskeyRegistered       = "passkey.registered"
-	AuditPasskeyRemoved          = "passkey.removed"
-	AuditPasskeyFailed           = "passkey.failed"
-	AuditSignup                  = "signup"
-	AuditSignupThrottled         = "signup.throttled"
-	AuditEmailVerified           = "email.verified"
-	AuditEmailVerificationFailed = "email.verification_failed"
-	AuditPasswordResetRequested  = "password.reset_requested"
-	AuditPasswordResetThrottled  = "password.reset_throttled"
-	AuditPasswordReset           = "password.reset"
-	AuditPasswordResetFailed     = "password.reset_failed"
-	AuditIdentityLinked          = "identity.linked"
-	AuditIdentityUnlinked        = "identity.unlinked"
-	AuditCSRFFailed              = "csrf.failed"
-)
-
 // errCSRF is a form whose CSRF token does not match its interaction's.
 var errCSRF = errors.New("csrf token mismatch")
 

@@ -102,7 +102,7 @@ func TestAuditEvents(t *testing.T) {
 		readBody(t, submitForm(t, b2, pageURL, page, "login", url.Values{"email": {testEmail}, "password": {testPassword}}))
 
 		events := waitEvents(t, e.store, func(es []*storage.AuditEvent) bool {
-			return countEvents(es, AuditPasswordResetRequested, "") == 2
+			return countEvents(es, storage.AuditPasswordResetRequested, "") == 2
 		})
 		type key struct{ Type, UserID, Reason string }
 		var got []key
@@ -112,19 +112,19 @@ func TestAuditEvents(t *testing.T) {
 		// The two reset events are recorded after their answers, in
 		// either order; the rest in the order of the requests.
 		want := []key{
-			{AuditLoginFailed, e.userID, "wrong password"},
-			{AuditLoginFailed, "", "unknown email"},
-			{AuditCSRFFailed, "", ""},
-			{AuditPasswordResetFailed, "", "link expired, used or unknown"},
-			{AuditEmailVerificationFailed, "", "link expired, used or unknown"},
-			{AuditPasswordResetRequested, "", ""},
-			{AuditPasswordResetRequested, e.userID, ""},
-			{AuditSignup, newUser.ID, ""},
-			{AuditLoginSucceeded, e.userID, ""},
+			{storage.AuditLoginFailed, e.userID, "wrong password"},
+			{storage.AuditLoginFailed, "", "unknown email"},
+			{storage.AuditCSRFFailed, "", ""},
+			{storage.AuditPasswordResetFailed, "", "link expired, used or unknown"},
+			{storage.AuditEmailVerificationFailed, "", "link expired, used or unknown"},
+			{storage.AuditPasswordResetRequested, "", ""},
+			{storage.AuditPasswordResetRequested, e.userID, ""},
+			{storage.AuditSignup, newUser.ID, ""},
+			{storage.AuditLoginSucceeded, e.userID, ""},
 		}
 		sortResets := func(ks []key) {
 			for i := 0; i+1 < len(ks); i++ {
-				if ks[i].Type == AuditPasswordResetRequested && ks[i+1].Type == AuditPasswordResetRequested && ks[i].UserID > ks[i+1].UserID {
+				if ks[i].Type == storage.AuditPasswordResetRequested && ks[i+1].Type == storage.AuditPasswordResetRequested && ks[i].UserID > ks[i+1].UserID {
 					ks[i], ks[i+1] = ks[i+1], ks[i]
 				}
 			}
@@ -138,7 +138,7 @@ func TestAuditEvents(t *testing.T) {
 				t.Errorf("event %s: IP %q, user agent %q, ID %q, time %s; want 127.0.0.1, %q, an ID and a time",
 					ev.Type, ev.IP, ev.UserAgent, ev.ID, ev.Time, testUserAgent)
 			}
-			if ev.Type != AuditCSRFFailed && ev.Type != AuditPasswordResetFailed && ev.Type != AuditEmailVerificationFailed && ev.ClientID != "app" {
+			if ev.Type != storage.AuditCSRFFailed && ev.Type != storage.AuditPasswordResetFailed && ev.Type != storage.AuditEmailVerificationFailed && ev.ClientID != "app" {
 				t.Errorf("event %s: client %q, want app", ev.Type, ev.ClientID)
 			}
 			all := ev.Type + " " + ev.UserID + " " + ev.ClientID + " " + ev.UserAgent
@@ -158,7 +158,7 @@ func TestAuditEvents(t *testing.T) {
 		for _, ev := range mine {
 			types = append(types, ev.Type)
 		}
-		if want := []string{AuditLoginSucceeded, AuditPasswordResetRequested, AuditLoginFailed}; !slices.Equal(types, want) {
+		if want := []string{storage.AuditLoginSucceeded, storage.AuditPasswordResetRequested, storage.AuditLoginFailed}; !slices.Equal(types, want) {
 			t.Errorf("ListAudit(%s) = %v, want %v", e.userID, types, want)
 		}
 	})

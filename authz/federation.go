@@ -356,7 +356,7 @@ func (p *Provider) completeUpstream(w http.ResponseWriter, r *http.Request, ix *
 			return
 		}
 		p.log.InfoContext(ctx, "upstream sign-in", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
-		p.audit(r, AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
+		p.audit(r, storage.AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
 		p.firstFactor(w, r, ix, user, []string{amrFederated})
 		return
 	case !errors.Is(err, storage.ErrNotFound):
@@ -377,8 +377,8 @@ func (p *Provider) completeUpstream(w http.ResponseWriter, r *http.Request, ix *
 				return
 			}
 			p.log.InfoContext(ctx, "upstream identity linked by trusted email", "provider", id.Provider, "user_id", owner.ID, "request_id", requestID(w, r))
-			p.audit(r, AuditIdentityLinked, owner.ID, ix.Form.Get("client_id"), map[string]string{"provider": id.Provider, "proof": "trusted email"})
-			p.audit(r, AuditLoginSucceeded, owner.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
+			p.audit(r, storage.AuditIdentityLinked, owner.ID, ix.Form.Get("client_id"), map[string]string{"provider": id.Provider, "proof": "trusted email"})
+			p.audit(r, storage.AuditLoginSucceeded, owner.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
 			p.firstFactor(w, r, ix, owner, []string{amrFederated})
 			return
 		case err == nil:
@@ -410,14 +410,14 @@ func (p *Provider) completeUpstream(w http.ResponseWriter, r *http.Request, ix *
 		return
 	}
 	p.log.InfoContext(ctx, "account created from upstream sign-in", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
-	p.audit(r, AuditSignup, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
-	p.audit(r, AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
+	p.audit(r, storage.AuditSignup, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
+	p.audit(r, storage.AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider})
 	p.firstFactor(w, r, ix, user, []string{amrFederated})
 }
 
 func (p *Provider) accountDisabled(w http.ResponseWriter, r *http.Request, ix *interaction, id *federation.Identity) {
 	p.log.InfoContext(r.Context(), "upstream sign-in refused", "reason", "account disabled", "provider", id.Provider, "request_id", requestID(w, r))
-	p.audit(r, AuditLoginFailed, "", ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider, "reason": "account disabled"})
+	p.audit(r, storage.AuditLoginFailed, "", ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider, "reason": "account disabled"})
 	p.upstreamFailure(w, r, ix, http.StatusForbidden, "This account cannot sign in",
 		"The account linked to this sign-in is disabled. Contact the site's support.")
 }
@@ -606,7 +606,7 @@ func (p *Provider) completeProof(w http.ResponseWriter, r *http.Request, ix *int
 	}
 	if err != nil || proof.UserID != ix.Link.UserID {
 		p.log.InfoContext(ctx, "link failed", "reason", "proof by an identity of another account or of none", "provider", id.Provider, "request_id", requestID(w, r))
-		p.audit(r, AuditLoginFailed, ix.Link.UserID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider, "step": "link", "reason": "proof by an identity of another account or of none"})
+		p.audit(r, storage.AuditLoginFailed, ix.Link.UserID, ix.Form.Get("client_id"), map[string]string{"method": "upstream", "provider": id.Provider, "step": "link", "reason": "proof by an identity of another account or of none"})
 		p.upstreamFailure(w, r, ix, http.StatusForbidden, "Your sign-in was not linked",
 			"The "+providerName(c)+" account you signed in with is not the one linked to this account. Nothing was linked. "+
 				"Try again with the right "+providerName(c)+" account, or with the password.")
@@ -640,7 +640,7 @@ func (p *Provider) linkPending(w http.ResponseWriter, r *http.Request, ix *inter
 		return
 	}
 	p.log.InfoContext(ctx, "upstream identity linked", "provider", id.Provider, "user_id", user.ID, "request_id", requestID(w, r))
-	p.audit(r, AuditIdentityLinked, user.ID, ix.Form.Get("client_id"), map[string]string{"provider": id.Provider, "proof": strings.Join(amr, " ")})
+	p.audit(r, storage.AuditIdentityLinked, user.ID, ix.Form.Get("client_id"), map[string]string{"provider": id.Provider, "proof": strings.Join(amr, " ")})
 	p.firstFactor(w, r, ix, user, amr)
 }
 
@@ -676,7 +676,7 @@ func (p *Provider) linkSubmit(w http.ResponseWriter, r *http.Request) {
 	counted, err := p.loginThrottle(r, owner.Email)
 	if t, ok := throttled(err); ok {
 		p.log.WarnContext(ctx, "link throttled", "scope", t.scope, "request_id", requestID(w, r))
-		p.audit(r, AuditLoginThrottled, owner.ID, ix.Form.Get("client_id"), map[string]string{"method": "password", "step": "link", "scope": t.scope})
+		p.audit(r, storage.AuditLoginThrottled, owner.ID, ix.Form.Get("client_id"), map[string]string{"method": "password", "step": "link", "scope": t.scope})
 		p.renderLink(w, r, ix, http.StatusTooManyRequests, "Too many sign-in attempts. "+retryAfter(w, t.retry))
 		return
 	} else if err != nil {

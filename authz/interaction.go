@@ -390,7 +390,7 @@ func (p *Provider) boundInteraction(r *http.Request, id string) (*interaction, e
 func (p *Provider) interactionGone(w http.ResponseWriter, r *http.Request, err error) {
 	p.log.InfoContext(r.Context(), "interaction rejected", "reason", err.Error(), "request_id", requestID(w, r))
 	if errors.Is(err, errCSRF) {
-		p.Audit(r, AuditCSRFFailed, "", map[string]string{"path": r.URL.Path})
+		p.Audit(r, storage.AuditCSRFFailed, "", map[string]string{"path": r.URL.Path})
 	}
 	p.errorPage(w, r, http.StatusBadRequest, "This sign-in link has expired or is not valid",
 		"Go back to the application and start signing in again.")

@@ -160,7 +160,7 @@ func (p *Provider) secondFactor(w http.ResponseWriter, r *http.Request, ix *inte
 		}
 	}
 	_ = p.factorSucceeded(r.Context(), user.ID)
-	p.Audit(r, AuditMFASucceeded, user.ID, map[string]string{"method": method})
+	p.Audit(r, storage.AuditMFASucceeded, user.ID, map[string]string{"method": method})
 	if r.PostFormValue("remember") == "1" && rememberOffer(p, ix) > 0 {
 		if factors, err := p.secondFactors(r.Context(), user.ID); err == nil && len(factors) > 0 {
 			p.rememberDevice(w, user.ID, factors)
@@ -272,7 +272,7 @@ func (p *Provider) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	} else if retry > 0 {
-		p.Audit(r, AuditMFAThrottled, user.ID, nil)
+		p.Audit(r, storage.AuditMFAThrottled, user.ID, nil)
 		p.renderMFA(w, r, ix, user, http.StatusTooManyRequests, "Too many attempts. "+retryAfter(w, retry), nil)
 		return
 	}
@@ -285,7 +285,7 @@ func (p *Provider) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, login.ErrReplayedCode) {
 			reason = "replayed code"
 		}
-		p.Audit(r, AuditMFAFailed, user.ID, map[string]string{"reason": reason})
+		p.Audit(r, storage.AuditMFAFailed, user.ID, map[string]string{"reason": reason})
 		msg := "That code is not right. Check your authenticator app and try again."
 		if errors.Is(err, login.ErrReplayedCode) {
 			msg = "That code has been used already. Wait for the next code in your authenticator app."
@@ -297,7 +297,7 @@ func (p *Provider) mfaSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if method == "" {
-		p.Audit(r, AuditRecoveryCodeUsed, user.ID, nil)
+		p.Audit(r, storage.AuditRecoveryCodeUsed, user.ID, nil)
 	}
 	p.secondFactor(w, r, ix, user, method)
 }
@@ -338,7 +338,7 @@ func (p *Provider) mfaEnrol(w http.ResponseWriter, r *http.Request, ix *interact
 	sealed := r.PostFormValue("pending")
 	enrol, err := p.cfg.Factors.OpenPending(user.ID, ix.ID, sealed, user.Email)
 	if err != nil {
-		p.Audit(r, AuditMFAFailed, user.ID, map[string]string{"reason": "bad pending secret"})
+		p.Audit(r, storage.AuditMFAFailed, user.ID, map[string]string{"reason": "bad pending secret"})
 		p.renderMFA(w, r, ix, user, http.StatusBadRequest, "The setup expired. Scan the new code below.", nil)
 		return
 	}
@@ -346,7 +346,7 @@ func (p *Provider) mfaEnrol(w http.ResponseWriter, r *http.Request, ix *interact
 		p.serverError(w, r, err)
 		return
 	} else if retry > 0 {
-		p.Audit(r, AuditMFAThrottled, user.ID, nil)
+		p.Audit(r, storage.AuditMFAThrottled, user.ID, nil)
 		p.renderMFA(w, r, ix, user, http.StatusTooManyRequests, "Too many attempts. "+retryAfter(w, retry), &mfaView{Enrol: enrol, Sealed: sealed})
 		return
 	}
@@ -354,7 +354,7 @@ func (p *Provider) mfaEnrol(w http.ResponseWriter, r *http.Request, ix *interact
 	cred, err := p.cfg.Factors.ConfirmTOTP(ctx, user.ID, enrol.Secret, r.PostFormValue("code"), now, p.stores.Tokens.UseOnce)
 	if errors.Is(err, login.ErrWrongCode) || errors.Is(err, login.ErrReplayedCode) {
 		_ = p.factorFailed(ctx, user.ID)
-		p.Audit(r, AuditMFAFailed, user.ID, map[string]string{"reason": "wrong setup code"})
+		p.Audit(r, storage.AuditMFAFailed, user.ID, map[string]string{"reason": "wrong setup code"})
 		p.renderMFA(w, r, ix, user, http.StatusUnauthorized,
 			"That code is not right. Enter the code your authenticator app shows now.", &mfaView{Enrol: enrol, Sealed: sealed})
 		return
@@ -376,7 +376,7 @@ func (p *Provider) mfaEnrol(w http.ResponseWriter, r *http.Request, ix *interact
 		p.serverError(w, r, err)
 		return
 	}
-	p.Audit(r, AuditMFAEnrolled, user.ID, map[string]string{"method": "totp", "during": "sign-in"})
+	p.Audit(r, storage.AuditMFAEnrolled, user.ID, map[string]string{"method": "totp", "during": "sign-in"})
 	ix.MFA.Enrolled = true
 	if err := p.saveInteraction(ctx, ix); err != nil {
 		p.serverError(w, r, err)

@@ -479,7 +479,7 @@ func TestMFAThrottleAndAudit(t *testing.T) {
 			}
 		}
 	}
-	if count[AuditMFAFailed] != e.p.cfg.LoginAttempts || count[AuditMFAThrottled] != 2 {
+	if count[storage.AuditMFAFailed] != e.p.cfg.LoginAttempts || count[storage.AuditMFAThrottled] != 2 {
 		t.Fatalf("audit events %v", count)
 	}
 }

@@ -187,7 +187,7 @@ func (p *Provider) passkeyFailed(w http.ResponseWriter, r *http.Request, userID,
 		reason = reason[:200]
 	}
 	p.log.InfoContext(r.Context(), "passkey refused", "step", step, "reason", reason, "user_id", userID, "request_id", requestID(w, r))
-	p.Audit(r, AuditPasskeyFailed, userID, map[string]string{"step": step, "reason": reason})
+	p.Audit(r, storage.AuditPasskeyFailed, userID, map[string]string{"step": step, "reason": reason})
 }
 
 // loginPasskey verifies a discoverable sign-in's response.
@@ -226,7 +226,7 @@ func (p *Provider) loginPasskey(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
-	p.audit(r, AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{
+	p.audit(r, storage.AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{
 		"method": "passkey", "user_verified": strconv.FormatBool(as.UserVerified)})
 	amr := []string{amrHWK}
 	if as.UserVerified {

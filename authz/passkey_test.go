@@ -142,7 +142,7 @@ func (e *passkeyEnv) audits(userID string) []string {
 func (e *passkeyEnv) failures(userID string) int {
 	n := 0
 	for _, a := range e.audits(userID) {
-		if strings.HasPrefix(a, AuditPasskeyFailed+":") {
+		if strings.HasPrefix(a, storage.AuditPasskeyFailed+":") {
 			n++
 		}
 	}
@@ -244,8 +244,8 @@ func TestPasskeySignIn(t *testing.T) {
 			if claims["sub"] != e.userID || !slices.Equal(amrOf(claims), tc.wantAMR) || claims["acr"] != tc.wantACR {
 				t.Errorf("sub %v amr %v acr %v; want %s %v %s", claims["sub"], claims["amr"], claims["acr"], e.userID, tc.wantAMR, tc.wantACR)
 			}
-			if evs := e.audits(e.userID); !slices.Contains(evs, AuditLoginSucceeded+":") {
-				t.Errorf("audit events %q lack %s", evs, AuditLoginSucceeded)
+			if evs := e.audits(e.userID); !slices.Contains(evs, storage.AuditLoginSucceeded+":") {
+				t.Errorf("audit events %q lack %s", evs, storage.AuditLoginSucceeded)
 			}
 			pk := e.passkeysOf(e.userID)[0]
 			if pk.SignCount != 1 || pk.LastUsedAt.IsZero() {
@@ -275,11 +275,11 @@ func TestPasskeySignInRefusals(t *testing.T) {
 	}{
 		{name: "another origin", tamper: func(*passkeyEnv) passkeytest.Tamper {
 			return passkeytest.Tamper{Origin: "https://atrium.test.evil.example"}
-		}, status: 401, want: "The passkey answered a request from another website.", audit: AuditPasskeyFailed, reason: "another origin"},
+		}, status: 401, want: "The passkey answered a request from another website.", audit: storage.AuditPasskeyFailed, reason: "another origin"},
 		{name: "bad signature", tamper: func(*passkeyEnv) passkeytest.Tamper { return passkeytest.Tamper{BadSignature: true} },
-			status: 401, want: invalid, audit: AuditPasskeyFailed, reason: "not valid"},
+			status: 401, want: invalid, audit: storage.AuditPasskeyFailed, reason: "not valid"},
 		{name: "counter went backwards", tamper: func(*passkeyEnv) passkeytest.Tamper { return passkeytest.Tamper{Counter: &counter} },
-			status: 401, want: "its signature counter went backwards", audit: AuditPasskeyFailed, reason: "counter did not increase"},
+			status: 401, want: "its signature counter went backwards", audit: storage.AuditPasskeyFailed, reason: "counter did not increase"},
 		{name: "unknown credential", tamper: func(e *passkeyEnv) passkeytest.Tamper {
 			// A passkey with Ada's user handle the provider never stored.
 			other := passkeytest.New(pkOrigin)
@@ -289,14 +289,14 @@ func TestPasskeySignInRefusals(t *testing.T) {
 				e.t.Fatal(err)
 			}
 			return passkeytest.Tamper{Credential: other.Credentials()[0]}
-		}, status: 401, want: "This passkey is not registered for this account.", audit: AuditPasskeyFailed, reason: "not registered"},
+		}, status: 401, want: "This passkey is not registered for this account.", audit: storage.AuditPasskeyFailed, reason: "not registered"},
 		{name: "another challenge", tamper: func(*passkeyEnv) passkeytest.Tamper {
 			return passkeytest.Tamper{Challenge: []byte("a challenge this provider never made")}
-		}, status: 401, want: expired, audit: AuditPasskeyFailed, reason: "another challenge"},
+		}, status: 401, want: expired, audit: storage.AuditPasskeyFailed, reason: "another challenge"},
 		{name: "expired", prepare: func(e *passkeyEnv, _ *agent, page *hop) *hop {
 			e.clock.advance(6 * time.Minute)
 			return page
-		}, status: 401, want: expired, audit: AuditPasskeyFailed, reason: "expired"},
+		}, status: 401, want: expired, audit: storage.AuditPasskeyFailed, reason: "expired"},
 		{name: "options of an earlier page", prepare: func(e *passkeyEnv, a *agent, page *hop) *hop {
 			// Showing the page again begins a new ceremony; the first
 			// page's options are answered below.
@@ -304,10 +304,10 @@ func TestPasskeySignInRefusals(t *testing.T) {
 				e.t.Fatalf("login page again: %d", again.status)
 			}
 			return page
-		}, status: 401, want: expired, audit: AuditPasskeyFailed, reason: "another challenge"},
+		}, status: 401, want: expired, audit: storage.AuditPasskeyFailed, reason: "another challenge"},
 		{name: "missing CSRF token", fields: url.Values{"csrf_token": {""}}, status: 400,
 			// The interaction's CSRF check audits it.
-			want: "This sign-in link has expired or is not valid", audit: AuditCSRFFailed},
+			want: "This sign-in link has expired or is not valid", audit: storage.AuditCSRFFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newPasskeyEnv(t, nil)
@@ -623,7 +623,7 @@ func TestAccountPasskeys(t *testing.T) {
 		t.Fatalf("remove: %d\n%s", h.status, h.body)
 	}
 	evs := e.audits(e.userID)
-	if !slices.Contains(evs, AuditPasskeyRegistered+":") || !slices.Contains(evs, AuditPasskeyRemoved+":") {
+	if !slices.Contains(evs, storage.AuditPasskeyRegistered+":") || !slices.Contains(evs, storage.AuditPasskeyRemoved+":") {
 		t.Errorf("audit events %q lack registered and removed", evs)
 	}
 }

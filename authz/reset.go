@@ -52,7 +52,7 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	if err := p.addrLimited(r, "reset", p.cfg.ResetsPerIP, mailIPWindow); err != nil {
 		if t, ok := throttled(err); ok {
 			p.log.WarnContext(ctx, "password reset throttled", "scope", t.scope, "request_id", requestID(w, r))
-			p.audit(r, AuditPasswordResetThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": t.scope})
+			p.audit(r, storage.AuditPasswordResetThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": t.scope})
 			p.render(w, r, http.StatusTooManyRequests, "forgot", pageData{
 				Title: "Reset your password", Interaction: ix.ID, CSRF: ix.CSRF, Email: email,
 				Error: "Too many attempts. " + retryAfter(w, t.retry), Retry: loginURL(ix.ID),
@@ -70,12 +70,12 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	// The event names the account, looked up after the answer like the
 	// mail, never the address typed.
-	ev := p.auditEvent(r, AuditPasswordResetRequested, "", ix.Form.Get("client_id"), nil)
+	ev := p.auditEvent(r, storage.AuditPasswordResetRequested, "", ix.Form.Get("client_id"), nil)
 	if limited {
 		// Answered like any other request: the limit protects the
 		// mailbox and must not reveal anything either.
 		p.log.WarnContext(ctx, "password reset rate limited", "request_id", requestID(w, r))
-		ev.Type, ev.Detail = AuditPasswordResetThrottled, map[string]string{"scope": "address"}
+		ev.Type, ev.Detail = storage.AuditPasswordResetThrottled, map[string]string{"scope": "address"}
 		p.inBackground(r, "password reset audit", func(ctx context.Context) error {
 			ev.UserID = p.accountOf(ctx, email)
 			p.record(ctx, ev)
@@ -166,9 +166,9 @@ func (p *Provider) linkUnusable(w http.ResponseWriter, r *http.Request, what str
 		return
 	}
 	p.log.InfoContext(r.Context(), what+" link refused", "request_id", requestID(w, r))
-	typ := AuditEmailVerificationFailed
+	typ := storage.AuditEmailVerificationFailed
 	if what == "password reset" {
-		typ = AuditPasswordResetFailed
+		typ = storage.AuditPasswordResetFailed
 	}
 	p.Audit(r, typ, "", map[string]string{"reason": "link expired, used or unknown"})
 	p.notice(w, r, http.StatusBadRequest, "This link has expired or was already used",
@@ -202,7 +202,7 @@ func (p *Provider) resetSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if !p.checkLinkCSRF(r, sig) {
 		p.log.InfoContext(ctx, "password reset refused", "reason", "csrf token mismatch", "request_id", requestID(w, r))
-		p.Audit(r, AuditCSRFFailed, u.ID, map[string]string{"path": r.URL.Path})
+		p.Audit(r, storage.AuditCSRFFailed, u.ID, map[string]string{"path": r.URL.Path})
 		p.notice(w, r, http.StatusForbidden, "This form has expired",
 			"Open the link from the email again to choose a new password.", "")
 		return
@@ -236,7 +236,7 @@ func (p *Provider) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.log.InfoContext(ctx, "password reset", "user_id", u.ID, "sessions_ended", n, "request_id", requestID(w, r))
-	p.Audit(r, AuditPasswordReset, u.ID, nil)
+	p.Audit(r, storage.AuditPasswordReset, u.ID, nil)
 	// The mailbox is proved: the new password works at once.
 	p.loginSucceeded(ctx, u.Email)
 	p.notice(w, r, http.StatusOK, "Password changed",

@@ -72,7 +72,7 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	if err := p.addrLimited(r, "signup", p.cfg.SignupsPerIP, mailIPWindow); err != nil {
 		if t, ok := throttled(err); ok {
 			p.log.WarnContext(ctx, "sign-up throttled", "scope", t.scope, "request_id", requestID(w, r))
-			p.audit(r, AuditSignupThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": t.scope})
+			p.audit(r, storage.AuditSignupThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": t.scope})
 			p.renderSignup(w, r, http.StatusTooManyRequests, ix, draft, "Too many sign-up attempts. "+retryAfter(w, t.retry))
 			return
 		}
@@ -86,7 +86,7 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	if limited {
 		p.log.WarnContext(ctx, "sign-up rate limited", "request_id", requestID(w, r))
-		p.audit(r, AuditSignupThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": "address"})
+		p.audit(r, storage.AuditSignupThrottled, "", ix.Form.Get("client_id"), map[string]string{"scope": "address"})
 		retryAfter(w, mailWindow)
 		p.renderSignup(w, r, http.StatusTooManyRequests, ix, draft,
 			"Too many attempts for this address. Please wait an hour and try again.")
@@ -117,7 +117,7 @@ func (p *Provider) signupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.InfoContext(ctx, "user signed up", "user_id", user.ID, "request_id", requestID(w, r))
-	p.audit(r, AuditSignup, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "password"})
+	p.audit(r, storage.AuditSignup, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "password"})
 	p.inBackground(p.inLang(r, ix), "verification mail", func(ctx context.Context) error {
 		return p.sendVerification(ctx, user)
 	})
@@ -133,7 +133,7 @@ func (p *Provider) signupExists(w http.ResponseWriter, r *http.Request, ix *inte
 		return
 	}
 	p.log.InfoContext(ctx, "sign-up for an existing account", "request_id", requestID(w, r))
-	p.audit(r, AuditSignup, p.accountOf(ctx, email), ix.Form.Get("client_id"), map[string]string{"method": "password", "result": "account exists"})
+	p.audit(r, storage.AuditSignup, p.accountOf(ctx, email), ix.Form.Get("client_id"), map[string]string{"method": "password", "result": "account exists"})
 	p.inBackground(p.inLang(r, ix), "sign-up notice mail", func(ctx context.Context) error {
 		return p.sendMail(ctx, "signup_exists", email, nil)
 	})
@@ -179,7 +179,7 @@ func (p *Provider) verifyEmail(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.log.InfoContext(ctx, "email verified", "user_id", u.ID, "request_id", requestID(w, r))
-	p.Audit(r, AuditEmailVerified, u.ID, nil)
+	p.Audit(r, storage.AuditEmailVerified, u.ID, nil)
 	p.notice(w, r, http.StatusOK, "Email address confirmed",
 		"Thank you: "+u.Email+" is confirmed. You can close this page.", "")
 }

@@ -256,7 +256,7 @@ func (p *Provider) accountOf(ctx context.Context, email string) string {
 // login page.
 func (p *Provider) loginThrottled(w http.ResponseWriter, r *http.Request, ix *interaction, email string, t *errThrottled) {
 	p.log.WarnContext(r.Context(), "sign-in throttled", "scope", t.scope, "request_id", requestID(w, r))
-	p.audit(r, AuditLoginThrottled, p.accountOf(r.Context(), email), ix.Form.Get("client_id"),
+	p.audit(r, storage.AuditLoginThrottled, p.accountOf(r.Context(), email), ix.Form.Get("client_id"),
 		map[string]string{"method": "password", "scope": t.scope})
 	p.renderLogin(w, r, ix, http.StatusTooManyRequests, email, "Too many sign-in attempts. "+retryAfter(w, t.retry))
 }
@@ -268,7 +268,7 @@ func (p *Provider) passwordFailed(r *http.Request, ix *interaction, email string
 	if err := p.loginFailed(ctx, email, counted); err != nil {
 		p.log.WarnContext(ctx, "counting a failed sign-in", "err", err)
 	}
-	p.audit(r, AuditLoginFailed, p.accountOf(ctx, email), ix.Form.Get("client_id"),
+	p.audit(r, storage.AuditLoginFailed, p.accountOf(ctx, email), ix.Form.Get("client_id"),
 		map[string]string{"method": "password", "reason": strings.TrimSuffix(reason.Error(), ": "+errBadCredentials.Error())})
 }
 
@@ -276,5 +276,5 @@ func (p *Provider) passwordFailed(r *http.Request, ix *interaction, email string
 // password (the first factor: a second may follow).
 func (p *Provider) passwordSucceeded(r *http.Request, ix *interaction, email string, user *storage.User) {
 	p.loginSucceeded(r.Context(), email)
-	p.audit(r, AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "password"})
+	p.audit(r, storage.AuditLoginSucceeded, user.ID, ix.Form.Get("client_id"), map[string]string{"method": "password"})
 }

@@ -316,7 +316,7 @@ func TestLoginThrottleByAddress(t *testing.T) {
 			t.Errorf("from 198.51.100.1 after the window: %+v, want %+v", got, refused)
 		}
 		events := auditEvents(t, e.store, "")
-		if n := countEvents(events, AuditLoginThrottled, "198.51.100.1"); n != 2 {
+		if n := countEvents(events, storage.AuditLoginThrottled, "198.51.100.1"); n != 2 {
 			t.Errorf("%d login.throttled events from 198.51.100.1, want 2", n)
 		}
 	})
@@ -420,7 +420,7 @@ func TestSignupAndResetThrottleByAddress(t *testing.T) {
 			t.Errorf("third reset request: %+v, want %+v", got[2], wantReset)
 		}
 		events := auditEvents(t, e.store, "")
-		if countEvents(events, AuditSignupThrottled, "127.0.0.1") != 1 || countEvents(events, AuditPasswordResetThrottled, "127.0.0.1") != 1 {
+		if countEvents(events, storage.AuditSignupThrottled, "127.0.0.1") != 1 || countEvents(events, storage.AuditPasswordResetThrottled, "127.0.0.1") != 1 {
 			t.Errorf("audit events %v, want one signup.throttled and one password.reset_throttled", eventTypes(events))
 		}
 	})

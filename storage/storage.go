@@ -460,6 +460,40 @@ var ErrUnavailable = errors.New("storage: unavailable")
 // is {"user_id": ..., "deleted_at": RFC 3339 time}.
 const TopicUserDeleted = "user.deleted"
 
+// Audit event types. An event names the account when one is known and
+// never holds a password, token, code, or an address typed for an account
+// that does not exist.
+const (
+	AuditLoginSucceeded          = "login.succeeded"
+	AuditLoginFailed             = "login.failed"
+	AuditLoginThrottled          = "login.throttled"
+	AuditMFASucceeded            = "mfa.succeeded"
+	AuditMFAFailed               = "mfa.failed"
+	AuditMFAThrottled            = "mfa.throttled"
+	AuditMFAEnrolled             = "mfa.enrolled"
+	AuditMFARemoved              = "mfa.removed"
+	AuditRecoveryCodeUsed        = "recovery_code.used"
+	AuditPasskeyRegistered       = "passkey.registered"
+	AuditPasskeyRemoved          = "passkey.removed"
+	AuditPasskeyFailed           = "passkey.failed"
+	AuditSignup                  = "signup"
+	AuditSignupThrottled         = "signup.throttled"
+	AuditEmailVerified           = "email.verified"
+	AuditEmailVerificationFailed = "email.verification_failed"
+	AuditPasswordResetRequested  = "password.reset_requested"
+	AuditPasswordResetThrottled  = "password.reset_throttled"
+	AuditPasswordReset           = "password.reset"
+	AuditPasswordResetFailed     = "password.reset_failed"
+	AuditIdentityLinked          = "identity.linked"
+	AuditIdentityUnlinked        = "identity.unlinked"
+	AuditCSRFFailed              = "csrf.failed"
+	AuditConsentRevoked          = "consent.revoked"
+	AuditDataExported            = "data.exported"
+	AuditProfileUpdated          = "profile.updated"
+	AuditEmailChanged            = "email.changed"
+	AuditSignedOut               = "logout"
+)
+
 // AuditUserDeleted is the type of the tombstone an erasure leaves in the
 // audit log in place of the user's events.
 const AuditUserDeleted = "user.deleted"

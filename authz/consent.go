@@ -33,6 +33,15 @@ func (p *Provider) hasConsent(ctx context.Context, userID string, ar fosite.Auth
 // consentDecision applies consent.Decide to the request and the user's
 // remembered consent to its client.
 func (p *Provider) consentDecision(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (consent.Decision, error) {
+	req := consent.Request{Requested: ar.GetRequestedScopes(), PolicyVersion: p.cfg.ConsentPolicyVersion,
+		Prompt: prompts(ar.GetRequestForm())}
+	if cl, ok := ar.GetClient().(*client); ok {
+		req.FirstParty = cl.c.FirstParty
+	}
+	if req.FirstParty && !slices.Contains(req.Prompt, "consent") {
+		// Not asked whatever the user granted: no need to read it.
+		return consent.Decide(req), nil
+	}
 	c, err := p.stores.Consents.GetConsent(ctx, userID, ar.GetClient().GetID())
 	if errors.Is(err, storage.ErrNotFound) {
 		c, err = nil, nil
@@ -40,14 +49,8 @@ func (p *Provider) consentDecision(ctx context.Context, userID string, ar fosite
 	if err != nil {
 		return consent.Decision{}, err
 	}
-	firstParty := false
-	if cl, ok := ar.GetClient().(*client); ok {
-		firstParty = cl.c.FirstParty
-	}
-	return consent.Decide(consent.Request{
-		Requested: ar.GetRequestedScopes(), Stored: c, PolicyVersion: p.cfg.ConsentPolicyVersion,
-		FirstParty: firstParty, Prompt: prompts(ar.GetRequestForm()),
-	}), nil
+	req.Stored = c
+	return consent.Decide(req), nil
 }
 
 func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {

@@ -46,18 +46,8 @@ func newAccountAPIEnv(t *testing.T, state ...storage.StateStore) *testEnv {
 		t.Fatal("the token store is no state store")
 	}
 	d := &account.DataStores{Consents: e.store, Sessions: ss, Tokens: ss, Audit: e.store, Eraser: e.store}
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce,
-		Users: e.store, Sessions: ss, Consents: e.store, Clients: e.store, Tokens: ss, Audit: e.store, Data: d,
-		Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", e.p)
-	mux.Handle("/account", acct)
-	mux.Handle("/account/", acct)
-	e.srv.Config.Handler = mux
+	e.serveAccount(account.Config{Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce,
+		Users: e.store, Sessions: ss, Consents: e.store, Clients: e.store, Tokens: ss, Audit: e.store, Data: d})
 	if err := e.store.CreateClient(context.Background(), &storage.Client{ID: selfClient, SecretHash: HashClientSecret(testSecret),
 		Name: "Self-service app", RedirectURIs: []string{testRedirect},
 		GrantTypes: []string{"authorization_code", "refresh_token", "client_credentials"}, ResponseTypes: []string{"code"},

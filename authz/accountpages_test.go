@@ -41,18 +41,8 @@ func newAccountPagesEnv(t *testing.T, state ...storage.StateStore) (*testEnv, ma
 	if !ok {
 		t.Fatal("the token store is no state store")
 	}
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce,
-		Users: e.store, Sessions: ss, Consents: e.store, Clients: e.store, Tokens: ss, Audit: e.store,
-		Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", e.p)
-	mux.Handle("/account", acct)
-	mux.Handle("/account/", acct)
-	e.srv.Config.Handler = mux
+	e.serveAccount(account.Config{Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce,
+		Users: e.store, Sessions: ss, Consents: e.store, Clients: e.store, Tokens: ss, Audit: e.store})
 	return e, box
 }
 

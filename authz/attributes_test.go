@@ -16,15 +16,7 @@ import (
 func newAttributesEnv(t *testing.T) *testEnv {
 	t.Helper()
 	e := newClaimsEnv(t)
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Users: e.store, Attributes: testAttributes, Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", e.p)
-	mux.Handle("/account/", acct)
-	e.srv.Config.Handler = mux
+	e.serveAccount(account.Config{Users: e.store, Attributes: testAttributes})
 	return e
 }
 

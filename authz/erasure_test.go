@@ -37,17 +37,8 @@ func newDataEnv(t *testing.T, state ...storage.StateStore) *dataEnv {
 	e.p.stores.Audit = e.store
 	e.p.stores.Identities = e.store
 	d := &account.DataStores{Consents: e.store, Sessions: ss, Tokens: ss, Audit: e.store, Eraser: e.store}
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce, Data: d, Audit: e.store, Log: testLogger(),
+	e.serveAccount(account.Config{Factors: e.p.cfg.Factors, UseOnce: ss.UseOnce, Data: d, Audit: e.store,
 		Preferences: e.store, Consents: e.store, Clients: e.store, Purposes: testPurposes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", e.p)
-	mux.Handle("/account", acct)
-	mux.Handle("/account/", acct)
-	e.srv.Config.Handler = mux
 	return &dataEnv{testEnv: e, state: ss, data: d}
 }
 

@@ -72,15 +72,7 @@ func newPasskeyEnv(t *testing.T, configure func(*Config), state ...storage.State
 	if e.p, err = New(e.p.cfg, st, e.p.keys, testLogger()); err != nil {
 		t.Fatal(err)
 	}
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), UseOnce: e.store.UseOnce, Passkeys: rp, Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", e.p)
-	mux.Handle("/account/", acct)
-	e.srv.Config.Handler = mux
+	e.serveAccount(account.Config{UseOnce: e.store.UseOnce, Passkeys: rp})
 	return &passkeyEnv{testEnv: e, clock: clock, auth: passkeytest.New(pkOrigin)}
 }
 

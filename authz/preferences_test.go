@@ -31,18 +31,8 @@ func newPreferencesEnv(t *testing.T) *testEnv {
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
 	e.p.stores.Audit = e.store
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Users: e.store, Sessions: e.store, Consents: e.store, Clients: e.store,
-		Tokens: e.store, Audit: e.store, Preferences: e.store, Purposes: testPurposes, PolicyVersion: "2031-03",
-		Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", e.p)
-	mux.Handle("/account", acct)
-	mux.Handle("/account/", acct)
-	e.srv.Config.Handler = mux
+	e.serveAccount(account.Config{Users: e.store, Sessions: e.store, Consents: e.store, Clients: e.store,
+		Tokens: e.store, Audit: e.store, Preferences: e.store, Purposes: testPurposes, PolicyVersion: "2031-03"})
 	return e
 }
 

@@ -20,17 +20,32 @@ import (
 func newSecurityEnv(t *testing.T) *testEnv {
 	t.Helper()
 	e := newMFAEnv(t, nil)
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: e.store.UseOnce, Log: testLogger()})
+	e.serveAccount(account.Config{Factors: e.p.cfg.Factors, UseOnce: e.store.UseOnce})
+	return e
+}
+
+// serveAccount serves the account area built with cfg beside the
+// provider, wired as serve wires it: cfg's stores, the provider as its
+// Authenticator, the test user's SQLite store for identities and
+// credentials unless cfg names others.
+func (e *testEnv) serveAccount(cfg account.Config) {
+	e.t.Helper()
+	if cfg.Identities == nil {
+		cfg.Identities = e.store
+	}
+	if cfg.Credentials == nil {
+		cfg.Credentials = e.store
+	}
+	cfg.Auth, cfg.CSRFKey, cfg.Log = e.p, []byte(strings.Repeat("k", 32)), testLogger()
+	acct, err := account.New(cfg)
 	if err != nil {
-		t.Fatal(err)
+		e.t.Fatal(err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", e.p)
 	mux.Handle("/account", acct)
 	mux.Handle("/account/", acct)
 	e.srv.Config.Handler = mux
-	return e
 }
 
 // session gives the browser an SSO session of the test user that signed
@@ -229,15 +244,7 @@ func (m mailbox) Send(_ context.Context, msg *mail.Message) error {
 func TestAccountResendVerification(t *testing.T) {
 	box := make(mailbox, 10)
 	e := newMFAEnv(t, func(c *Config) { c.Mail = box })
-	acct, err := account.New(account.Config{Identities: e.store, Credentials: e.store, Auth: e.p,
-		CSRFKey: []byte(strings.Repeat("k", 32)), Factors: e.p.cfg.Factors, UseOnce: e.store.UseOnce, Log: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/", e.p)
-	mux.Handle("/account/", acct)
-	e.srv.Config.Handler = mux
+	e.serveAccount(account.Config{Factors: e.p.cfg.Factors, UseOnce: e.store.UseOnce})
 	e.p.stores.Counters = e.store
 	ctx := context.Background()
 

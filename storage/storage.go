@@ -460,6 +460,9 @@ var ErrUnavailable = errors.New("storage: unavailable")
 // is {"user_id": ..., "deleted_at": RFC 3339 time}.
 const TopicUserDeleted = "user.deleted"
 
+// Topics are the topics of every outbox message Atrium writes.
+var Topics = []string{TopicUserDeleted}
+
 // Audit event types. An event names the account when one is known and
 // never holds a password, token, code, or an address typed for an account
 // that does not exist.
@@ -507,6 +510,13 @@ type OutboxMessage struct {
 	Payload     []byte // JSON
 	CreatedAt   time.Time
 	DeliveredAt time.Time // zero until MarkDelivered
+	// Attempts counts the failed deliveries (RetryOutbox); NextAttemptAt
+	// is when the next may start, zero for at once.
+	Attempts      int
+	NextAttemptAt time.Time
+	// DeliveredTo are the hooks that took the message (MarkHookDelivered),
+	// sorted.
+	DeliveredTo []string
 }
 
 // OutboxStore hands outbox messages to whatever delivers them.
@@ -517,8 +527,28 @@ type OutboxStore interface {
 	ListOutbox(ctx context.Context, undeliveredOnly bool, p Page) ([]*OutboxMessage, string, error)
 	// MarkDelivered records that the message reached its consumers; a
 	// message already marked keeps its first time. ErrNotFound when there
-	// is no such message.
+	// is no such message. It ends any lease of the message.
 	MarkDelivered(ctx context.Context, id string) error
+
+	// ClaimOutbox leases to owner, for lease, up to limit undelivered
+	// messages, oldest first, of the topics (every topic when topics is
+	// nil) whose NextAttemptAt has passed and which no one else holds a
+	// lease of that has not run out: of several workers sharing the
+	// store, one at a time sends a message.
+	ClaimOutbox(ctx context.Context, owner string, topics []string, lease time.Duration, limit int) ([]*OutboxMessage, error)
+	// MarkHookDelivered records that the downstream system hook (a name
+	// of the caller's) took message id, so a retry skips it; recording it
+	// again changes nothing. ErrNotFound when there is no such message.
+	MarkHookDelivered(ctx context.Context, id, hook string) error
+	// RetryOutbox counts a failed attempt of message id, defers its next
+	// one by delay and ends owner's lease. ErrConflict when owner no
+	// longer holds the lease (another worker claimed the message after
+	// it ran out) or the message is delivered; ErrNotFound when there is
+	// no such message.
+	RetryOutbox(ctx context.Context, id, owner string, delay time.Duration) error
+	// PruneOutbox deletes the messages delivered before before, and
+	// reports how many it deleted. Undelivered messages stay.
+	PruneOutbox(ctx context.Context, before time.Time) (int, error)
 }
 
 // UserEraser erases accounts (the right to erasure).

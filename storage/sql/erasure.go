@@ -193,36 +193,3 @@ func (s *Store) FindText(ctx context.Context, text string) ([]Mention, error) {
 	}
 	return out, nil
 }
-
-// ListOutbox implements storage.OutboxStore.
-func (s *Store) ListOutbox(ctx context.Context, undeliveredOnly bool, p storage.Page) ([]*storage.OutboxMessage, string, error) {
-	q := `SELECT id, topic, payload, created_at, delivered_at FROM outbox WHERE id > ? ORDER BY id LIMIT ?`
-	if undeliveredOnly {
-		q = `SELECT id, topic, payload, created_at, delivered_at FROM outbox WHERE delivered_at IS NULL AND id > ? ORDER BY id LIMIT ?`
-	}
-	return listPage(ctx, s, q, p, scanOutbox, func(m *storage.OutboxMessage) string { return m.ID })
-}
-
-func scanOutbox(r scanner) (*storage.OutboxMessage, error) {
-	var (
-		m         storage.OutboxMessage
-		payload   string
-		created   int64
-		delivered sqldb.NullInt64
-	)
-	if err := r.Scan(&m.ID, &m.Topic, &payload, &created, &delivered); err != nil {
-		return nil, mapErr(err)
-	}
-	m.Payload = []byte(payload)
-	m.CreatedAt = storage.FromUnixMicro(created)
-	if delivered.Valid {
-		m.DeliveredAt = storage.FromUnixMicro(delivered.Int64)
-	}
-	return &m, nil
-}
-
-// MarkDelivered implements storage.OutboxStore.
-func (s *Store) MarkDelivered(ctx context.Context, id string) error {
-	return affectedOne(s.exec(ctx, `UPDATE outbox SET delivered_at = COALESCE(delivered_at, ?) WHERE id = ?`,
-		storage.UnixMicro(s.now()), id))
-}

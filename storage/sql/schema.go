@@ -225,6 +225,22 @@ CREATE TABLE preferences (
 	updated_at BIGINT NOT NULL
 );
 `,
+	// 10: delivery of the outbox to webhooks: failed attempts and when the
+	// next is due, a lease so that one worker at a time sends a message,
+	// and the hooks that took each message.
+	`
+ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN next_attempt_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN lease_owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE outbox ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX outbox_delivered ON outbox (delivered_at) WHERE delivered_at IS NOT NULL;
+CREATE TABLE outbox_deliveries (
+	message_id TEXT NOT NULL,
+	hook TEXT NOT NULL,
+	delivered_at BIGINT NOT NULL,
+	PRIMARY KEY (message_id, hook)
+);
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

@@ -23,8 +23,10 @@ import (
 // cookie is never read. Reading needs the scope account.read, changing
 // account.write. It shares its checks and stores with the pages.
 //
-//	GET    /account/api/v1/me                   the profile's claims
-//	PATCH  /account/api/v1/me                   merge claims in (RFC 7396)
+//	GET    /account/api/v1/me                   the profile's claims and attributes
+//	PATCH  /account/api/v1/me                   merge claims and attributes in (RFC 7396)
+//	GET    /account/api/v1/preferences          language, currency, opt-ins
+//	PATCH  /account/api/v1/preferences          merge preferences in (RFC 7396)
 //	GET    /account/api/v1/apps                 the connected apps
 //	DELETE /account/api/v1/apps/{client_id}     remove an app's access
 //	GET    /account/api/v1/sessions             the SSO sessions
@@ -87,6 +89,10 @@ func (h *Handler) apiHandler() http.Handler {
 			}
 			apiError(w, http.StatusMethodNotAllowed, "invalid_request", desc)
 		})
+	}
+	if h.cfg.Preferences != nil {
+		m.HandleFunc("GET "+pathAPI+"/preferences", h.apiPreferences)
+		m.HandleFunc("PATCH "+pathAPI+"/preferences", h.apiPreferencesPatch)
 	}
 	if h.appsOn() {
 		m.HandleFunc("GET "+pathAPI+"/apps", h.apiApps)
@@ -214,8 +220,10 @@ func (h *Handler) recent(w http.ResponseWriter, r *http.Request, c *apiCaller, w
 // addressParts are the profile fields that are parts of the address claim.
 var addressParts = []string{"street_address", "postal_code", "locality", "region", "country"}
 
-// meOf is the profile's claims, as userinfo names them; empty ones left out.
-func meOf(u *storage.User) map[string]any {
+// meOf is the profile's claims, as userinfo names them, empty ones left
+// out, and when the operator defines attributes (defs) the user's values
+// of them under "attributes".
+func meOf(u *storage.User, defs []storage.AttributeDef) map[string]any {
 	m := map[string]any{"sub": u.ID}
 	addr := map[string]string{}
 	for _, f := range profileFields {
@@ -243,6 +251,9 @@ func meOf(u *storage.User) map[string]any {
 	if !u.UpdatedAt.IsZero() {
 		m["updated_at"] = u.UpdatedAt.Unix()
 	}
+	if len(defs) > 0 {
+		m["attributes"] = attributeValues(defs, u)
+	}
 	return m
 }
 
@@ -251,7 +262,7 @@ func (h *Handler) apiMe(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	apiJSON(w, http.StatusOK, meOf(c.user))
+	apiJSON(w, http.StatusOK, meOf(c.user, h.cfg.Attributes))
 }
 
 // badField answers a request whose field is wrong.
@@ -259,18 +270,29 @@ func badField(w http.ResponseWriter, status int, field, problem string) {
 	apiJSON(w, status, map[string]string{"error": "invalid_request", "error_description": field + ": " + problem, "field": field})
 }
 
-// readPatch reads a JSON merge patch (RFC 7396) of the profile into
-// values, which hold the stored profile: a string sets a field, null
-// clears it, "address" is an object of its parts. It returns the field
-// that is wrong and why, "" when none is.
-func readPatch(body []byte, values url.Values) (field, problem string) {
+// readJSONObject reads body, one JSON object, into its members; else it
+// returns the problem, an example its message gives.
+func readJSONObject(body []byte, example string) (map[string]json.RawMessage, string) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var patch map[string]json.RawMessage
 	if err := dec.Decode(&patch); err != nil || patch == nil {
-		return "body", "Send a JSON object of the claims to change, such as {\"name\": \"Ada Lovelace\"}."
+		return nil, "Send a JSON object of the values to change, such as " + example + "."
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return "body", "Send one JSON object and nothing after it."
+		return nil, "Send one JSON object and nothing after it."
+	}
+	return patch, ""
+}
+
+// readPatch reads a JSON merge patch (RFC 7396) of the profile into
+// values, which hold the stored profile: a string sets a field, null
+// clears it, "address" is an object of its parts. It returns the patch's
+// "attributes" member (patchAttributes checks it), or the field that is
+// wrong and why.
+func readPatch(body []byte, values url.Values) (attrs json.RawMessage, field, problem string) {
+	patch, problem := readJSONObject(body, `{"name": "Ada Lovelace"}`)
+	if problem != "" {
+		return nil, "body", problem
 	}
 	set := func(name string, raw json.RawMessage) string {
 		if string(raw) == "null" {
@@ -301,7 +323,7 @@ func readPatch(body []byte, values url.Values) (field, problem string) {
 			}
 			var addr map[string]json.RawMessage
 			if err := json.Unmarshal(raw, &addr); err != nil || addr == nil {
-				return k, "Use an object of the address's parts, such as {\"locality\": \"Berlin\"}, or null to remove it."
+				return nil, k, "Use an object of the address's parts, such as {\"locality\": \"Berlin\"}, or null to remove it."
 			}
 			parts := make([]string, 0, len(addr))
 			for p := range addr {
@@ -310,38 +332,50 @@ func readPatch(body []byte, values url.Values) (field, problem string) {
 			slices.Sort(parts)
 			for _, p := range parts {
 				if !slices.Contains(addressParts, p) {
-					return "address." + p, "This part of the address cannot be changed here; use " + strings.Join(addressParts, ", ") + "."
+					return nil, "address." + p, "This part of the address cannot be changed here; use " + strings.Join(addressParts, ", ") + "."
 				}
 				if msg := set(p, addr[p]); msg != "" {
-					return "address." + p, msg
+					return nil, "address." + p, msg
 				}
 			}
+		case k == "attributes":
+			attrs = raw
 		case slices.Contains(addressParts, k) || !slices.ContainsFunc(profileFields, func(f profileField) bool { return f.name == k }):
-			return k, "This claim cannot be changed here."
+			return nil, k, "This claim cannot be changed here."
 		default:
 			if msg := set(k, raw); msg != "" {
-				return k, msg
+				return nil, k, msg
 			}
 		}
 	}
-	return "", ""
+	return attrs, "", ""
 }
 
 // jsonPatchTypes are the media types a profile patch may be sent as.
 var jsonPatchTypes = []string{"application/merge-patch+json", "application/json"}
+
+// readPatchBody reads the body of a merge patch; else it answers the
+// request and returns false.
+func readPatchBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || !slices.Contains(jsonPatchTypes, mt) {
+		apiError(w, http.StatusUnsupportedMediaType, "invalid_request", "Send the changes as application/merge-patch+json.")
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err != nil {
+		badField(w, http.StatusRequestEntityTooLarge, "body", "Send at most 64 KiB.")
+		return nil, false
+	}
+	return body, true
+}
 
 func (h *Handler) apiMePatch(w http.ResponseWriter, r *http.Request) {
 	c := h.bearer(w, r, scopeWrite)
 	if c == nil {
 		return
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || !slices.Contains(jsonPatchTypes, mt) {
-		apiError(w, http.StatusUnsupportedMediaType, "invalid_request", "Send the changes as application/merge-patch+json.")
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	if err != nil {
-		badField(w, http.StatusRequestEntityTooLarge, "body", "Send at most 64 KiB.")
+	body, ok := readPatchBody(w, r)
+	if !ok {
 		return
 	}
 	user := c.user
@@ -349,7 +383,8 @@ func (h *Handler) apiMePatch(w http.ResponseWriter, r *http.Request) {
 	for _, f := range profileFields {
 		values.Set(f.name, f.get(user))
 	}
-	if field, problem := readPatch(body, values); field != "" {
+	attrsPatch, field, problem := readPatch(body, values)
+	if field != "" {
 		badField(w, http.StatusBadRequest, field, problem)
 		return
 	}
@@ -363,8 +398,16 @@ func (h *Handler) apiMePatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next, changed := nextProfile(user, values)
+	if attrsPatch != nil {
+		attrs, field, problem := patchAttributes(h.cfg.Attributes, user, attrsPatch)
+		if field != "" {
+			badField(w, http.StatusBadRequest, field, problem)
+			return
+		}
+		changed = append(changed, setAttributes(h.cfg.Attributes, user, next, attrs)...)
+	}
 	if len(changed) == 0 {
-		apiJSON(w, http.StatusOK, meOf(user))
+		apiJSON(w, http.StatusOK, meOf(user, h.cfg.Attributes))
 		return
 	}
 	if !strings.EqualFold(next.Email, user.Email) && !h.recent(w, r, c, "Changing the email address") {
@@ -378,7 +421,7 @@ func (h *Handler) apiMePatch(w http.ResponseWriter, r *http.Request) {
 		h.apiServerError(w, r, err)
 		return
 	}
-	apiJSON(w, http.StatusOK, meOf(next))
+	apiJSON(w, http.StatusOK, meOf(next, h.cfg.Attributes))
 }
 
 // Connected apps.

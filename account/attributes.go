@@ -1,11 +1,13 @@
 package account
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
 	"net/url"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -42,11 +44,12 @@ type attributeView struct {
 	Error string
 }
 
-// checkAttributeValue checks v, a value of attribute a as JSON decodes
+// CheckAttributeValue checks v, a value of attribute a as JSON decodes
 // it (a string, a bool or a float64; a number may also come as a
 // string), and returns it as stored: nil to remove the attribute. The
-// problem is a message for the person, "" when v is fine.
-func checkAttributeValue(a storage.AttributeDef, v any) (any, string) {
+// problem is a message for the person, "" when v is fine. The profile
+// page, the account API and the CLI's users set-attribute apply it.
+func CheckAttributeValue(a storage.AttributeDef, v any) (any, string) {
 	if v == nil {
 		return nil, ""
 	}
@@ -112,7 +115,7 @@ func parseAttribute(a storage.AttributeDef, form url.Values) (any, string) {
 		}
 		return nil, "Choose yes or no: tick the box or leave it empty."
 	}
-	return checkAttributeValue(a, v)
+	return CheckAttributeValue(a, v)
 }
 
 // checkAttributes reads the editable attributes of the form and returns
@@ -209,4 +212,60 @@ func setAttributes(defs []storage.AttributeDef, user, next *storage.User, attrs 
 	}
 	next.Attributes = attrs
 	return changed
+}
+
+// patchAttributes returns the user's attributes after patch, the
+// "attributes" member of an account API merge patch: an object of
+// editable attributes' values, null removing one. Else it returns the
+// field that is wrong ("attributes" or "attributes.<name>") and why: an
+// attribute that is unknown or not editable, or a value
+// CheckAttributeValue refuses.
+func patchAttributes(defs []storage.AttributeDef, user *storage.User, patch json.RawMessage) (next map[string]any, field, problem string) {
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(patch, &members); err != nil || members == nil {
+		return nil, "attributes", "Use an object of the attributes to change, such as {\"newsletter\": true}."
+	}
+	next = maps.Clone(user.Attributes)
+	if next == nil {
+		next = map[string]any{}
+	}
+	for _, name := range slices.Sorted(maps.Keys(members)) {
+		field := "attributes." + name
+		i := slices.IndexFunc(defs, func(a storage.AttributeDef) bool { return a.Name == name })
+		if i < 0 {
+			return nil, field, "There is no such attribute."
+		}
+		a := defs[i]
+		if !a.Editable {
+			return nil, field, "This attribute cannot be changed here."
+		}
+		var v any
+		if err := json.Unmarshal(members[name], &v); err != nil {
+			return nil, field, "Use a string, true or false, a number, or null to remove the value."
+		}
+		v, problem := CheckAttributeValue(a, v)
+		switch {
+		case problem != "" && a.Type == storage.AttributeBoolean:
+			return nil, field, "Use true or false, or null to remove the value."
+		case problem != "":
+			return nil, field, problem
+		case v == nil:
+			delete(next, name)
+		default:
+			next[name] = v
+		}
+	}
+	return next, "", ""
+}
+
+// attributeValues are the user's values of the attributes defs, by
+// name, as the account API shows them.
+func attributeValues(defs []storage.AttributeDef, user *storage.User) map[string]any {
+	out := map[string]any{}
+	for _, a := range defs {
+		if v, ok := a.Value(user); ok {
+			out[a.Name] = v
+		}
+	}
+	return out
 }

@@ -187,37 +187,70 @@ func (h *Handler) storePreferences(ctx context.Context, p *storage.Preferences, 
 	return h.cfg.Preferences.PutPreferences(ctx, p)
 }
 
-// readPreferences returns the preferences the form of r asks for, with
-// old's opt-ins for purposes no longer configured kept, or the message
-// for the first value that is not one of the page's.
+// readPreferences returns the preferences the form of r asks for
+// (nextPreferences), or the message for the first value that is not one
+// of the page's.
 func (h *Handler) readPreferences(r *http.Request, old *storage.Preferences) (*storage.Preferences, string) {
-	next := &storage.Preferences{UserID: old.UserID, OptIns: map[string][]string{}}
 	lang := r.PostFormValue("language")
-	if lang != "" && !slices.ContainsFunc(prefLanguages, func(l struct{ tag, name string }) bool { return l.tag == lang }) {
+	if !knownLanguage(lang) {
 		return nil, "Nothing was saved: choose a language from the list."
 	}
-	next.Language = lang
 	cur := r.PostFormValue("currency")
-	if cur != "" && !slices.ContainsFunc(prefCurrencies, func(c struct{ code, label string }) bool { return c.code == cur }) {
+	if !knownCurrency(cur) {
 		return nil, "Nothing was saved: choose a currency from the list."
 	}
-	next.Currency = cur
+	optIns := map[string][]string{}
+	for _, v := range r.PostForm["optin"] {
+		purpose, channel, _ := strings.Cut(v, ":")
+		if !h.knownPurpose(purpose) || !knownChannel(channel) {
+			return nil, "Nothing was saved: choose only the messages listed on this page."
+		}
+		optIns[purpose] = append(optIns[purpose], channel)
+	}
+	return h.nextPreferences(old, lang, cur, optIns), ""
+}
+
+// knownLanguage reports whether tag is one of prefLanguages, or "" (the
+// browser's).
+func knownLanguage(tag string) bool {
+	return tag == "" || slices.ContainsFunc(prefLanguages, func(l struct{ tag, name string }) bool { return l.tag == tag })
+}
+
+// knownCurrency reports whether code is one of prefCurrencies, or ""
+// (none).
+func knownCurrency(code string) bool {
+	return code == "" || slices.ContainsFunc(prefCurrencies, func(c struct{ code, label string }) bool { return c.code == code })
+}
+
+// knownPurpose reports whether id is a configured purpose.
+func (h *Handler) knownPurpose(id string) bool {
+	return slices.ContainsFunc(h.cfg.Purposes, func(p Purpose) bool { return p.ID == id })
+}
+
+// knownChannel reports whether id is one of prefChannels.
+func knownChannel(id string) bool {
+	return slices.ContainsFunc(prefChannels, func(c struct{ id, label string }) bool { return c.id == id })
+}
+
+// nextPreferences returns old with language lang, currency cur and, for
+// each configured purpose, the channels of optIns (none when it has no
+// entry); old's opt-ins for purposes no longer configured are kept. The
+// caller has checked every value (knownLanguage, ...).
+func (h *Handler) nextPreferences(old *storage.Preferences, lang, cur string, optIns map[string][]string) *storage.Preferences {
+	next := &storage.Preferences{UserID: old.UserID, Language: lang, Currency: cur, OptIns: map[string][]string{}}
 	for purpose, channels := range old.OptIns {
-		if !slices.ContainsFunc(h.cfg.Purposes, func(p Purpose) bool { return p.ID == purpose }) {
+		if !h.knownPurpose(purpose) {
 			next.OptIns[purpose] = slices.Clone(channels)
 		}
 	}
-	for _, v := range r.PostForm["optin"] {
-		purpose, channel, _ := strings.Cut(v, ":")
-		if !slices.ContainsFunc(h.cfg.Purposes, func(p Purpose) bool { return p.ID == purpose }) ||
-			!slices.ContainsFunc(prefChannels, func(c struct{ id, label string }) bool { return c.id == channel }) {
-			return nil, "Nothing was saved: choose only the messages listed on this page."
-		}
-		if !slices.Contains(next.OptIns[purpose], channel) {
-			next.OptIns[purpose] = append(next.OptIns[purpose], channel)
+	for _, p := range h.cfg.Purposes {
+		for _, c := range optIns[p.ID] {
+			if !slices.Contains(next.OptIns[p.ID], c) {
+				next.OptIns[p.ID] = append(next.OptIns[p.ID], c)
+			}
 		}
 	}
-	return next, ""
+	return next
 }
 
 // optInChanges returns a consent ledger entry for each configured

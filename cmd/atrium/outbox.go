@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"time"
 
+	"github.com/atrium-id/atrium/internal/config"
+	"github.com/atrium-id/atrium/internal/outbox"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -16,6 +20,9 @@ type outboxView struct {
 	Payload     json.RawMessage `json:"payload"`
 	CreatedAt   time.Time       `json:"created_at"`
 	DeliveredAt *time.Time      `json:"delivered_at,omitempty"`
+	// Attempts and NextAttemptAt tell of failed webhook deliveries.
+	Attempts      int        `json:"attempts,omitempty"`
+	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 }
 
 // maxOutboxList bounds outbox list --limit.
@@ -47,6 +54,9 @@ func (c *cli) outboxList(args []string) error {
 			if !m.DeliveredAt.IsZero() {
 				v.DeliveredAt = &m.DeliveredAt
 			}
+			if m.DeliveredAt.IsZero() && !m.NextAttemptAt.IsZero() {
+				v.Attempts, v.NextAttemptAt = m.Attempts, &m.NextAttemptAt
+			}
 			return v
 		})
 }
@@ -72,4 +82,27 @@ func (c *cli) outboxDelivered(args []string) error {
 		return fmt.Errorf("mark %s delivered: %w", *id, err)
 	}
 	return nil
+}
+
+// newOutboxWorker builds what delivers the outbox to the webhooks of
+// events.webhooks and deletes delivered messages past events.retention;
+// without webhooks it only deletes.
+func newOutboxWorker(cfg *config.Config, st storage.OutboxStore, log *slog.Logger) (*outbox.Worker, error) {
+	hooks := make([]outbox.Hook, len(cfg.Events.Webhooks))
+	for i, h := range cfg.Events.Webhooks {
+		key, err := cfg.WebhookKey(i)
+		if err != nil {
+			return nil, err
+		}
+		hooks[i] = outbox.Hook{URL: h.URL, Key: key, Topics: h.Topics}
+	}
+	w, err := outbox.New(outbox.Config{Store: st, Hooks: hooks, Retention: cfg.EventsRetention(), Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("events: %w", err)
+	}
+	for _, h := range cfg.Events.Webhooks {
+		u, _ := url.Parse(h.URL) // validated
+		log.Info("webhook", "host", u.Host, "topics", h.Topics)
+	}
+	return w, nil
 }

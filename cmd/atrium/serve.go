@@ -228,6 +228,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 
+	events, err := newOutboxWorker(cfg, st, log)
+	if err != nil {
+		return err
+	}
+
 	mux := http.NewServeMux()
 	mux.Handle("/", provider)
 	mux.Handle("/account", acct)
@@ -255,6 +260,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	loopCtx, stopLoop := context.WithCancel(ctx)
 	defer stopLoop()
 	wg.Go(func() { cleanupLoop(loopCtx, st, cfg.Audit.Retention.D, log) })
+	wg.Go(func() { events.Run(loopCtx) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -64,6 +64,8 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Consent is the consent screen's policy.
 	Consent Consent `yaml:"consent"`
+	// Events delivers the outbox to downstream systems (events.go).
+	Events Events `yaml:"events"`
 	// Attributes and Scopes are the operator's own user attributes and
 	// the scopes releasing them (claims.go).
 	Attributes []Attribute `yaml:"attributes"`
@@ -618,6 +620,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateSMTP()...)
 	errs = append(errs, c.validatePurposes()...)
+	errs = append(errs, c.validateEvents()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))
 	}

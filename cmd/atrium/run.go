@@ -31,7 +31,7 @@ Commands:
   serve                           run the server (--dev to try it out)
   migrate                         apply database migrations
   clients create|list|get|delete  manage relying parties
-  users create|list|delete|set-password
+  users create|list|delete|set-password|set-attribute
                                   manage end users
   keys list|rotate                manage ID token signing keys
   audit list                      print audit events (JSON lines)
@@ -79,6 +79,7 @@ func (c *cli) dispatch(args []string) error {
 	case "users":
 		return c.group("users", rest, map[string]func([]string) error{
 			"create": c.usersCreate, "list": c.usersList, "delete": c.usersDelete, "set-password": c.usersSetPassword,
+			"set-attribute": c.usersSetAttribute,
 		})
 	case "keys":
 		return c.group("keys", rest, map[string]func([]string) error{
@@ -103,7 +104,7 @@ func (c *cli) dispatch(args []string) error {
 // group dispatches "atrium clients create ..." and the like.
 func (c *cli) group(name string, args []string, subs map[string]func([]string) error) error {
 	names := make([]string, 0, len(subs))
-	for _, n := range []string{"create", "list", "get", "delete", "set-password", "rotate", "delivered"} {
+	for _, n := range []string{"create", "list", "get", "delete", "set-password", "set-attribute", "rotate", "delivered"} {
 		if subs[n] != nil {
 			names = append(names, n)
 		}

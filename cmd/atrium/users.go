@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -123,16 +126,9 @@ func (c *cli) usersSetPassword(args []string) error {
 		return err
 	}
 	defer st.Close()
-	var u *storage.User
-	if *email != "" {
-		u, err = st.GetUserByEmail(c.ctx, *email)
-	} else {
-		u, err = st.GetUser(c.ctx, *id)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
-		return fmt.Errorf("no user %q", *id+*email)
-	} else if err != nil {
-		return fmt.Errorf("find user: %w", err)
+	u, err := c.findUser(st, *id, *email)
+	if err != nil {
+		return err
 	}
 	if err := login.SetPassword(c.ctx, st, u.ID, *password, time.Now().UTC(), u.Email); err != nil {
 		if errors.Is(err, login.ErrWeakPassword) {
@@ -151,6 +147,114 @@ func (c *cli) usersSetPassword(args []string) error {
 		return fmt.Errorf("password set, but ending the user's sessions failed: %w", err)
 	}
 	return printJSON(c.stdout, viewUser(u))
+}
+
+// findUser returns the user with ID id, or else with address email.
+func (c *cli) findUser(st storage.UserStore, id, email string) (*storage.User, error) {
+	var u *storage.User
+	var err error
+	if email != "" {
+		u, err = st.GetUserByEmail(c.ctx, email)
+	} else {
+		u, err = st.GetUser(c.ctx, id)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("no user %q", id+email)
+	} else if err != nil {
+		return nil, fmt.Errorf("find user: %w", err)
+	}
+	return u, nil
+}
+
+func (c *cli) usersSetAttribute(args []string) error {
+	var com common
+	fs := c.flagSet("users set-attribute", "Sets or removes (--unset) one of a user's attributes (config attributes, read-only ones too) with the profile page's rules, and prints the user's attributes.", &com)
+	id := fs.String("id", "", "user `ID`")
+	email := fs.String("email", "", "user `address` (instead of --id)")
+	name := fs.String("attribute", "", "the attribute's `name`, as configured")
+	value := fs.String("value", "", "the attribute's `value`: text, a number, or true or false as its type says")
+	unset := fs.Bool("unset", false, "remove the attribute (instead of --value)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	valueGiven := false
+	fs.Visit(func(f *flag.Flag) { valueGiven = valueGiven || f.Name == "value" })
+	var errs []error
+	if (*id == "") == (*email == "") {
+		errs = append(errs, errors.New("users set-attribute: give exactly one of --id and --email"))
+	}
+	if *name == "" {
+		errs = append(errs, errors.New("--attribute: required"))
+	}
+	if valueGiven == *unset {
+		errs = append(errs, errors.New("users set-attribute: give exactly one of --value and --unset"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	cfg, st, err := c.openStore(&com)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	defs := attributeDefs(cfg.Attributes)
+	i := slices.IndexFunc(defs, func(a storage.AttributeDef) bool { return a.Name == *name })
+	if i < 0 {
+		names := []string{}
+		for _, a := range defs {
+			names = append(names, a.Name)
+		}
+		return fmt.Errorf("--attribute: no attribute %q in the configuration (configured: %s)", *name, strings.Join(names, ", "))
+	}
+	var v any
+	if !*unset {
+		if v, err = attributeArg(defs[i], *value); err != nil {
+			return fmt.Errorf("--value: %w", err)
+		}
+	}
+	u, err := c.findUser(st, *id, *email)
+	if err != nil {
+		return err
+	}
+	next := *u
+	next.Attributes = maps.Clone(u.Attributes)
+	if next.Attributes == nil {
+		next.Attributes = map[string]any{}
+	}
+	if v == nil {
+		delete(next.Attributes, *name)
+	} else {
+		next.Attributes[*name] = v
+	}
+	next.UpdatedAt = time.Now().UTC()
+	if err := st.UpdateUser(c.ctx, &next); err != nil {
+		return fmt.Errorf("update user: %w", err)
+	}
+	return printJSON(c.stdout, map[string]any{"id": next.ID, "attributes": next.Attributes})
+}
+
+// attributeArg is the value of attribute a that arg, a command-line
+// argument, gives, checked as the profile page checks it.
+func attributeArg(a storage.AttributeDef, arg string) (any, error) {
+	var v any = strings.TrimSpace(arg)
+	if a.Type == storage.AttributeBoolean {
+		switch v {
+		case "true":
+			v = true
+		case "false":
+			v = false
+		default:
+			return nil, fmt.Errorf("%q is not true or false", arg)
+		}
+	}
+	v, problem := account.CheckAttributeValue(a, v)
+	switch {
+	case problem != "":
+		return nil, fmt.Errorf("%q: %s", arg, problem)
+	case v == nil:
+		return nil, errors.New("empty: to remove the attribute, use --unset")
+	}
+	return v, nil
 }
 
 func (c *cli) usersList(args []string) error {

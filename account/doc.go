@@ -13,8 +13,9 @@
 //   - /account/data: download everything held about the user, or delete
 //     the account;
 //   - /account/preferences: language, currency and communication opt-ins;
-//   - /account/api/v1: the same self-service as JSON for apps, behind
-//     bearer tokens with the scopes account.read and account.write.
+//   - /account/api/v1: the same self-service as JSON for apps (profile
+//     and attributes, preferences, apps, sessions, activity, export),
+//     behind bearer tokens with the scopes account.read and account.write.
 //
 // Changing a sign-in factor or the email address, downloading and
 // deleting need a recent sign-in.

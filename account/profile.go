@@ -20,7 +20,8 @@ import (
 // userinfo endpoint releases them. A save is all or nothing: one bad
 // field and nothing is stored. A new email address needs a recent sign-in
 // (RecentSignIn), must be no other account's, and is unconfirmed until
-// the person opens the link mailed to it.
+// the person opens the link mailed to it; the old address is told of the
+// change (EmailChangeNotifier).
 //
 //	GET  /account/profile   the form
 //	POST /account/profile   check every field, then store them
@@ -278,10 +279,24 @@ func (h *Handler) storeProfile(r *http.Request, user, next *storage.User, change
 		return false, nil
 	}
 	h.audit(r, storage.AuditEmailChanged, user.ID, nil)
+	r = inPageLang(r)
+	if n, ok := h.cfg.Auth.(EmailChangeNotifier); ok && user.Email != "" {
+		// The change takes effect now: the old address hears of it now.
+		n.NotifyEmailChanged(r, next, user.Email)
+	}
 	if v, ok := h.cfg.Auth.(Verifier); ok && next.Email != "" {
 		return v.ResendVerification(r, next)
 	}
 	return false, nil
+}
+
+// EmailChangeNotifier tells an old email address of its account's new
+// one; an Authenticator that is one (as *authz.Provider is) mails the
+// old address when the Profile page changes it, in the language of r, so
+// that a person whose account was taken over learns of it.
+type EmailChangeNotifier interface {
+	// NotifyEmailChanged mails oldEmail that u's address is now u.Email.
+	NotifyEmailChanged(r *http.Request, u *storage.User, oldEmail string)
 }
 
 // emailTaken answers a new address that is another account's, as

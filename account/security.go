@@ -242,7 +242,7 @@ func (h *Handler) resendVerification(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	limited, err := h.cfg.Auth.(Verifier).ResendVerification(r, user)
+	limited, err := h.cfg.Auth.(Verifier).ResendVerification(inPageLang(r), user)
 	switch {
 	case err != nil:
 		h.serverError(w, r, err)
@@ -254,6 +254,13 @@ func (h *Handler) resendVerification(w http.ResponseWriter, r *http.Request) {
 		h.renderSecurity(w, r, http.StatusOK, sess, user, securityData{
 			Notice: "We sent a new link to your email address. It is valid for 24 hours."})
 	}
+}
+
+// inPageLang returns r carrying the language of the account pages (the
+// signed-in user's saved choice, else the browser's), for a mail the
+// Authenticator sends on the user's behalf to be in it too.
+func inPageLang(r *http.Request) *http.Request {
+	return r.WithContext(page.WithLang(r.Context(), page.Negotiate(preferredLanguage(r), r)))
 }
 
 // withRecoveryCodes stores creds and a new set of recovery codes, which

@@ -211,10 +211,13 @@ func TestAccountProfile(t *testing.T) {
 		t.Fatalf("after the email change: %+v", u)
 	}
 	var msg *mail.Message
-	select {
-	case msg = <-box:
-	case <-time.After(5 * time.Second):
-		t.Fatal("no verification mail")
+	for msg == nil || msg.To == testEmail {
+		// The old address hears of the change too (lang_pref_test.go).
+		select {
+		case msg = <-box:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no verification mail")
+		}
 	}
 	link := mailLinkRe.FindString(msg.Text)
 	if msg.To != "ada@new.example" || link == "" {

@@ -86,7 +86,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 	}
 	p.render(w, r, status, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
-		Locales: ix.Form.Get("ui_locales"), Error: problem,
+		Locales: ix.Form.Get("ui_locales"), UserID: ix.UserID, Error: problem,
 	})
 }
 

@@ -618,8 +618,7 @@ func (p *Provider) writeAuthorizeError(w http.ResponseWriter, r *http.Request, a
 	rfc := fosite.ErrorToRFC6749Error(err)
 	p.logOAuthError(w, r, rfc)
 	if ar == nil || !ar.IsRedirectURIValid() {
-		p.errorPage(w, r, http.StatusBadRequest, "The application sent an invalid sign-in request",
-			fmt.Sprintf("%s: %s", rfc.ErrorField, errorDescription(rfc)))
+		p.authorizeErrorPage(w, r, rfc)
 		return
 	}
 	values := url.Values{"error": {rfc.ErrorField}, "iss": {p.cfg.Issuer}}

@@ -248,7 +248,7 @@ func (p *Provider) renderMFA(w http.ResponseWriter, r *http.Request, ix *interac
 	}
 	p.render(w, r, status, "mfa", pageData{
 		Title: title, Interaction: ix.ID, CSRF: ix.CSRF, Error: problem, MFA: &v,
-		Locales: ix.Form.Get("ui_locales"),
+		Locales: ix.Form.Get("ui_locales"), UserID: user.ID,
 		Passkey: p.passkeyMFA(r, ix, user),
 	})
 }
@@ -385,7 +385,7 @@ func (p *Provider) mfaEnrol(w http.ResponseWriter, r *http.Request, ix *interact
 	p.render(w, r, http.StatusOK, "mfa", pageData{
 		Title: "Save your recovery codes", Interaction: ix.ID, CSRF: ix.CSRF,
 		MFA:     &mfaView{Codes: codes, Remember: rememberOffer(p, ix)},
-		Locales: ix.Form.Get("ui_locales"),
+		Locales: ix.Form.Get("ui_locales"), UserID: user.ID,
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/atrium-id/atrium/authz/login"
+	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
 
@@ -85,15 +86,17 @@ func (p *Provider) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		p.inBackground(p.inLang(r, ix), "password reset mail", func(ctx context.Context) error {
 			ev.UserID = p.accountOf(ctx, email)
 			p.record(ctx, ev)
-			return p.sendResetMail(ctx, email)
+			return p.sendResetMail(ctx, email, ix.Form.Get("ui_locales"))
 		})
 	}
 	p.notice(w, p.inLang(r, ix), http.StatusOK, "Check your email", resetSentMessage, loginURL(ix.ID))
 }
 
 // sendResetMail sends a reset link to the account of email, if there is
-// an enabled one.
-func (p *Provider) sendResetMail(ctx context.Context, email string) error {
+// an enabled one, in the language of ctx (inLang) unless uiLocales left
+// the choice to the account's saved language. The page that answered
+// never depends on the account: it is made before this runs.
+func (p *Provider) sendResetMail(ctx context.Context, email, uiLocales string) error {
 	u, err := p.stores.Users.GetUserByEmail(ctx, email)
 	if errors.Is(err, storage.ErrNotFound) {
 		p.log.InfoContext(ctx, "password reset for an unknown address")
@@ -114,6 +117,11 @@ func (p *Provider) sendResetMail(ctx context.Context, email string) error {
 		linkToken{UserID: u.ID, Email: u.Email, PasswordAt: pwAt}, resetLifespan)
 	if err != nil {
 		return err
+	}
+	if _, ok := page.FromLocales(uiLocales); !ok {
+		if l, ok := page.FromLocales(p.savedLanguage(ctx, u.ID)); ok {
+			ctx = page.WithLang(ctx, l)
+		}
 	}
 	if err := p.sendMail(ctx, "reset_password", u.Email, map[string]string{"Link": link}); err != nil {
 		return err
@@ -182,6 +190,7 @@ func (p *Provider) resetPage(w http.ResponseWriter, r *http.Request) {
 		p.linkUnusable(w, r, "password reset", err)
 		return
 	}
+	r = p.inUserLang(r, u.ID)
 	p.renderReset(w, r, http.StatusOK, u, token, p.linkCSRF(p.browserBinding(w, r), sig), "")
 }
 
@@ -200,6 +209,7 @@ func (p *Provider) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		p.linkUnusable(w, r, "password reset", err)
 		return
 	}
+	r = p.inUserLang(r, u.ID)
 	if !p.checkLinkCSRF(r, sig) {
 		p.log.InfoContext(ctx, "password reset refused", "reason", "csrf token mismatch", "request_id", requestID(w, r))
 		p.Audit(r, storage.AuditCSRFFailed, u.ID, map[string]string{"path": r.URL.Path})

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/atrium-id/atrium/internal/mail"
 	"github.com/atrium-id/atrium/internal/page"
@@ -198,6 +199,36 @@ func (p *Provider) sendMail(ctx context.Context, name, to string, data any) erro
 		return err
 	}
 	return p.cfg.Mail.Send(ctx, m)
+}
+
+// NotifyEmailChanged mails oldEmail, the address u had until now, that
+// the account's address changed to u.Email, masked, with the way to act
+// if the change was not the owner's, in the language of r (inLang). It
+// sends after the answer, at most mailsPerWindow an hour per address.
+func (p *Provider) NotifyEmailChanged(r *http.Request, u *storage.User, oldEmail string) {
+	if oldEmail == "" || strings.EqualFold(oldEmail, u.Email) {
+		return
+	}
+	if limited, err := p.mailLimited(r.Context(), "email-changed", oldEmail); err != nil || limited {
+		p.log.WarnContext(r.Context(), "email change notice not sent", "user_id", u.ID, "limited", limited, "err", err)
+		return
+	}
+	data := map[string]string{"Name": u.Name, "NewEmail": maskEmail(u.Email),
+		"Security": p.url(accountPrefix + "/security")}
+	p.inBackground(p.inLang(r, nil), "email change notice", func(ctx context.Context) error {
+		return p.sendMail(ctx, "email_changed", oldEmail, data)
+	})
+}
+
+// maskEmail shows enough of an address for its owner to recognise it and
+// little for anyone else: "n***@example.com".
+func maskEmail(addr string) string {
+	at := strings.LastIndexByte(addr, '@')
+	if at <= 0 {
+		return "***"
+	}
+	r, _ := utf8.DecodeRuneInString(addr)
+	return string(r) + "***" + addr[at:]
 }
 
 // notice shows a page with a message and a way back to the interaction's

@@ -300,7 +300,8 @@ var (
 )
 
 // Render builds the message of the template name (verify_email,
-// reset_password, signup_exists) to to, with data for its fields.
+// reset_password, signup_exists, email_changed) to to, with data for its
+// fields.
 // The first line of the text template is the subject.
 func Render(name, to string, data any) (*Message, error) {
 	return RenderLang(name, "en", to, data)

@@ -98,12 +98,8 @@ func (l Lang) HTML(msg string, args ...any) template.HTML {
 // else the best supported language of the request's Accept-Language,
 // else English.
 func Negotiate(uiLocales string, r *http.Request) Lang {
-	for _, s := range strings.Fields(uiLocales) {
-		if t, err := language.Parse(s); err == nil {
-			if l, ok := supported(t); ok {
-				return l
-			}
-		}
+	if l, ok := FromLocales(uiLocales); ok {
+		return l
 	}
 	if r != nil {
 		// Sorted by quality, weight 0 dropped.
@@ -117,6 +113,20 @@ func Negotiate(uiLocales string, r *http.Request) Lang {
 		}
 	}
 	return English
+}
+
+// FromLocales returns the first supported language of uiLocales (space
+// separated BCP 47 tags), if any: the part of Negotiate that needs no
+// request.
+func FromLocales(uiLocales string) (Lang, bool) {
+	for _, s := range strings.Fields(uiLocales) {
+		if t, err := language.Parse(s); err == nil {
+			if l, ok := supported(t); ok {
+				return l, true
+			}
+		}
+	}
+	return English, false
 }
 
 // supported returns the Lang of t's language (de-AT is German), if any.

@@ -172,7 +172,10 @@ func (h *Handler) readPreferencesPatch(body []byte, old *storage.Preferences) (n
 			}
 			for _, id := range slices.Sorted(maps.Keys(purposes)) {
 				f := "opt_ins." + id
-				if !h.knownPurpose(id) {
+				switch {
+				case len(h.cfg.Purposes) == 0:
+					return nil, f, "There is no such purpose: no messages are offered to opt into."
+				case !h.knownPurpose(id):
 					return nil, f, "There is no such purpose; use one of " + strings.Join(ids(v.Choices.Purposes), ", ") + "."
 				}
 				var channels []string

@@ -139,6 +139,15 @@ func TestSavedLanguageMails(t *testing.T) {
 	if m.Subject != "Passwort zurücksetzen" {
 		t.Errorf("reset mail of a user who saved German: %q", m.Subject)
 	}
+	// Its link names the user: the reset page is German too, in an
+	// English browser.
+	link := mailLinkRe.FindString(m.Text)
+	rb := e.browserIn("en")
+	reset, resetPage := getPage(t, rb, link, "en")
+	mustContain(t, "reset page", resetPage, `<html lang="de">`, "<h1>Neues Passwort wählen</h1>")
+	resp = submitForm(t, rb, reset.Request.URL.String(), resetPage, "reset-password",
+		url.Values{"password": {"a new long passphrase"}, "password_confirm": {"a new long passphrase"}})
+	mustContain(t, "password changed", readBody(t, resp), `<html lang="de">`, "<h1>Passwort geändert</h1>")
 	params := codeParams("app", "openid", challenge)
 	params.Set("ui_locales", "en")
 	forgotMail(e.browserIn("de"), params)

@@ -153,6 +153,7 @@ type exportCredential struct {
 type exportConsent struct {
 	ClientID      string    `json:"client_id"`
 	Scopes        []string  `json:"scopes"`
+	Declined      []string  `json:"declined,omitempty"` // scopes the user left unticked
 	PolicyVersion string    `json:"policy_version,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
@@ -233,7 +234,7 @@ func (h *Handler) collect(r *http.Request, u *storage.User) (*Export, error) {
 		return nil, fmt.Errorf("consents: %w", err)
 	}
 	for _, c := range consents {
-		x.Consents = append(x.Consents, exportConsent{ClientID: c.ClientID, Scopes: orEmpty(c.Scopes),
+		x.Consents = append(x.Consents, exportConsent{ClientID: c.ClientID, Scopes: orEmpty(c.Scopes), Declined: c.Declined,
 			PolicyVersion: c.PolicyVersion, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt})
 	}
 	events, err := d.Consents.ListConsentEvents(ctx, u.ID)

@@ -22,12 +22,18 @@ func consentScopes(ar fosite.AuthorizeRequester) []string {
 }
 
 // hasConsent reports whether the request may go on without the consent
-// screen (consent.Decide): the user's remembered consent covers it under
-// the current policy version, or the client is first-party, and prompt
-// does not ask for consent.
-func (p *Provider) hasConsent(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (bool, error) {
+// screen (consent.Decide): the user's remembered consent answers every
+// scope it asks for under the current policy version, or the client is
+// first-party, and prompt does not ask for consent. When it may, ix
+// records what the remembered consent grants: the requested scopes but
+// those the user declined.
+func (p *Provider) hasConsent(ctx context.Context, ix *interaction, userID string, ar fosite.AuthorizeRequester) (bool, error) {
 	d, err := p.consentDecision(ctx, userID, ar)
-	return !d.Ask, err
+	if err != nil || d.Ask {
+		return false, err
+	}
+	ix.Consented, ix.Granted = true, d.Grant(ar.GetRequestedScopes())
+	return true, nil
 }
 
 // consentDecision applies consent.Decide to the request and the user's
@@ -69,8 +75,8 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 
 // renderConsent shows the consent screen: the app, and each scope it asks
 // for in plain words with the claims it releases; the optional ones as
-// checkboxes, ticked by default. When the user granted the app some of
-// them before, the others are marked new.
+// checkboxes, ticked by default but those the user declined before. When
+// the user answered for some of them before, the others are marked new.
 func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status int, ix *interaction, ar fosite.AuthorizeRequester, problem string) {
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ar.GetClient().GetID())
 	d, err := p.consentDecision(r.Context(), ix.UserID, ar)
@@ -82,7 +88,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 	var scopes []scopeView
 	for _, s := range optional {
 		scopes = append(scopes, scopeView{Name: s, Description: p.claims.describe(s), Claims: p.claims.scopes[s],
-			New: len(d.New) < len(optional) && slices.Contains(d.New, s)})
+			New: len(d.New) < len(optional) && slices.Contains(d.New, s), Declined: slices.Contains(d.Declined, s)})
 	}
 	p.render(w, r, status, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
@@ -112,9 +118,6 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		p.renderConsent(w, r, http.StatusBadRequest, ix, ar, "Choose Allow or Deny.")
 		return
 	}
-	// Only what the request asked for can be granted: a ticked scope it
-	// did not ask for is ignored.
-	granted := consent.Granted(ar.GetRequestedScopes(), r.PostForm["scope"])
 	now := p.now()
 	clientID := ar.GetClient().GetID()
 	c, err := p.stores.Consents.GetConsent(ctx, ix.UserID, clientID)
@@ -125,20 +128,12 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
-	if c.PolicyVersion != p.cfg.ConsentPolicyVersion {
-		// A consent under another policy no longer counts: the answer
-		// given now replaces it.
-		c.Scopes = nil
-	}
-	// The remembered consent is this answer: scopes asked now and left
-	// unticked are withdrawn; those granted earlier and not asked now stay.
-	c.Scopes = slices.DeleteFunc(c.Scopes, func(s string) bool { return slices.Contains(ar.GetRequestedScopes(), s) })
-	for _, s := range granted {
-		if s != consent.ScopeOpenID {
-			c.Scopes = append(c.Scopes, s)
-		}
-	}
-	c.PolicyVersion, c.UpdatedAt = p.cfg.ConsentPolicyVersion, now
+	// The remembered consent is this answer: scopes asked now are granted
+	// when ticked and declined when not; the answers about scopes not
+	// asked now stay. Only what the request asked for can be granted or
+	// declined: a ticked scope it did not ask for is ignored.
+	granted := consent.Answer(c, p.cfg.ConsentPolicyVersion, ar.GetRequestedScopes(), r.PostForm["scope"])
+	c.UpdatedAt = now
 	if err := p.stores.Consents.PutConsent(ctx, c); err != nil {
 		p.serverError(w, r, err)
 		return

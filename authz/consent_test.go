@@ -257,9 +257,14 @@ func TestConsentPartialGrant(t *testing.T) {
 			}
 		})
 	}
-	// A scope left out is not granted, so asking for it asks again.
-	if run := e.consentFlow(b, codeParams("app", "openid profile", challenge), stop); run.pages != 1 {
-		t.Fatalf("asking again for a scope left out: %d consent pages, want 1", run.pages)
+	// A scope left out is remembered as declined: asking for it again
+	// does not ask again, nor grant it (consent_declined_test.go).
+	run := e.consentFlow(b, codeParams("app", "openid profile", challenge), stop)
+	if run.pages != 0 {
+		t.Fatalf("asking again for a scope left out: %d consent pages, want none", run.pages)
+	}
+	if got := strings.Fields(e.tokens(run, verifier)["scope"].(string)); !slices.Equal(got, []string{"openid"}) {
+		t.Fatalf("token scope after asking again for a scope left out = %q, want openid", got)
 	}
 }
 

@@ -78,8 +78,9 @@ type interaction struct {
 	SessionID   string     `json:"session_id,omitempty"`
 	LoggedIn    bool       `json:"logged_in,omitempty"` // authenticated during this interaction
 	Consented   bool       `json:"consented,omitempty"`
-	// Granted, once the user has answered the consent screen, are the
-	// scopes they granted (consent.go); issue grants only those.
+	// Granted, once the user has answered the consent screen or their
+	// remembered consent answers the request, are the scopes granted
+	// (consent.go); issue grants only those.
 	Granted []string `json:"granted,omitempty"`
 	// Upstream is the pending upstream sign-in, between start and callback.
 	Upstream *upstreamState `json:"upstream,omitempty"`
@@ -260,7 +261,7 @@ func (p *Provider) proceed(w http.ResponseWriter, r *http.Request, ar fosite.Aut
 	}
 
 	if !ix.Consented {
-		granted, err := p.hasConsent(ctx, user.ID, ar)
+		granted, err := p.hasConsent(ctx, ix, user.ID, ar)
 		if err != nil {
 			p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 			return

@@ -24,28 +24,40 @@ type Request struct {
 	Prompt []string
 }
 
-// Decision is whether to show the consent screen.
+// Decision is whether to show the consent screen, and how.
 type Decision struct {
 	// Ask is true when the user must be asked.
 	Ask bool
-	// New are the requested scopes the user has not granted under the
-	// current policy version (openid aside), in request order.
+	// New are the requested scopes the user has neither granted nor
+	// declined under the current policy version (openid aside), in
+	// request order.
 	New []string
+	// Declined are the requested scopes the user declined under the
+	// current policy version, in request order: the screen shows them
+	// unticked, and a request that goes on without it is not granted
+	// them (Grant).
+	Declined []string
 }
 
 // Decide applies the consent rules: the user is asked when the request
 // has prompt=consent, and otherwise, unless the client is first-party,
 // when they have no consent to the client given under the current policy
-// version or the request asks for a scope that consent does not grant.
+// version or the request asks for a scope that consent neither grants nor
+// declines. A declined scope is remembered as an answer: asking for it
+// again does not ask the user again.
 func Decide(r Request) Decision {
-	var granted []string
+	var granted, declined []string
 	valid := r.Stored != nil && r.Stored.PolicyVersion == r.PolicyVersion
 	if valid {
-		granted = r.Stored.Scopes
+		granted, declined = r.Stored.Scopes, r.Stored.Declined
 	}
 	var d Decision
 	for _, s := range Optional(r.Requested) {
-		if !slices.Contains(granted, s) {
+		switch {
+		case slices.Contains(granted, s):
+		case slices.Contains(declined, s):
+			d.Declined = append(d.Declined, s)
+		default:
 			d.New = append(d.New, s)
 		}
 	}
@@ -58,6 +70,14 @@ func Decide(r Request) Decision {
 		d.Ask = !valid || len(d.New) > 0
 	}
 	return d
+}
+
+// Grant returns the scopes a request that goes on without the consent
+// screen is granted: the requested ones but those d declines, in request
+// order.
+func (d Decision) Grant(requested []string) []string {
+	ticked := slices.DeleteFunc(Optional(requested), func(s string) bool { return slices.Contains(d.Declined, s) })
+	return Granted(requested, ticked)
 }
 
 // Optional returns the requested scopes the user may leave out: every one
@@ -86,6 +106,33 @@ func Granted(requested, ticked []string) []string {
 		}
 	}
 	return out
+}
+
+// Answer updates c, the user's consent to a client (stored, or new with
+// its user and client set), with their answer to the consent screen under
+// policyVersion: the scopes of requested they ticked are granted, the
+// other optional ones declined. The decisions of a consent given under
+// another policy version are dropped; those of the same version about
+// scopes not requested now are kept. A ticked scope that was not
+// requested changes nothing. It returns the scopes the answer grants, as
+// Granted.
+func Answer(c *storage.Consent, policyVersion string, requested, ticked []string) []string {
+	granted := Granted(requested, ticked)
+	if c.PolicyVersion != policyVersion {
+		c.Scopes, c.Declined = nil, nil
+	}
+	asked := func(s string) bool { return slices.Contains(requested, s) }
+	c.Scopes = slices.DeleteFunc(slices.Clone(c.Scopes), asked)
+	c.Declined = slices.DeleteFunc(slices.Clone(c.Declined), asked)
+	for _, s := range Optional(requested) {
+		if slices.Contains(granted, s) {
+			c.Scopes = append(c.Scopes, s)
+		} else {
+			c.Declined = append(c.Declined, s)
+		}
+	}
+	c.PolicyVersion = policyVersion
+	return granted
 }
 
 // descriptions say in plain words what each standard scope lets an app

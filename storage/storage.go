@@ -134,11 +134,16 @@ type Identity struct {
 	UpdatedAt time.Time
 }
 
-// Consent records the scopes a user granted a client.
+// Consent records the scopes a user granted a client, and those they
+// declined.
 type Consent struct {
 	UserID   string
 	ClientID string
 	Scopes   []string
+	// Declined are the scopes the user left unticked on the consent
+	// screen: remembered so the app's next request does not ask again,
+	// and never granted. A scope is in Scopes or Declined, not both.
+	Declined []string
 	// PolicyVersion is the operator's consent policy version the user
 	// agreed under; a consent given under another version does not count.
 	PolicyVersion string

@@ -8,7 +8,7 @@ import (
 	"github.com/atrium-id/atrium/storage"
 )
 
-const consentColumns = `user_id, client_id, scopes, policy_version, created_at, updated_at`
+const consentColumns = `user_id, client_id, scopes, declined, policy_version, created_at, updated_at`
 
 // GetConsent implements storage.ConsentStore.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
@@ -21,10 +21,10 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*stora
 func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
 	s.stamp(&c.CreatedAt, &c.UpdatedAt)
 	_, err := s.exec(ctx, `INSERT INTO consents (`+consentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes,
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, declined = excluded.declined,
 			policy_version = excluded.policy_version, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, list(c.Scopes), c.PolicyVersion, storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt))
+		c.UserID, c.ClientID, list(c.Scopes), list(c.Declined), c.PolicyVersion, storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt))
 	return err
 }
 
@@ -55,14 +55,17 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]*storage.Con
 func scanConsent(r scanner) (*storage.Consent, error) {
 	var (
 		c                storage.Consent
-		scopes           string
+		scopes, declined string
 		created, updated int64
 	)
-	if err := r.Scan(&c.UserID, &c.ClientID, &scopes, &c.PolicyVersion, &created, &updated); err != nil {
+	if err := r.Scan(&c.UserID, &c.ClientID, &scopes, &declined, &c.PolicyVersion, &created, &updated); err != nil {
 		return nil, mapErr(err)
 	}
 	var err error
 	if c.Scopes, err = unlist(scopes); err != nil {
+		return nil, err
+	}
+	if c.Declined, err = unlist(declined); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)

@@ -241,6 +241,11 @@ CREATE TABLE outbox_deliveries (
 	PRIMARY KEY (message_id, hook)
 );
 `,
+	// 11: the scopes a user declined on the consent screen, remembered
+	// with their consent.
+	`
+ALTER TABLE consents ADD COLUMN declined TEXT NOT NULL DEFAULT '[]';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

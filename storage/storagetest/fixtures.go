@@ -101,6 +101,7 @@ func fullConsent(userID, clientID string, now time.Time) *storage.Consent {
 		UserID:        userID,
 		ClientID:      clientID,
 		Scopes:        []string{"openid", "profile", "email"},
+		Declined:      []string{"phone", "address"},
 		PolicyVersion: "2031-01",
 		CreatedAt:     now,
 		UpdatedAt:     now.Add(time.Second),

@@ -98,6 +98,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) Store) {
 		{"Credentials", credentialTests},
 		{"Identities", identityTests},
 		{"Consents", consentTests},
+		{"DeclinedScopes", declinedTests},
 		{"ConsentLedger", ledgerTests},
 		{"Keys", keyTests},
 		{"Audit", auditTests},

@@ -76,14 +76,20 @@ func TestSavedLanguageInteraction(t *testing.T) {
 	}
 }
 
-// TestSavedLanguageMFA: the second-factor step, after the password
-// identified the user, is in their saved language.
+// TestSavedLanguageMFA: the second-factor step and its setup, after the
+// password identified the user, are in their saved language.
 func TestSavedLanguageMFA(t *testing.T) {
 	e := newMFAEnv(t, nil)
-	e.enrolTOTP()
 	e.saveLanguage("de")
 	_, challenge := pkcePair()
-	f := e.drive(e.browserIn("en"), codeParams("app", "openid", challenge), func(string) url.Values { return nil })
+	// The app asks for two factors, the user has one: the setup step.
+	params := codeParams("app", "openid", challenge)
+	params.Set("acr_values", acrMFA)
+	f := e.drive(e.browserIn("en"), params, func(string) url.Values { return nil })
+	mustContain(t, "setup page", f.page, `<html lang="de">`, "Bestätigung in zwei Schritten einrichten", `id="totp-secret"`)
+
+	e.enrolTOTP()
+	f = e.drive(e.browserIn("en"), codeParams("app", "openid", challenge), func(string) url.Values { return nil })
 	if f.mfaPages != 1 {
 		t.Fatalf("no second-factor page: %d %s", f.status, f.page)
 	}

@@ -114,7 +114,7 @@ func (a *a11yChecker) report(t testing.TB) {
 // TestChromiumAccessibility runs axe-core in Chromium on every page a
 // person meets, in the states they meet them in (with an error message,
 // with a notice): sign-in, sign-up, forgotten password and reset, the
-// second step's setup and code pages, consent, the account area and the
+// second step's setup and code pages, consent, every page of the account area and the
 // error page. Serious and critical violations fail the test, listed by
 // page; the others are logged. Two checks axe-core does not make fail it
 // too: an image that does not load, and a field with text under 16 px.
@@ -227,6 +227,34 @@ func TestChromiumAccessibility(t *testing.T) {
 	a.check("account-identities")
 	c.open(srv.issuer + "/account/passkeys")
 	a.check("account-passkeys")
+	c.open(srv.issuer + "/account/profile")
+	a.check("account-profile")
+	c.fill("#f-phone_number", "not a number")
+	c.submit("save a phone number that is none", `form[action="/account/profile"] button[type="submit"]`)
+	a.check("account-profile-error")
+	if txt := c.pageText(); !strings.Contains(txt, "Member number") || !strings.Contains(txt, "Enter a phone number") {
+		t.Errorf("the profile page checked shows no operator attribute or no error:\n%s", txt)
+	}
+	c.open(srv.issuer + "/account/apps")
+	a.check("account-apps")
+	c.open(srv.issuer + "/account/sessions")
+	a.check("account-sessions")
+	c.open(srv.issuer + "/account/activity")
+	a.check("account-activity")
+	c.open(srv.issuer + "/account/preferences")
+	a.check("account-preferences")
+	if txt := c.pageText(); !strings.Contains(txt, "Newsletter") {
+		t.Errorf("the preferences page checked shows no purpose to opt into:\n%s", txt)
+	}
+	c.submit("save the preferences", `form[action="/account/preferences"] button[type="submit"]`)
+	a.check("account-preferences-saved")
+	c.open(srv.issuer + "/account/data")
+	a.check("account-data")
+	c.open(srv.issuer + "/account/delete")
+	a.check("account-delete")
+	c.fill("#confirm", "not the words")
+	c.submit("confirm the deletion with the wrong words", "#delete")
+	a.check("account-delete-error")
 	c.signOutOfAccount()
 	a.check("signed-out")
 

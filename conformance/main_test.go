@@ -145,7 +145,13 @@ func startServer(tmp string, m *smtptest.Server, mailPassword string) (*server, 
 		return nil, err
 	}
 
-	s.cmd = exec.Command(bin, "serve", "--dev", "--addr", addr, "--issuer", s.issuer, "--data", s.dataDir)
+	// The account pages' optional parts: operator attributes on the
+	// Profile page, a purpose to opt into on the Preferences page.
+	config := filepath.Join(tmp, "atrium.yaml")
+	if err := os.WriteFile(config, []byte(serverConfig), 0o600); err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, "serve", "--dev", "--addr", addr, "--issuer", s.issuer, "--data", s.dataDir, "--config", config)
 	s.cmd.Env = append(cleanEnv(), mailEnv(m, mailPassword)...)
 	s.cmd.Stdout = io.Discard
 	s.cmd.Stderr = s.stderr
@@ -167,6 +173,16 @@ func startServer(tmp string, m *smtptest.Server, mailPassword string) (*server, 
 	}
 	return s, nil
 }
+
+// serverConfig is the suite's config file; flags and the environment
+// set the rest.
+const serverConfig = `attributes:
+  - {name: member_number, label: Member number}
+  - {name: favourite_colour, label: Favourite colour, editable: true, max_length: 40}
+consent:
+  purposes:
+    - {id: newsletter, label: Newsletter, description: "Our news, once a month."}
+`
 
 // waitReady polls discovery until it answers 200, the process exits or
 // readyTimeout passes.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,5 +273,51 @@ func TestMaskEmail(t *testing.T) {
 		if got := maskEmail(in); got != want {
 			t.Errorf("maskEmail(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// prefsCounter is the test's store counting the reads of preferences.
+type prefsCounter struct {
+	storage.UserStore
+	storage.PreferenceStore
+	reads atomic.Int32
+}
+
+func (c *prefsCounter) GetPreferences(ctx context.Context, userID string) (*storage.Preferences, error) {
+	c.reads.Add(1)
+	return c.PreferenceStore.GetPreferences(ctx, userID)
+}
+
+// TestSavedLanguageReadOnlyForPages: an authorization answered from the
+// SSO session and a remembered consent, which shows no page, reads no
+// preferences; the login page before the user is known reads none
+// either; the consent page reads them once.
+func TestSavedLanguageReadOnlyForPages(t *testing.T) {
+	e := newTestEnv(t)
+	c := &prefsCounter{UserStore: e.store, PreferenceStore: e.store}
+	e.p.stores.Users = c
+	b := e.browser()
+	_, challenge := pkcePair()
+	params := codeParams("app", "openid email", challenge)
+
+	resp, login := getPage(t, b, e.authorizeURL(params), "en")
+	if n := c.reads.Load(); n != 0 {
+		t.Errorf("the login page read preferences %d times", n)
+	}
+	resp = submitForm(t, b, resp.Request.URL.String(), login, "login", url.Values{"email": {testEmail}, "password": {testPassword}})
+	consentPage := readBody(t, resp)
+	mustContain(t, "consent page", consentPage, `value="allow"`)
+	if n := c.reads.Load(); n != 1 {
+		t.Errorf("the consent page read preferences %d times, want 1", n)
+	}
+	resp = submitForm(t, noRedirects(b), resp.Request.URL.String(), consentPage, "consent", url.Values{"action": {"allow"}})
+	readBody(t, resp)
+
+	c.reads.Store(0)
+	if loc := e.signIn(b, params); loc.Query().Get("code") == "" {
+		t.Fatalf("SSO authorization: %v", loc)
+	}
+	if n := c.reads.Load(); n != 0 {
+		t.Errorf("an authorization answered without a page read preferences %d times", n)
 	}
 }

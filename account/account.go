@@ -60,6 +60,16 @@ type ConsentRevoker interface {
 	RevokeConsent(r *http.Request, userID, clientID string) error
 }
 
+// SessionRevoker ends a user's SSO session together with the tokens
+// issued under it; an Authenticator that is one (as *authz.Provider is)
+// does it for the Sessions page and API, so the apps signed in through a
+// session the user signs out lose access too.
+type SessionRevoker interface {
+	// EndSession deletes the user's session s (one already gone is no
+	// error) and revokes every token issued under it.
+	EndSession(r *http.Request, userID string, s *storage.Session) error
+}
+
 // TokenRevoker revokes the tokens a client holds for a user
 // (storage.TokenStore implements it).
 type TokenRevoker interface {
@@ -104,7 +114,8 @@ type Config struct {
 	// page shows, the editable ones as fields.
 	Attributes []storage.AttributeDef
 	// Sessions lists and ends the user's SSO sessions (the Sessions
-	// page); nil leaves it out.
+	// page); nil leaves it out. Ending one goes through the Authenticator
+	// when it is a SessionRevoker, which revokes the session's tokens too.
 	Sessions storage.SessionStore
 	// Consents and Clients list the apps the user let in (the Connected
 	// apps page); nil leaves it out. Removing an app's access goes through

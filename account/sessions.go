@@ -17,8 +17,11 @@ import (
 
 // The "Sessions" page: where the user is signed in (the SSO sessions),
 // when and how, this browser's marked. The user signs one out, every
-// other, or all. The page names a session by a handle, an HMAC of its
-// ID, so neither the ID nor anything that leads to the cookie is shown.
+// other, or all; with a SessionRevoker the apps signed in through a
+// session signed out lose their tokens too ("Sign out here", the plain
+// sign-out, only ends the session). The page names a session by a
+// handle, an HMAC of its ID, so neither the ID nor anything that leads
+// to the cookie is shown.
 //
 //	GET  /account/sessions          the list
 //	POST /account/sessions/end      sign out the session of handle
@@ -41,9 +44,12 @@ type sessionsData struct {
 	User     *storage.User
 	CSRF     string
 	Sessions []sessionView
-	Notice   string
-	Error    string
-	L        page.Lang
+	// RevokesApps says that signing a session out revokes the tokens
+	// issued under it (the Authenticator is a SessionRevoker).
+	RevokesApps bool
+	Notice      string
+	Error       string
+	L           page.Lang
 }
 
 type sessionView struct {
@@ -91,6 +97,9 @@ func (h *Handler) sessions(w http.ResponseWriter, r *http.Request) {
 	notice := ""
 	if n, err := strconv.Atoi(r.URL.Query().Get(endedParam)); err == nil && n > 0 {
 		notice = "Signed out. The other browsers have to sign in again."
+		if h.revokesApps() {
+			notice = "Signed out. The other browsers and the apps signed in through them have to sign in again."
+		}
 	} else if err == nil && n == 0 {
 		notice = "You were signed in nowhere else."
 	}
@@ -104,7 +113,7 @@ func (h *Handler) renderSessions(w http.ResponseWriter, r *http.Request, status 
 		return
 	}
 	slices.SortFunc(list, func(a, b *storage.Session) int { return b.AuthTime.Compare(a.AuthTime) })
-	d := sessionsData{Title: "Sessions", User: user, CSRF: h.csrfToken(sess.ID), Notice: notice, Error: problem}
+	d := sessionsData{Title: "Sessions", User: user, CSRF: h.csrfToken(sess.ID), RevokesApps: h.revokesApps(), Notice: notice, Error: problem}
 	for _, s := range list {
 		v := sessionView{Handle: h.sessionHandle(s.ID), SignedIn: s.AuthTime.UTC(), Clock: s.AuthTime.UTC().Format("15:04"),
 			Expires: s.ExpiresAt.UTC(), Current: s.ID == sess.ID}
@@ -164,7 +173,7 @@ func (h *Handler) sessionsEndOthers(w http.ResponseWriter, r *http.Request) {
 		if s.ID == sess.ID {
 			continue
 		}
-		if err := h.cfg.Sessions.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := h.deleteSession(r, user.ID, s); err != nil {
 			h.serverError(w, r, err)
 			return
 		}
@@ -181,7 +190,23 @@ func (h *Handler) sessionsEndAll(w http.ResponseWriter, r *http.Request) {
 	if sess == nil {
 		return
 	}
-	if _, err := h.cfg.Sessions.DeleteUserSessions(r.Context(), user.ID); err != nil {
+	ctx := r.Context()
+	if h.revokesApps() {
+		// Each session with its tokens; DeleteUserSessions below then
+		// ends any that started meanwhile.
+		list, err := h.cfg.Sessions.ListUserSessions(ctx, user.ID)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		for _, s := range list {
+			if err := h.deleteSession(r, user.ID, s); err != nil {
+				h.serverError(w, r, err)
+				return
+			}
+		}
+	}
+	if _, err := h.cfg.Sessions.DeleteUserSessions(ctx, user.ID); err != nil {
 		h.serverError(w, r, err)
 		return
 	}
@@ -190,8 +215,11 @@ func (h *Handler) sessionsEndAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.audit(r, storage.AuditSignedOut, user.ID, map[string]string{"sessions": "all"})
-	h.render(w, r, http.StatusOK, "message", messageData{
-		Title: "You are signed out everywhere", Message: "Every browser signed in to your account has to sign in again, this one too.", Back: pathAccount})
+	msg := "Every browser signed in to your account has to sign in again, this one too."
+	if h.revokesApps() {
+		msg = "Every browser signed in to your account has to sign in again, this one too, and so do the apps signed in through them."
+	}
+	h.render(w, r, http.StatusOK, "message", messageData{Title: "You are signed out everywhere", Message: msg, Back: pathAccount})
 }
 
 // sessionByHandle returns the user's session that handle names
@@ -213,9 +241,29 @@ func (h *Handler) sessionByHandle(ctx context.Context, userID, handle string) (*
 
 // endSession signs out the user's session s, another browser's.
 func (h *Handler) endSession(r *http.Request, userID string, s *storage.Session) error {
-	if err := h.cfg.Sessions.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+	if err := h.deleteSession(r, userID, s); err != nil {
 		return err
 	}
 	h.audit(r, storage.AuditSignedOut, userID, map[string]string{"sessions": "another"})
+	return nil
+}
+
+// revokesApps reports whether ending a session revokes the tokens issued
+// under it (the Authenticator is a SessionRevoker).
+func (h *Handler) revokesApps() bool {
+	_, ok := h.cfg.Auth.(SessionRevoker)
+	return ok
+}
+
+// deleteSession ends the user's session s (one already gone is no
+// error), through the Authenticator when it is a SessionRevoker, so the
+// tokens issued under s are revoked with it.
+func (h *Handler) deleteSession(r *http.Request, userID string, s *storage.Session) error {
+	if sr, ok := h.cfg.Auth.(SessionRevoker); ok {
+		return sr.EndSession(r, userID, s)
+	}
+	if err := h.cfg.Sessions.DeleteSession(r.Context(), s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
 	return nil
 }

@@ -412,6 +412,13 @@ type TokenStore interface {
 	// holds for the subject (a user withdrawing one app's access) and
 	// reports how many it deleted.
 	RevokeUserClientTokens(ctx context.Context, subject, clientID string) (int, error)
+	// RevokeSessionTokens deletes every token of every kind issued to the
+	// subject under the SSO session sid (a user ending a session: the
+	// apps signed in through it lose access) and reports how many it
+	// deleted. sid is the value stored in Token.SessionID; tokens of
+	// another subject with the same sid are kept, and an empty sid
+	// matches nothing.
+	RevokeSessionTokens(ctx context.Context, subject, sid string) (int, error)
 	// UseOnce records key until exp and returns ErrAlreadyExists if it is
 	// already recorded and not expired (client assertion jti replay).
 	UseOnce(ctx context.Context, key string, exp time.Time) error

@@ -306,15 +306,15 @@ func decodeToken(kind storage.TokenKind, sig string, b []byte) (*storage.Token, 
 	return t, d.err
 }
 
-// CreateToken implements storage.TokenStore. The token and its three
-// index entries (grant, subject, client) go in one round trip.
+// CreateToken implements storage.TokenStore. The token and its index
+// entries (grant, subject, session, client) go in one round trip.
 func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 	return s.WriteTokens(ctx, []*storage.Token{t}, nil)
 }
 
 // WriteTokens implements storage.TokenStore with one pipeline: the tokens,
 // the deletions, and one index update per index however many of the
-// tokens it lists (a grant's access and refresh tokens share three).
+// tokens it lists (a grant's access and refresh tokens share up to four).
 func (s *Store) WriteTokens(ctx context.Context, create []*storage.Token, del []storage.TokenRef) error {
 	now := s.nowMicros()
 	var ix index
@@ -331,6 +331,9 @@ func (s *Store) WriteTokens(ctx context.Context, create []*storage.Token, del []
 		ix.add(s.grantKey(t.RequestID), kindCode(t.Kind)+":"+t.Signature, t.ExpiresAt, now)
 		if t.Subject != "" {
 			ix.add(s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
+			if t.SessionID != "" {
+				ix.add(s.sessionGrantsKey(t.Subject), sessionGrant(t.SessionID, t.RequestID), t.ExpiresAt, now)
+			}
 		}
 		if t.ClientID != "" {
 			ix.add(s.clientGrantsKey(t.ClientID), t.RequestID, t.ExpiresAt, now)
@@ -430,9 +433,11 @@ func (s *Store) RevokeTokens(ctx context.Context, kind storage.TokenKind, reques
 	})
 }
 
-// RevokeSubjectTokens implements storage.TokenStore.
+// RevokeSubjectTokens implements storage.TokenStore. The subject's
+// session index goes too, whatever it still lists, so no key names the
+// subject afterwards.
 func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string) (int, error) {
-	return s.revokeGrants(ctx, s.subjectGrantsKey(subject))
+	return s.revokeGrants(ctx, s.subjectGrantsKey(subject), s.sessionGrantsKey(subject))
 }
 
 // RevokeClientTokens implements storage.TokenStore.
@@ -467,55 +472,92 @@ func (s *Store) RevokeUserClientTokens(ctx context.Context, subject, clientID st
 	if len(grants) == 0 {
 		return 0, nil
 	}
-	lists := make([]*goredis.StringSliceCmd, len(grants))
-	if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, g := range grants {
-			lists[i] = p.ZRange(ctx, s.grantKey(g), 0, -1)
-		}
-		return nil
-	}); err != nil {
-		return 0, wrap(err)
-	}
-	var keys []string
-	for _, l := range lists {
-		for _, m := range l.Val() {
-			if kind, sig, ok := strings.Cut(m, ":"); ok {
-				keys = append(keys, s.tokenKey(codeKind(kind), sig))
-			}
-		}
-	}
-	return s.deleteTokens(ctx, keys, func(ctx context.Context, p goredis.Pipeliner) {
-		for _, g := range grants {
-			p.Del(ctx, s.grantKey(g))
-		}
+	return s.deleteGrants(ctx, grants, func(ctx context.Context, p goredis.Pipeliner) {
 		p.ZRem(ctx, subjectIndex, toAny(grants)...)
 		p.ZRem(ctx, clientIndex, toAny(grants)...)
 	})
 }
 
-// revokeGrants deletes every token of the grants listed in index: one
-// round trip for the grant list, one for the grants' tokens, one for the
-// deletes.
-func (s *Store) revokeGrants(ctx context.Context, index string) (int, error) {
-	grants, err := s.c.ZRange(ctx, index, 0, -1).Result()
-	if err != nil || len(grants) == 0 {
+// sessionGrantsKey is the index of the grants issued to sub under its
+// SSO sessions: a sorted set, in sub's slot, of sessionGrant members. One
+// index per subject rather than per session, so that RevokeSubjectTokens
+// knows its name; being the subject's, another user's sid finds nothing
+// in it.
+func (s *Store) sessionGrantsKey(sub string) string { return s.subjectGrantsKey(sub) + ":sessions" }
+
+// sessionGrant is the member of sessionGrantsKey for the grant requestID
+// issued under the session sid. The length prefix makes the prefix of
+// one session's members no other session's.
+func sessionGrant(sid, requestID string) string {
+	return sessionPrefix(sid) + requestID
+}
+
+func sessionPrefix(sid string) string { return strconv.Itoa(len(sid)) + ":" + sid + ":" }
+
+// RevokeSessionTokens implements storage.TokenStore from the subject's
+// session index (see sessionGrantsKey): one round trip for the index, one
+// for the grants' tokens, one for the deletes.
+func (s *Store) RevokeSessionTokens(ctx context.Context, subject, sid string) (int, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	index := s.sessionGrantsKey(subject)
+	members, err := s.c.ZRange(ctx, index, 0, -1).Result()
+	if err != nil {
 		return 0, wrap(err)
 	}
-	lists := make([]*goredis.StringSliceCmd, len(grants))
-	if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
-		for i, g := range grants {
-			lists[i] = p.ZRange(ctx, s.grantKey(g), 0, -1)
+	prefix := sessionPrefix(sid)
+	var grants, gone []string
+	for _, m := range members {
+		if g, ok := strings.CutPrefix(m, prefix); ok {
+			grants = append(grants, g)
+			gone = append(gone, m)
 		}
-		return nil
-	}); err != nil {
+	}
+	if len(grants) == 0 {
+		return 0, nil
+	}
+	return s.deleteGrants(ctx, grants, func(ctx context.Context, p goredis.Pipeliner) {
+		p.ZRem(ctx, index, toAny(gone)...)
+	})
+}
+
+// revokeGrants deletes every token of the grants listed in index, then
+// index and the indexes in also: one round trip for the grant list, one
+// for the grants' tokens, one for the deletes.
+func (s *Store) revokeGrants(ctx context.Context, index string, also ...string) (int, error) {
+	grants, err := s.c.ZRange(ctx, index, 0, -1).Result()
+	if err != nil || len(grants)+len(also) == 0 {
 		return 0, wrap(err)
 	}
+	return s.deleteGrants(ctx, grants, func(ctx context.Context, p goredis.Pipeliner) {
+		p.Del(ctx, index)
+		for _, k := range also {
+			p.Del(ctx, k)
+		}
+	})
+}
+
+// deleteGrants deletes every token of grants and their lists, plus
+// whatever more queues: one round trip for the grants' tokens (none when
+// there are no grants), one for the deletes.
+func (s *Store) deleteGrants(ctx context.Context, grants []string, more func(context.Context, goredis.Pipeliner)) (int, error) {
 	var keys []string
-	for _, l := range lists {
-		for _, m := range l.Val() {
-			kind, sig, ok := strings.Cut(m, ":")
-			if ok {
-				keys = append(keys, s.tokenKey(codeKind(kind), sig))
+	if len(grants) > 0 {
+		lists := make([]*goredis.StringSliceCmd, len(grants))
+		if _, err := s.c.Pipelined(ctx, func(p goredis.Pipeliner) error {
+			for i, g := range grants {
+				lists[i] = p.ZRange(ctx, s.grantKey(g), 0, -1)
+			}
+			return nil
+		}); err != nil {
+			return 0, wrap(err)
+		}
+		for _, l := range lists {
+			for _, m := range l.Val() {
+				if kind, sig, ok := strings.Cut(m, ":"); ok {
+					keys = append(keys, s.tokenKey(codeKind(kind), sig))
+				}
 			}
 		}
 	}
@@ -523,7 +565,7 @@ func (s *Store) revokeGrants(ctx context.Context, index string) (int, error) {
 		for _, g := range grants {
 			p.Del(ctx, s.grantKey(g))
 		}
-		p.Del(ctx, index)
+		more(ctx, p)
 	})
 }
 

@@ -256,6 +256,18 @@ func (s *Store) RevokeUserClientTokens(ctx context.Context, subject, clientID st
 	return int(n), err
 }
 
+// RevokeSessionTokens implements storage.TokenStore. The subject index
+// (tokens_subject) narrows the delete to the user's tokens, few enough
+// that session_id needs no index of its own, which every token write
+// would pay for.
+func (s *Store) RevokeSessionTokens(ctx context.Context, subject, sid string) (int, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	n, err := s.exec(ctx, `DELETE FROM tokens WHERE subject = ? AND session_id = ?`, subject, sid)
+	return int(n), err
+}
+
 // UseOnce implements storage.TokenStore. The upsert only overwrites a
 // marker that has expired, so a live marker makes it change nothing.
 func (s *Store) UseOnce(ctx context.Context, key string, exp time.Time) error {

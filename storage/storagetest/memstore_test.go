@@ -734,6 +734,10 @@ func (s *memStore) RevokeUserClientTokens(_ context.Context, subject, clientID s
 	return s.revokeWhere(func(t storage.Token) bool { return t.Subject == subject && t.ClientID == clientID }), nil
 }
 
+func (s *memStore) RevokeSessionTokens(_ context.Context, subject, sid string) (int, error) {
+	return s.revokeWhere(func(t storage.Token) bool { return sid != "" && t.Subject == subject && t.SessionID == sid }), nil
+}
+
 func (s *memStore) revokeWhere(match func(storage.Token) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -262,6 +262,7 @@ var tokenTests = []stateTest{
 			t.Errorf("RevokeClientTokens(client-1) afterwards = %d, %v; want 3 (user-2's grant and the client_credentials token)", n, err)
 		}
 	}},
+	revokeSessionTokensTest,
 	{"UseOnce", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		exp := clock.Now().Add(5 * time.Minute)
 		must(t, s.UseOnce(t.Context(), "jti-1", exp), "UseOnce(jti-1) first time")

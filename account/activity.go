@@ -1,7 +1,10 @@
 package account
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -10,10 +13,16 @@ import (
 )
 
 // The "Activity" page: the user's security-relevant history from the
-// audit store, newest first, a page at a time: when, what in plain words,
-// from which address and browser.
+// audit store, and from the consent ledger the apps they let in and the
+// messages they subscribed to or unsubscribed from, merged newest first,
+// a page at a time: when, what in plain words, from which address and
+// browser.
 //
-//	GET /account/activity[?after=<event ID>]
+//	GET /account/activity[?after=<cursor>]
+//
+// A cursor continues below the last event shown of each source:
+// "<audit event ID>.<ledger entry ID>", either part empty when the page
+// showed none of that source yet.
 
 const pathActivity = "/account/activity"
 
@@ -32,12 +41,16 @@ type activityData struct {
 }
 
 type eventView struct {
-	When          time.Time
-	Clock         string // When's time of day, UTC
-	What          string
-	IP            string
-	Browser, OS   string
-	UnknownClient string // the user agent, cut short, when Browser is unknown
+	When  time.Time
+	Clock string // When's time of day, UTC
+	What  string
+	// Subject, for a sentence with a %s, is what it is about: an app's
+	// name, or a purpose's label (translated, as Channel is, the
+	// sentence's second %s).
+	Subject, Channel string
+	IP               string
+	Browser, OS      string
+	UnknownClient    string // the user agent, cut short, when Browser is unknown
 }
 
 // eventDescriptions say in plain words what an audit event type records
@@ -100,32 +113,163 @@ func (h *Handler) activity(w http.ResponseWriter, r *http.Request) {
 	}
 	d := activityData{Title: "Activity", User: user}
 	status := http.StatusOK
+	const badPage = "That page of your activity does not exist. Here are your latest events."
 	after := r.URL.Query().Get("after")
-	if !validAfter(after) {
-		status, after = http.StatusBadRequest, ""
-		d.Error = "That page of your activity does not exist. Here are your latest events."
+	auditAfter, ledgerAfter, ok := parseCursor(after)
+	if !ok {
+		status, after, auditAfter, ledgerAfter = http.StatusBadRequest, "", "", ""
+		d.Error = badPage
 	}
-	events, next, err := h.cfg.Audit.ListAudit(r.Context(), user.ID, storage.Page{After: after, Limit: activityPageSize})
+	ledger, err := h.ledgerHistory(r.Context(), user.ID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
 	}
-	d.Next, d.Newest = next, after != ""
-	for _, e := range events {
-		d.Events = append(d.Events, viewEvent(e))
+	if ledgerAfter != "" {
+		i := slices.IndexFunc(ledger, func(e *storage.ConsentEvent) bool { return e.ID == ledgerAfter })
+		if i < 0 {
+			status, after, auditAfter, ledgerAfter = http.StatusBadRequest, "", "", ""
+			d.Error = badPage
+		}
+		ledger = ledger[i+1:]
+	}
+	events, next, err := h.cfg.Audit.ListAudit(r.Context(), user.ID, storage.Page{After: auditAfter, Limit: activityPageSize})
+	if err != nil {
+		h.serverError(w, r, err)
+		return
+	}
+	d.Newest = after != ""
+	names := map[string]string{}
+	// Newest first from both. A page shows at most as many audit events
+	// as were listed, so none listed later is newer than a ledger entry
+	// shown here.
+	var a, l int // the audit events and ledger entries shown
+	for len(d.Events) < activityPageSize && (a < len(events) || l < len(ledger)) {
+		if l == len(ledger) || a < len(events) && !events[a].Time.Before(ledger[l].At) {
+			d.Events = append(d.Events, viewEvent(events[a]))
+			auditAfter = events[a].ID
+			a++
+			continue
+		}
+		v, err := h.viewLedgerEntry(r.Context(), ledger[l], names)
+		if err != nil {
+			h.serverError(w, r, err)
+			return
+		}
+		d.Events = append(d.Events, v)
+		ledgerAfter = ledger[l].ID
+		l++
+	}
+	if a < len(events) || next != "" || l < len(ledger) {
+		d.Next = auditAfter + "." + ledgerAfter
 	}
 	h.render(w, r, status, "activity", d)
+}
+
+// parseCursor splits the after parameter of the page into the ID to list
+// audit events below and the ledger entry to continue after; a bare event
+// ID (an older link) starts the ledger from its newest entry. ok is false
+// for a value no page links to.
+func parseCursor(after string) (audit, ledger string, ok bool) {
+	audit, ledger, _ = strings.Cut(after, ".")
+	return audit, ledger, validAfter(audit) && validAfter(ledger)
+}
+
+// ledgerDescriptions say in plain words what a consent ledger entry
+// records, keyed "<kind>:<action>"; %s is the app's name, or the
+// purpose's label and the channel's word (channelDescriptions).
+var ledgerDescriptions = map[string]string{
+	"app:" + storage.ConsentGranted:     "You allowed %s access to your account",
+	"purpose:" + storage.ConsentGranted: "You subscribed to %s by %s",
+	"purpose:" + storage.ConsentRevoked: "You unsubscribed from %s by %s",
+}
+
+// channelDescriptions name the channels of an opt-in inside a sentence.
+var channelDescriptions = map[string]string{
+	storage.ChannelEmail: "email",
+	storage.ChannelSMS:   "text message",
+}
+
+// ledgerKey is the key of e in ledgerDescriptions.
+func ledgerKey(e *storage.ConsentEvent) string {
+	if e.Purpose != "" {
+		return "purpose:" + e.Action
+	}
+	return "app:" + e.Action
+}
+
+// ledgerHistory returns the entries of the user's consent ledger the page
+// shows, newest first: an app let in, an opt-in turned on or off. An app's
+// access removed is left out, as the audit log holds it
+// (storage.AuditConsentRevoked).
+func (h *Handler) ledgerHistory(ctx context.Context, userID string) ([]*storage.ConsentEvent, error) {
+	if h.cfg.Consents == nil {
+		return nil, nil
+	}
+	all, err := h.cfg.Consents.ListConsentEvents(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	var out []*storage.ConsentEvent
+	for _, e := range slices.Backward(all) {
+		if _, ok := ledgerDescriptions[ledgerKey(e)]; ok {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+// viewLedgerEntry is e as the page shows it; names caches the apps' names
+// by client ID.
+func (h *Handler) viewLedgerEntry(ctx context.Context, e *storage.ConsentEvent, names map[string]string) (eventView, error) {
+	v := eventView{When: e.At.UTC(), Clock: e.At.UTC().Format("15:04"), IP: e.IP, What: ledgerDescriptions[ledgerKey(e)]}
+	v.setClient(e.UserAgent)
+	if e.Purpose == "" {
+		name, ok := names[e.ClientID]
+		if !ok {
+			name = e.ClientID
+			if h.cfg.Clients != nil {
+				c, err := h.cfg.Clients.GetClient(ctx, e.ClientID)
+				switch {
+				case err == nil && c.Name != "":
+					name = c.Name
+				case err != nil && !errors.Is(err, storage.ErrNotFound):
+					return v, err
+				}
+			}
+			names[e.ClientID] = name
+		}
+		v.Subject = name
+		return v, nil
+	}
+	v.Subject = e.Purpose
+	for _, p := range h.cfg.Purposes {
+		if p.ID == e.Purpose {
+			v.Subject = p.Label
+		}
+	}
+	channel := strings.Join(e.Scopes, ", ")
+	if len(e.Scopes) == 1 && channelDescriptions[e.Scopes[0]] != "" {
+		channel = channelDescriptions[e.Scopes[0]]
+	}
+	v.Channel = channel
+	return v, nil
 }
 
 // viewEvent is e as the page shows it.
 func viewEvent(e *storage.AuditEvent) eventView {
 	v := eventView{When: e.Time.UTC(), Clock: e.Time.UTC().Format("15:04"), IP: e.IP}
 	v.What = describe(e)
-	v.Browser, v.OS = browserOf(e.UserAgent)
-	if v.Browser == "" && e.UserAgent != "" {
-		v.UnknownClient = cut(e.UserAgent, 60)
-	}
+	v.setClient(e.UserAgent)
 	return v
+}
+
+// setClient sets the browser and system of v from the user agent ua.
+func (v *eventView) setClient(ua string) {
+	v.Browser, v.OS = browserOf(ua)
+	if v.Browser == "" && ua != "" {
+		v.UnknownClient = cut(ua, 60)
+	}
 }
 
 // describe says in plain words what e records.

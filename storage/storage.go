@@ -180,6 +180,7 @@ type ConsentEvent struct {
 const (
 	KeyActive  = "active"  // signs new tokens; exactly one per algorithm
 	KeyRetired = "retired" // still published until NotAfter so old tokens verify
+	KeyNext    = "next"    // published before it signs; at most one per algorithm
 )
 
 // SigningKey is a provider signing key. PrivateKey is sealed by the caller
@@ -355,6 +356,23 @@ type KeyStore interface {
 	// there is one active key per algorithm.
 	RotateKey(ctx context.Context, next *SigningKey, retireAfter time.Time) error
 	DeleteKey(ctx context.Context, id string) error
+}
+
+// KeyScheduler is a KeyStore that rotates keys with overlap: a key is
+// published (KeyNext) some time before it signs, then promoted. Several
+// nodes call these at once; the store decides which call wins.
+type KeyScheduler interface {
+	KeyStore
+	// PublishKey stores next as the next key of its algorithm (Status
+	// KeyNext, NotAfter zero), leaving the active key signing. It returns
+	// ErrAlreadyExists, storing nothing, when the algorithm already has a
+	// next key.
+	PublishKey(ctx context.Context, next *SigningKey) error
+	// PromoteKey atomically makes the next key id the active key of its
+	// algorithm and retires the active one (Status KeyRetired, NotAfter
+	// retireAfter). It returns ErrNotFound, changing nothing, when id is
+	// not a next key (already promoted, or deleted).
+	PromoteKey(ctx context.Context, id string, retireAfter time.Time) error
 }
 
 // SessionStore stores SSO sessions and pending interactions.

@@ -1,10 +1,12 @@
 package authz
 
 import (
+	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/atrium-id/atrium/storage"
 )
@@ -180,5 +182,31 @@ func TestConsentDeclinedTamperedForm(t *testing.T) {
 	// The address, neither granted nor declined, still asks.
 	if run := e.consentFlow(b, codeParams("shop", "openid phone address", challenge), stop); run.pages != 1 {
 		t.Fatalf("asking for the address after a tampered form: %d consent pages, want 1", run.pages)
+	}
+}
+
+// The data export lists the scopes the user declined with each consent.
+func TestConsentDeclinedExported(t *testing.T) {
+	e := newDataEnv(t)
+	if err := e.store.PutConsent(t.Context(), &storage.Consent{UserID: e.userID, ClientID: "app", Scopes: []string{"email"},
+		Declined: []string{"profile", "offline_access"}}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	e.session(b, time.Now())
+	_, page := e.get(b, "/account/data")
+	resp := submitForm(t, b, e.srv.URL+"/account/data", page, "/account/export", nil)
+	body := readBody(t, resp)
+	var doc struct {
+		Consents []struct {
+			ClientID string   `json:"client_id"`
+			Declined []string `json:"declined"`
+		} `json:"consents"`
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("export: %d %v %.300s", resp.StatusCode, err, body)
+	}
+	if len(doc.Consents) != 1 || doc.Consents[0].ClientID != "app" || !slices.Equal(doc.Consents[0].Declined, []string{"profile", "offline_access"}) {
+		t.Fatalf("exported consents = %+v, want app declining profile and offline_access", doc.Consents)
 	}
 }

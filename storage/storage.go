@@ -53,8 +53,52 @@ type Client struct {
 	// FirstParty marks the operator's own apps: their users are not asked
 	// for consent (unless the request has prompt=consent).
 	FirstParty bool
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Contacts are the e-mail addresses of the people responsible for the
+	// client.
+	Contacts []string
+	// UserinfoSignedResponseAlg is the algorithm the userinfo response is
+	// signed with (a JWT, application/jwt); empty for plain JSON.
+	UserinfoSignedResponseAlg string
+	// RequestObjectSigningAlg is the only algorithm the client's request
+	// objects may be signed with; empty for any the provider supports.
+	RequestObjectSigningAlg string
+	// RequestURIs are the request_uri values the client may send.
+	RequestURIs []string
+	// FrontchannelLogoutURI is loaded in an iframe when the user signs
+	// out; FrontchannelLogoutSessionRequired asks for iss and sid on it.
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
+	// BackchannelLogoutURI receives a logout token when the user signs
+	// out; BackchannelLogoutSessionRequired asks for sid in it.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
+	// DefaultMaxAge is the max_age in seconds applied to the client's
+	// authorization requests that carry none; 0 for none.
+	DefaultMaxAge int
+	// RequireAuthTime puts auth_time into every ID token of the client.
+	RequireAuthTime bool
+	// AccessTokenFormat is the format of the client's access tokens: ""
+	// or "opaque" for opaque tokens, "jwt" for RFC 9068 JWTs.
+	AccessTokenFormat string
+	// DPoPBoundAccessTokens makes the client's access tokens DPoP-bound
+	// (RFC 9449): a token request without a DPoP proof is refused.
+	DPoPBoundAccessTokens bool
+	// SoftwareID and SoftwareVersion identify the client software
+	// (RFC 7591 §2).
+	SoftwareID      string
+	SoftwareVersion string
+	// Registration is how the client came to be: "" by the operator
+	// (configuration or CLI), "dynamic" registered over HTTP (RFC 7591).
+	Registration string
+	// RegistrationAccessTokenHash is the SHA-256 digest of the RFC 7592
+	// registration access token that manages a dynamically registered
+	// client; compare in constant time. Empty for other clients.
+	RegistrationAccessTokenHash []byte
+	// ClientSecretExpiresAt is when the client secret expires; zero for
+	// never.
+	ClientSecretExpiresAt time.Time
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
 
 // Address is the OpenID Connect address claim.

@@ -246,6 +246,28 @@ CREATE TABLE outbox_deliveries (
 	`
 ALTER TABLE consents ADD COLUMN declined TEXT NOT NULL DEFAULT '[]';
 `,
+	// The client metadata of OpenID Connect Dynamic Client Registration
+	// and RFC 7591/7592: contacts, signing algorithms, logout URIs,
+	// default max_age, token format, and how the client was registered.
+	`
+ALTER TABLE clients ADD COLUMN contacts TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN userinfo_signed_response_alg TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN request_object_signing_alg TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN request_uris TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE clients ADD COLUMN frontchannel_logout_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN frontchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN backchannel_logout_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN backchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN default_max_age INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN require_auth_time INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN access_token_format TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN dpop_bound_access_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE clients ADD COLUMN software_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN software_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN registration_access_token_hash {{blob}};
+ALTER TABLE clients ADD COLUMN client_secret_expires_at BIGINT NOT NULL DEFAULT 0;
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

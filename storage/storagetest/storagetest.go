@@ -94,6 +94,7 @@ func full(ts []stateTest) []test {
 func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) Store) {
 	run(t, newStore, []suite[Store]{
 		{"Clients", clientTests},
+		{"ClientMetadata", clientMetadataTests},
 		{"Users", userTests},
 		{"Credentials", credentialTests},
 		{"Identities", identityTests},

@@ -306,15 +306,15 @@ func decodeToken(kind storage.TokenKind, sig string, b []byte) (*storage.Token, 
 	return t, d.err
 }
 
-// CreateToken implements storage.TokenStore. The token and its index
-// entries (grant, subject, session, client) go in one round trip.
+// CreateToken implements storage.TokenStore. The token and its three
+// index entries (grant, subject and session, client) go in one round trip.
 func (s *Store) CreateToken(ctx context.Context, t *storage.Token) error {
 	return s.WriteTokens(ctx, []*storage.Token{t}, nil)
 }
 
 // WriteTokens implements storage.TokenStore with one pipeline: the tokens,
 // the deletions, and one index update per index however many of the
-// tokens it lists (a grant's access and refresh tokens share up to four).
+// tokens it lists (a grant's access and refresh tokens share three).
 func (s *Store) WriteTokens(ctx context.Context, create []*storage.Token, del []storage.TokenRef) error {
 	now := s.nowMicros()
 	var ix index
@@ -332,7 +332,8 @@ func (s *Store) WriteTokens(ctx context.Context, create []*storage.Token, del []
 		if t.Subject != "" {
 			ix.add(s.subjectGrantsKey(t.Subject), t.RequestID, t.ExpiresAt, now)
 			if t.SessionID != "" {
-				ix.add(s.sessionGrantsKey(t.Subject), sessionGrant(t.SessionID, t.RequestID), t.ExpiresAt, now)
+				// Same index, same command: no extra work per write.
+				ix.add(s.subjectGrantsKey(t.Subject), sessionGrant(t.SessionID, t.RequestID), t.ExpiresAt, now)
 			}
 		}
 		if t.ClientID != "" {
@@ -433,11 +434,9 @@ func (s *Store) RevokeTokens(ctx context.Context, kind storage.TokenKind, reques
 	})
 }
 
-// RevokeSubjectTokens implements storage.TokenStore. The subject's
-// session index goes too, whatever it still lists, so no key names the
-// subject afterwards.
+// RevokeSubjectTokens implements storage.TokenStore.
 func (s *Store) RevokeSubjectTokens(ctx context.Context, subject string) (int, error) {
-	return s.revokeGrants(ctx, s.subjectGrantsKey(subject), s.sessionGrantsKey(subject))
+	return s.revokeGrants(ctx, s.subjectGrantsKey(subject))
 }
 
 // RevokeClientTokens implements storage.TokenStore.
@@ -478,30 +477,25 @@ func (s *Store) RevokeUserClientTokens(ctx context.Context, subject, clientID st
 	})
 }
 
-// sessionGrantsKey is the index of the grants issued to sub under its
-// SSO sessions: a sorted set, in sub's slot, of sessionGrant members. One
-// index per subject rather than per session, so that RevokeSubjectTokens
-// knows its name; being the subject's, another user's sid finds nothing
-// in it.
-func (s *Store) sessionGrantsKey(sub string) string { return s.subjectGrantsKey(sub) + ":sessions" }
+// sessionGrant is the member of the subject's grant index that says the
+// grant requestID was issued under the SSO session sid. It starts with a
+// NUL byte, which no request ID does, so the revocations by subject and
+// client tell it from the grant members; the length prefix makes one
+// session's prefix no other session's. Keeping these in the subject's
+// index costs WriteTokens no extra command, and they go with the index.
+func sessionGrant(sid, requestID string) string { return sessionPrefix(sid) + requestID }
 
-// sessionGrant is the member of sessionGrantsKey for the grant requestID
-// issued under the session sid. The length prefix makes the prefix of
-// one session's members no other session's.
-func sessionGrant(sid, requestID string) string {
-	return sessionPrefix(sid) + requestID
-}
+func sessionPrefix(sid string) string { return "\x00" + strconv.Itoa(len(sid)) + ":" + sid + ":" }
 
-func sessionPrefix(sid string) string { return strconv.Itoa(len(sid)) + ":" + sid + ":" }
-
-// RevokeSessionTokens implements storage.TokenStore from the subject's
-// session index (see sessionGrantsKey): one round trip for the index, one
-// for the grants' tokens, one for the deletes.
+// RevokeSessionTokens implements storage.TokenStore from the session
+// members of the subject's grant index (see sessionGrant), so another
+// user's sid finds nothing: one round trip for the index, one for the
+// grants' tokens, one for the deletes.
 func (s *Store) RevokeSessionTokens(ctx context.Context, subject, sid string) (int, error) {
 	if sid == "" {
 		return 0, nil
 	}
-	index := s.sessionGrantsKey(subject)
+	index := s.subjectGrantsKey(subject)
 	members, err := s.c.ZRange(ctx, index, 0, -1).Result()
 	if err != nil {
 		return 0, wrap(err)
@@ -511,7 +505,7 @@ func (s *Store) RevokeSessionTokens(ctx context.Context, subject, sid string) (i
 	for _, m := range members {
 		if g, ok := strings.CutPrefix(m, prefix); ok {
 			grants = append(grants, g)
-			gone = append(gone, m)
+			gone = append(gone, m, g)
 		}
 	}
 	if len(grants) == 0 {
@@ -522,19 +516,17 @@ func (s *Store) RevokeSessionTokens(ctx context.Context, subject, sid string) (i
 	})
 }
 
-// revokeGrants deletes every token of the grants listed in index, then
-// index and the indexes in also: one round trip for the grant list, one
-// for the grants' tokens, one for the deletes.
-func (s *Store) revokeGrants(ctx context.Context, index string, also ...string) (int, error) {
-	grants, err := s.c.ZRange(ctx, index, 0, -1).Result()
-	if err != nil || len(grants)+len(also) == 0 {
+// revokeGrants deletes every token of the grants listed in index, and
+// index: one round trip for the grant list, one for the grants' tokens,
+// one for the deletes.
+func (s *Store) revokeGrants(ctx context.Context, index string) (int, error) {
+	members, err := s.c.ZRange(ctx, index, 0, -1).Result()
+	if err != nil || len(members) == 0 {
 		return 0, wrap(err)
 	}
+	grants := slices.DeleteFunc(members, func(m string) bool { return strings.HasPrefix(m, "\x00") }) // session members
 	return s.deleteGrants(ctx, grants, func(ctx context.Context, p goredis.Pipeliner) {
 		p.Del(ctx, index)
-		for _, k := range also {
-			p.Del(ctx, k)
-		}
 	})
 }
 

@@ -47,9 +47,13 @@ var revokeSessionTokensTest = stateTest{"RevokeSessionTokens", func(t *testing.T
 	if err != nil || n != 2 {
 		t.Errorf("RevokeSessionTokens(user-1, sid-a) after a new grant = %d, %v; want 2", n, err)
 	}
+	n, err = s.RevokeSessionTokens(t.Context(), "user-1", "sid-a:b")
+	if err != nil || n != 1 {
+		t.Errorf("RevokeSessionTokens(user-1, sid-a:b) after revoking sid-a = %d, %v; want 1", n, err)
+	}
 	n, err = s.RevokeSubjectTokens(t.Context(), "user-1")
-	if err != nil || n != len(allKinds)+3 {
-		t.Errorf("RevokeSubjectTokens(user-1) afterwards = %d, %v; want %d (the grants under sid-b, sid-a:b and no session)", n, err, len(allKinds)+3)
+	if err != nil || n != len(allKinds)+2 {
+		t.Errorf("RevokeSubjectTokens(user-1) afterwards = %d, %v; want %d (the grants under sid-b and no session)", n, err, len(allKinds)+2)
 	}
 	if n, err := s.RevokeSessionTokens(t.Context(), "user-1", "sid-b"); err != nil || n != 0 {
 		t.Errorf("RevokeSessionTokens(user-1, sid-b) after RevokeSubjectTokens(user-1) = %d, %v; want 0", n, err)

@@ -83,6 +83,11 @@ var clientSpecs = map[string]clientSpec{
 	"form-post":     {},
 	"no-nonce":      {},
 	"rotate":        {},
+	// The openid-client relying party (TestOpenIDClientRP).
+	"openid-client-basic":  {},
+	"openid-client-post":   {authMethod: authPost},
+	"openid-client-public": {public: true},
+	"openid-client-pkjwt":  {authMethod: authPrivateJWT},
 }
 
 // userNames are the fixture users, one per test that signs in.
@@ -91,7 +96,7 @@ var userNames = []string{
 	"refresh", "refresh-reuse", "introspect", "revoke", "sso", "prompt-none",
 	"prompt-login", "max-age-1", "max-age-10000", "params", "post-authz",
 	"login-errors", "csrf", "consent-deny", "form-post", "no-nonce", "rotate",
-	"errors",
+	"errors", "openid-client",
 }
 
 // rp is a registered client: a relying party the tests act as.

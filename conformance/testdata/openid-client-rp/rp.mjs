@@ -1,0 +1,380 @@
+// A second, independent relying party for Atrium's conformance tests:
+// openid-client (OpenID Certified) runs against a running Atrium and every
+// check it makes is the library's own. The Go test (openid_client_test.go)
+// starts it and stands in for the browser.
+//
+// Protocol: one JSON object a line on stdout.
+//   {"step": name, "ok": true, ...}        a step passed
+//   {"step": name, "ok": false, "error"}   a step failed (the library raised)
+//   {"step": name, "skipped": reason}      a feature discovery does not advertise
+//   {"step": "authorize", "flow", "url"}   asks the browser to open url, sign
+//                                          in and consent; the answer is one
+//                                          line on stdin: {"callback": url}
+//                                          (the redirect back to the client)
+//                                          or {"error": "..."}
+//   {"step": "navigate", "url"}            asks the browser to open url; the
+//                                          answer: {"redirect": url} or
+//                                          {"status": n, "text": "..."}
+//   {"step": "done", "failed": n}          last line; exit status 1 when a
+//                                          step failed
+//
+// Env: RP_CONFIG, a JSON object: issuer, sub (the user's id), clients
+// (basic, post, public, pkjwt: {id, secret, redirect_uri, jwk}).
+//
+// Features that discovery does not advertise yet (registration, PAR,
+// DPoP, logout) are reported skipped with the metadata they wait for.
+import * as readline from 'node:readline';
+import * as client from 'openid-client';
+
+const cfg = JSON.parse(process.env.RP_CONFIG ?? '{}');
+for (const k of ['issuer', 'sub', 'clients']) {
+  if (!cfg[k]) throw new Error(`RP_CONFIG.${k} is required`);
+}
+const { issuer, sub } = cfg;
+
+const emit = (msg) => process.stdout.write(`${JSON.stringify(msg)}\n`);
+
+const answers = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+
+// ask sends a request to the browser and waits for its answer.
+async function ask(msg) {
+  emit(msg);
+  const { value, done } = await answers.next();
+  if (done) throw new Error(`stdin closed before the answer to ${msg.step}`);
+  return JSON.parse(value);
+}
+
+// describe is an error as the library raised it: class, code, message and
+// the OAuth error of a response.
+function describe(e) {
+  let s = `${e?.constructor?.name ?? 'Error'}${e?.code ? ` ${e.code}` : ''}: ${e?.message ?? e}`;
+  if (e?.error) s += ` (error=${e.error}${e.error_description ? ` "${e.error_description}"` : ''})`;
+  if (e?.status) s += ` [HTTP ${e.status}]`;
+  if (e?.cause instanceof Error) s += `; cause: ${describe(e.cause)}`;
+  return s;
+}
+
+let failed = 0;
+
+// step runs one step and reports it; fn returns what to add to the report.
+async function step(name, fn) {
+  try {
+    emit({ step: name, ok: true, ...(await fn()) });
+    return true;
+  } catch (e) {
+    failed++;
+    emit({ step: name, ok: false, error: describe(e) });
+    return false;
+  }
+}
+
+const skip = (name, reason) => emit({ step: name, skipped: reason });
+
+// expectRaise runs fn, which must make the library raise; it returns the
+// error's description.
+async function expectRaise(what, fn) {
+  try {
+    await fn();
+  } catch (e) {
+    return describe(e);
+  }
+  throw new Error(`${what}: the library accepted it`);
+}
+
+function check(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+
+// The server's metadata, from the discovery step.
+let meta;
+
+// configFor is a client's configuration over the discovered metadata,
+// allowed plain http (the test server listens on localhost only) and
+// verifying ID token signatures against the JWKS.
+function configFor(c, auth) {
+  const config = new client.Configuration(meta, c.id, c.secret ? { client_secret: c.secret } : {}, auth);
+  client.allowInsecureRequests(config);
+  client.enableNonRepudiationChecks(config);
+  return config;
+}
+
+// codeFlow runs the authorization code flow with PKCE (S256), state and
+// nonce, the browser answering the pages, and returns the token response
+// and the ID token's claims, all checked by the library.
+async function codeFlow(config, c, flow, { scope = 'openid profile email offline_access', par = false, dpop } = {}) {
+  const verifier = client.randomPKCECodeVerifier();
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const params = {
+    redirect_uri: c.redirect_uri,
+    scope,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    nonce,
+  };
+  const url = par
+    ? await client.buildAuthorizationUrlWithPAR(config, params, { DPoP: dpop })
+    : client.buildAuthorizationUrl(config, params);
+  const answer = await ask({ step: 'authorize', flow, url: url.href });
+  check(answer.callback, `the browser did not come back to the client: ${answer.error}`);
+  const tokens = await client.authorizationCodeGrant(
+    config,
+    new URL(answer.callback),
+    { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
+    undefined,
+    { DPoP: dpop },
+  );
+  const claims = tokens.claims();
+  check(claims?.sub === sub, `id_token sub = ${claims?.sub}, want ${sub}`);
+  return { tokens, claims };
+}
+
+// --- steps ---
+
+async function discovery() {
+  const opts = { execute: [client.allowInsecureRequests] };
+  await step('discovery', async () => {
+    const config = await client.discovery(new URL(issuer), cfg.clients.basic.id, undefined, undefined, opts);
+    meta = config.serverMetadata();
+    check(meta.issuer === issuer, `issuer ${meta.issuer}, want ${issuer}`);
+    return {
+      features: {
+        registration: !!meta.registration_endpoint,
+        par: !!meta.pushed_authorization_request_endpoint,
+        dpop: !!meta.dpop_signing_alg_values_supported,
+        logout: !!meta.end_session_endpoint,
+      },
+    };
+  });
+  await step('discovery-oauth', async () => {
+    const config = await client.discovery(new URL(issuer), cfg.clients.basic.id, undefined, undefined, {
+      ...opts,
+      algorithm: 'oauth2',
+    });
+    check(config.serverMetadata().issuer === issuer, `RFC 8414 issuer ${config.serverMetadata().issuer}`);
+  });
+}
+
+// confidential runs everything a confidential client does with its tokens:
+// the code flow, userinfo, refresh, introspection and revocation.
+async function confidential() {
+  const c = cfg.clients.basic;
+  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  let tokens;
+  if (!(await step('code-basic', async () => {
+    ({ tokens } = await codeFlow(config, c, 'code-basic'));
+    check(tokens.refresh_token, 'no refresh_token for offline_access');
+    return { token_type: tokens.token_type, scope: tokens.scope };
+  }))) {
+    return;
+  }
+  await step('userinfo', async () => {
+    const info = await client.fetchUserInfo(config, tokens.access_token, sub);
+    check(info.email, 'userinfo has no email for the email scope');
+  });
+  await step('refresh', async () => {
+    const fresh = await client.refreshTokenGrant(config, tokens.refresh_token);
+    check(fresh.access_token && fresh.access_token !== tokens.access_token, 'refresh returned no new access token');
+    await client.fetchUserInfo(config, fresh.access_token, sub);
+    tokens = { ...tokens, ...fresh };
+  });
+  await step('introspection', async () => {
+    const info = await client.tokenIntrospection(config, tokens.access_token);
+    check(info.active === true, `active = ${info.active}`);
+    check(info.client_id === c.id, `client_id = ${info.client_id}`);
+    check(info.sub === sub, `sub = ${info.sub}`);
+    const rt = await client.tokenIntrospection(config, tokens.refresh_token);
+    check(rt.active === true, `refresh token active = ${rt.active}`);
+  });
+  await step('revocation', async () => {
+    await client.tokenRevocation(config, tokens.access_token);
+    const at = await client.tokenIntrospection(config, tokens.access_token);
+    check(at.active === false, `access token active = ${at.active} after revocation`);
+    const rejected = await expectRaise('userinfo with a revoked access token', () =>
+      client.fetchUserInfo(config, tokens.access_token, sub));
+    await client.tokenRevocation(config, tokens.refresh_token, { token_type_hint: 'refresh_token' });
+    const rt = await client.tokenIntrospection(config, tokens.refresh_token);
+    check(rt.active === false, `refresh token active = ${rt.active} after revocation`);
+    const refused = await expectRaise('refresh with a revoked refresh token', () =>
+      client.refreshTokenGrant(config, tokens.refresh_token));
+    return { rejected, refused };
+  });
+}
+
+// otherAuth signs in with a client of another auth method and uses its
+// tokens: userinfo, refresh, introspection (a step of its own) and
+// revocation, each request authenticated the client's way.
+async function otherAuth(c, auth, name) {
+  const config = configFor(c, auth);
+  let tokens;
+  if (!(await step(`code-${name}`, async () => {
+    ({ tokens } = await codeFlow(config, c, `code-${name}`));
+    await client.fetchUserInfo(config, tokens.access_token, sub);
+    tokens = { ...tokens, ...(await client.refreshTokenGrant(config, tokens.refresh_token)) };
+  }))) {
+    return;
+  }
+  await step(`introspection-${name}`, async () => {
+    const info = await client.tokenIntrospection(config, tokens.access_token);
+    check(info.active === true, `active = ${info.active}`);
+    check(info.client_id === c.id, `client_id = ${info.client_id}`);
+  });
+  await step(`revocation-${name}`, async () => {
+    await client.tokenRevocation(config, tokens.refresh_token);
+    const refused = await expectRaise('refresh with a revoked refresh token', () =>
+      client.refreshTokenGrant(config, tokens.refresh_token));
+    return { refused };
+  });
+}
+
+// post is a client_secret_post client.
+function post() {
+  const c = cfg.clients.post;
+  return otherAuth(c, client.ClientSecretPost(c.secret), 'post');
+}
+
+// pkjwt is a private_key_jwt client, its RSA key given as a private JWK.
+async function pkjwt() {
+  const c = cfg.clients.pkjwt;
+  const key = await crypto.subtle.importKey('jwk', c.jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+  return otherAuth(c, client.PrivateKeyJwt({ key, kid: c.jwk.kid }), 'private-key-jwt');
+}
+
+// pub signs in with a public client: PKCE instead of a secret.
+async function pub() {
+  const c = cfg.clients.public;
+  const config = configFor(c, client.None());
+  let tokens;
+  if (!(await step('code-public', async () => {
+    ({ tokens } = await codeFlow(config, c, 'code-public'));
+    check(tokens.refresh_token, 'no refresh_token for offline_access');
+  }))) {
+    return;
+  }
+  await step('userinfo-public', () => client.fetchUserInfo(config, tokens.access_token, sub).then(() => ({})));
+  await step('refresh-public', async () => {
+    const fresh = await client.refreshTokenGrant(config, tokens.refresh_token);
+    await client.fetchUserInfo(config, fresh.access_token, sub);
+    tokens = { ...tokens, ...fresh };
+  });
+  await step('revocation-public', async () => {
+    await client.tokenRevocation(config, tokens.refresh_token);
+    const refused = await expectRaise('refresh with a revoked refresh token', () =>
+      client.refreshTokenGrant(config, tokens.refresh_token));
+    return { refused };
+  });
+}
+
+// stateMismatch is the harness's own negative case: the browser changes
+// the state of the authorization response, and the library must refuse it
+// before it redeems the code.
+async function stateMismatch() {
+  const c = cfg.clients.basic;
+  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  await step('state-mismatch', async () => {
+    const rejected = await expectRaise('an authorization response with a changed state', () =>
+      codeFlow(config, c, 'state-mismatch', { scope: 'openid' }));
+    check(/state/i.test(rejected), `raised, but not about the state: ${rejected}`);
+    return { rejected };
+  });
+}
+
+// registration registers a client over HTTP (RFC 7591) and signs in with it.
+async function registration() {
+  if (!meta.registration_endpoint) return skip('registration', 'discovery has no registration_endpoint');
+  const redirect = 'https://openid-client-registered.rp.test/callback';
+  await step('registration', async () => {
+    const config = await client.dynamicClientRegistration(
+      new URL(issuer),
+      {
+        client_name: 'openid-client registered',
+        redirect_uris: [redirect],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      undefined,
+      { execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks], initialAccessToken: cfg.initialAccessToken },
+    );
+    const registered = { id: config.clientMetadata().client_id, redirect_uri: redirect };
+    const { tokens } = await codeFlow(config, registered, 'registration', { scope: 'openid email' });
+    await client.fetchUserInfo(config, tokens.access_token, sub);
+    return { client_id: registered.id };
+  });
+}
+
+// par sends the authorization request by PAR (RFC 9126).
+async function par() {
+  if (!meta.pushed_authorization_request_endpoint) {
+    return skip('par', 'discovery has no pushed_authorization_request_endpoint');
+  }
+  const c = cfg.clients.basic;
+  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  await step('par', async () => {
+    const { tokens } = await codeFlow(config, c, 'par', { scope: 'openid email', par: true });
+    await client.fetchUserInfo(config, tokens.access_token, sub);
+  });
+}
+
+// dpop binds the tokens to a key (RFC 9449) and uses them with proofs.
+async function dpop() {
+  const algs = meta.dpop_signing_alg_values_supported;
+  if (!algs?.length) return skip('dpop', 'discovery has no dpop_signing_alg_values_supported');
+  const c = cfg.clients.basic;
+  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  await step('dpop', async () => {
+    const alg = algs.includes('ES256') ? 'ES256' : algs[0];
+    const handle = client.getDPoPHandle(config, await client.randomDPoPKeyPair(alg));
+    const { tokens } = await codeFlow(config, c, 'dpop', { dpop: handle });
+    check(tokens.token_type?.toLowerCase() === 'dpop', `token_type = ${tokens.token_type}, want DPoP`);
+    await client.fetchUserInfo(config, tokens.access_token, sub, { DPoP: handle });
+    const fresh = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP: handle });
+    await client.fetchUserInfo(config, fresh.access_token, sub, { DPoP: handle });
+    const bearer = await expectRaise('a DPoP-bound access token used as a bearer token', () =>
+      client.fetchUserInfo(config, fresh.access_token, sub));
+    return { alg, bearer };
+  });
+}
+
+// logout ends the session (RP-initiated logout) and checks it ended: an
+// authorization with prompt=none then answers login_required. It runs
+// last, as every sign-in before it shares the browser's session.
+async function logout() {
+  if (!meta.end_session_endpoint) return skip('logout', 'discovery has no end_session_endpoint');
+  const c = cfg.clients.basic;
+  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  await step('logout', async () => {
+    const { tokens } = await codeFlow(config, c, 'logout', { scope: 'openid' });
+    const url = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token, state: client.randomState() });
+    const answer = await ask({ step: 'navigate', url: url.href });
+    check(answer.redirect || answer.status < 400, `logout answered ${answer.status}: ${answer.text}`);
+    const state = client.randomState();
+    const silent = client.buildAuthorizationUrl(config, {
+      redirect_uri: c.redirect_uri, scope: 'openid', state, prompt: 'none',
+      code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const back = await ask({ step: 'authorize', flow: 'logout-check', url: silent.href });
+    check(back.callback, `prompt=none after logout did not come back: ${back.error}`);
+    const ended = await expectRaise('prompt=none after logout', () =>
+      client.authorizationCodeGrant(config, new URL(back.callback), { expectedState: state }));
+    check(/login_required/.test(ended), `prompt=none after logout: ${ended}, want login_required`);
+    return { ended };
+  });
+}
+
+await discovery();
+if (meta) {
+  await confidential();
+  await post();
+  await pkjwt();
+  await pub();
+  await stateMismatch();
+  await registration();
+  await par();
+  await dpop();
+  await logout();
+}
+emit({ step: 'done', failed });
+process.exit(failed ? 1 : 0);

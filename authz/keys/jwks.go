@@ -4,9 +4,18 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
+
+// JWKSMaxAge is how long relying parties and HTTP caches may keep the JWKS
+// document (Cache-Control max-age). MinPublishBefore counts it: a next key
+// is published at least this long (plus the reload interval) before it
+// signs, so a cached document never lacks a key whose tokens are about.
+const JWKSMaxAge = 60 * time.Second
+
+var jwksCacheControl = "public, max-age=" + strconv.Itoa(int(JWKSMaxAge/time.Second))
 
 // JWKS returns the public halves of every published key, active first.
 func (m *Manager) JWKS(ctx context.Context) (jose.JSONWebKeySet, error) {
@@ -38,7 +47,7 @@ func (m *Manager) JWKSHandler() http.Handler {
 		}
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
-		h.Set("Cache-Control", "public, max-age=60")
+		h.Set("Cache-Control", jwksCacheControl)
 		h.Set("Content-Length", strconv.Itoa(len(s.jwks)))
 		w.WriteHeader(http.StatusOK)
 		if r.Method == http.MethodGet {

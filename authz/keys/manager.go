@@ -27,14 +27,58 @@ type Options struct {
 	// missing, so clients can ask for their ID tokens in any of them.
 	// Algorithm is always among them.
 	Algorithms []string
+	// TokenLifespan is the longest lifespan of the tokens these keys sign
+	// (ID tokens, and JWT access tokens where a client gets them); zero
+	// when unknown. RetireAfter must cover it: see MinRetireAfter.
+	TokenLifespan time.Duration
 	// RetireAfter is how long a rotated-out key stays published so the
-	// tokens it signed keep verifying; default 24h.
+	// tokens it signed keep verifying: at least MinRetireAfter(TokenLifespan,
+	// Refresh); default that or DefaultRetireAfter, whichever is longer.
 	RetireAfter time.Duration
 	// Refresh is how often the cached keys are reloaded from the store, so
-	// a rotation made by another process is picked up; default 30s.
+	// a rotation made by another process is picked up; default
+	// DefaultRefresh.
 	Refresh time.Duration
+	// RotateEvery turns on rotation on a schedule (schedule.go): the
+	// active key of each algorithm is replaced once it is this old. Zero
+	// leaves rotation to Rotate. The store must be a storage.KeyScheduler.
+	RotateEvery time.Duration
+	// PublishBefore is how long the next key is published before it
+	// signs: at least MinPublishBefore(Refresh), shorter than RotateEvery;
+	// default DefaultPublishBefore.
+	PublishBefore time.Duration
+	// CheckEvery is how often RunSchedule looks at the schedule; default
+	// DefaultCheckEvery.
+	CheckEvery time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+}
+
+// Defaults of Options.
+const (
+	DefaultRefresh       = 30 * time.Second
+	DefaultRetireAfter   = 24 * time.Hour
+	DefaultPublishBefore = 24 * time.Hour
+	DefaultCheckEvery    = 5 * time.Minute
+)
+
+// MinPublishBefore is the shortest time a next key must be published
+// before it signs, for a manager that reloads keys every refresh (0 for
+// DefaultRefresh): every node serves the key in its JWKS within refresh,
+// and a JWKS cached before that expires within JWKSMaxAge, so by then
+// every relying party that honours Cache-Control can verify the key's
+// tokens.
+func MinPublishBefore(refresh time.Duration) time.Duration {
+	return cmp.Or(refresh, DefaultRefresh) + JWKSMaxAge
+}
+
+// MinRetireAfter is the shortest time a rotated-out key must stay
+// published so that the last token it signed verifies until it expires:
+// other nodes may sign with it for up to refresh (0 for DefaultRefresh)
+// after the rotation, the token then lives tokenLifespan, and JWKSMaxAge
+// is kept as leeway for the clocks of relying parties.
+func MinRetireAfter(tokenLifespan, refresh time.Duration) time.Duration {
+	return tokenLifespan + cmp.Or(refresh, DefaultRefresh) + JWKSMaxAge
 }
 
 // KeyInfo describes a published key. It never holds private material.
@@ -44,6 +88,8 @@ type KeyInfo struct {
 	Status    string     `json:"status"`
 	CreatedAt time.Time  `json:"created_at"`
 	NotAfter  *time.Time `json:"not_after,omitempty"`
+	// SignsFrom is when the schedule promotes a next key, at the earliest.
+	SignsFrom *time.Time `json:"signs_from,omitempty"`
 }
 
 // missReloadInterval bounds reloads caused by tokens naming an unknown kid.
@@ -60,7 +106,7 @@ type Manager struct {
 	state    atomic.Pointer[keySet]
 	reloadMu sync.Mutex // one reload at a time
 	lastMiss time.Time  // guarded by reloadMu
-	writeMu  sync.Mutex // serializes Ensure and Rotate in this process
+	writeMu  sync.Mutex // serializes Ensure, Rotate and RotateDue in this process
 }
 
 // keySet is an immutable snapshot of the published keys.
@@ -68,6 +114,7 @@ type keySet struct {
 	expires time.Time       // reload after this
 	active  *key            // of the configured algorithm (else any); nil when none is active
 	byAlg   map[string]*key // the active key of each algorithm
+	next    map[string]*key // the next key of each algorithm
 	keys    []*key          // active first, then newest first
 	byKID   map[string]*key // every key in keys
 	jwks    []byte          // the JWKS document
@@ -93,14 +140,24 @@ func NewManager(store storage.KeyStore, box *secretbox.Box, opts Options) (*Mana
 	if !slices.Contains(opts.Algorithms, opts.Algorithm) {
 		opts.Algorithms = append([]string{opts.Algorithm}, opts.Algorithms...)
 	}
-	if opts.RetireAfter < 0 || opts.Refresh < 0 {
-		return nil, errors.New("keys: RetireAfter and Refresh must not be negative")
+	if opts.RetireAfter < 0 || opts.Refresh < 0 || opts.TokenLifespan < 0 ||
+		opts.RotateEvery < 0 || opts.PublishBefore < 0 || opts.CheckEvery < 0 {
+		return nil, errors.New("keys: durations must not be negative")
 	}
-	if opts.RetireAfter == 0 {
-		opts.RetireAfter = 24 * time.Hour
+	opts.Refresh = cmp.Or(opts.Refresh, DefaultRefresh)
+	minRetire := MinRetireAfter(opts.TokenLifespan, opts.Refresh)
+	switch {
+	case opts.RetireAfter == 0:
+		opts.RetireAfter = max(DefaultRetireAfter, minRetire)
+	case opts.RetireAfter < minRetire:
+		return nil, fmt.Errorf("keys: RetireAfter %s is shorter than the %s a token signed just before a rotation needs to stay verifiable", opts.RetireAfter, minRetire)
 	}
-	if opts.Refresh == 0 {
-		opts.Refresh = 30 * time.Second
+	opts.PublishBefore = cmp.Or(opts.PublishBefore, DefaultPublishBefore)
+	opts.CheckEvery = cmp.Or(opts.CheckEvery, DefaultCheckEvery)
+	if opts.RotateEvery > 0 {
+		if err := checkSchedule(store, opts); err != nil {
+			return nil, fmt.Errorf("keys: %w", err)
+		}
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -174,8 +231,8 @@ func (m *Manager) create(ctx context.Context, alg string, now, retireAfter time.
 	return k, nil
 }
 
-// List describes the published keys, read from the store: the active key
-// first, then the retired ones newest first.
+// List describes the published keys, read from the store: the active keys
+// first, then the next ones, then the retired ones, each newest first.
 func (m *Manager) List(ctx context.Context) ([]KeyInfo, error) {
 	recs, err := m.store.ListKeys(ctx)
 	if err != nil {
@@ -185,6 +242,12 @@ func (m *Manager) List(ctx context.Context) ([]KeyInfo, error) {
 		return cmp.Compare(rank(a.Status), rank(b.Status))
 	})
 	now := m.opts.Now()
+	activeSince := map[string]time.Time{}
+	for _, r := range recs {
+		if _, seen := activeSince[r.Algorithm]; !seen && r.Status == storage.KeyActive {
+			activeSince[r.Algorithm] = r.CreatedAt
+		}
+	}
 	var out []KeyInfo
 	for _, r := range recs {
 		if !r.NotAfter.IsZero() && !now.Before(r.NotAfter) {
@@ -195,17 +258,24 @@ func (m *Manager) List(ctx context.Context) ([]KeyInfo, error) {
 			na := r.NotAfter
 			ki.NotAfter = &na
 		}
+		if r.Status == storage.KeyNext && m.opts.RotateEvery > 0 {
+			from := m.signsFrom(r.CreatedAt, activeSince[r.Algorithm])
+			ki.SignsFrom = &from
+		}
 		out = append(out, ki)
 	}
 	return out, nil
 }
 
-// rank orders the active key before the others.
+// rank orders the active key first, then the next key, then the others.
 func rank(status string) int {
-	if status == storage.KeyActive {
+	switch status {
+	case storage.KeyActive:
 		return 0
+	case storage.KeyNext:
+		return 1
 	}
-	return 1
+	return 2
 }
 
 // current returns the cached keys, reloading them once Refresh has passed.
@@ -298,7 +368,7 @@ func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
 	}
 	now := m.opts.Now()
 	prev := m.state.Load()
-	s := &keySet{expires: now.Add(m.opts.Refresh), byKID: make(map[string]*key, len(recs)), byAlg: map[string]*key{}}
+	s := &keySet{expires: now.Add(m.opts.Refresh), byKID: make(map[string]*key, len(recs)), byAlg: map[string]*key{}, next: map[string]*key{}}
 	var actives, rest []*key
 	for _, r := range recs {
 		if !r.NotAfter.IsZero() && !now.Before(r.NotAfter) {
@@ -325,6 +395,9 @@ func (m *Manager) reloadLocked(ctx context.Context) (*keySet, error) {
 			s.byAlg[k.alg] = k
 			actives = append(actives, k)
 			continue
+		}
+		if k.status == storage.KeyNext && s.next[k.alg] == nil {
+			s.next[k.alg] = k
 		}
 		rest = append(rest, k)
 	}

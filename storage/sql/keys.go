@@ -58,7 +58,9 @@ func (s *Store) PromoteKey(ctx context.Context, id string, retireAfter time.Time
 			storage.KeyRetired, storage.UnixMicro(retireAfter), storage.KeyActive, id, storage.KeyNext); err != nil {
 			return err
 		}
-		return affectedOne(s.execOn(ctx, tx, `UPDATE signing_keys SET status = ? WHERE id = ? AND status = ?`,
-			storage.KeyActive, id, storage.KeyNext))
+		var now time.Time
+		s.stamp(&now, nil)
+		return affectedOne(s.execOn(ctx, tx, `UPDATE signing_keys SET status = ?, created_at = ? WHERE id = ? AND status = ?`,
+			storage.KeyActive, storage.UnixMicro(now), id, storage.KeyNext))
 	})
 }

@@ -23,6 +23,13 @@ func nextKey(k *storage.SigningKey) *storage.SigningKey {
 	return n
 }
 
+// promoted is k as PromoteKey leaves it at now: active, created now.
+func promoted(k *storage.SigningKey, now time.Time) *storage.SigningKey {
+	p := clone(k)
+	p.Status, p.CreatedAt = storage.KeyActive, now
+	return p
+}
+
 func checkScheduledKeys(t *testing.T, what string, s storage.KeyScheduler, want ...*storage.SigningKey) {
 	t.Helper()
 	got, err := s.ListKeys(t.Context())
@@ -43,17 +50,19 @@ var keyScheduleTests = []keyScheduleTest{
 		clock.Advance(time.Hour)
 		r := clock.Now().Add(24 * time.Hour)
 		must(t, s.PromoteKey(ctx, "kid-2", r), "PromoteKey(kid-2)")
-		checkScheduledKeys(t, "ListKeys after PromoteKey (the next key active, the old one retired)", s, k2, retired(k1, r))
+		p2 := promoted(k2, clock.Now())
+		checkScheduledKeys(t, "ListKeys after PromoteKey (the next key active since now, the old one retired)", s, p2, retired(k1, r))
+		clock.Advance(time.Minute)
 		wantErr(t, s.PromoteKey(ctx, "kid-2", clock.Now()), storage.ErrNotFound, "PromoteKey(kid-2 again)")
-		checkScheduledKeys(t, "ListKeys after promoting the same key again (nothing changed)", s, k2, retired(k1, r))
+		checkScheduledKeys(t, "ListKeys after promoting the same key again (nothing changed)", s, p2, retired(k1, r))
 
 		// The next round publishes a new next key.
 		clock.Advance(time.Hour)
 		k3 := fullKey("kid-3", clock.Now())
 		must(t, s.PublishKey(ctx, clone(k3)), "PublishKey(kid-3)")
-		checkScheduledKeys(t, "ListKeys after the second PublishKey", s, nextKey(k3), k2, retired(k1, r))
+		checkScheduledKeys(t, "ListKeys after the second PublishKey", s, nextKey(k3), p2, retired(k1, r))
 		clock.Set(r.Add(time.Second))
-		checkScheduledKeys(t, "ListKeys after kid-1's NotAfter (a next key never lapses)", s, nextKey(k3), k2)
+		checkScheduledKeys(t, "ListKeys after kid-1's NotAfter (a next key never lapses)", s, nextKey(k3), p2)
 	}},
 	{"OneNextKeyPerAlgorithm", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
 		ctx := t.Context()
@@ -87,8 +96,9 @@ var keyScheduleTests = []keyScheduleTest{
 		ctx := t.Context()
 		n := fullKey("kid-next", clock.Now())
 		must(t, s.PublishKey(ctx, clone(n)), "PublishKey(into an empty store)")
+		clock.Advance(time.Minute)
 		must(t, s.PromoteKey(ctx, "kid-next", clock.Now().Add(time.Hour)), "PromoteKey(with no active key)")
-		checkScheduledKeys(t, "ListKeys after promoting with no active key", s, n)
+		checkScheduledKeys(t, "ListKeys after promoting with no active key", s, promoted(n, clock.Now()))
 	}},
 	{"OtherAlgorithmsUntouched", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
 		ctx := t.Context()
@@ -103,7 +113,7 @@ var keyScheduleTests = []keyScheduleTest{
 		must(t, s.PublishKey(ctx, clone(es2)), "PublishKey(ES256)")
 		r := clock.Now().Add(time.Hour)
 		must(t, s.PromoteKey(ctx, "kid-es2", r), "PromoteKey(ES256)")
-		checkScheduledKeys(t, "ListKeys after promoting an ES256 key (the EdDSA key still active)", s, es2, retired(es, r), ed)
+		checkScheduledKeys(t, "ListKeys after promoting an ES256 key (the EdDSA key still active)", s, promoted(es2, clock.Now()), retired(es, r), ed)
 	}},
 	{"RotateKeyKeepsNextKey", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
 		ctx := t.Context()
@@ -151,6 +161,6 @@ var keyScheduleTests = []keyScheduleTest{
 			return
 		}
 		checkScheduledKeys(t, "ListKeys after 8 concurrent PromoteKey (promoted once: one active key, the old one retired by the winner)", s,
-			n, retired(k1, r.Add(time.Duration(winner)*time.Second)))
+			promoted(n, clock.Now()), retired(k1, r.Add(time.Duration(winner)*time.Second)))
 	}},
 }

@@ -56,6 +56,11 @@ type Client struct {
 	// Contacts are the e-mail addresses of the people responsible for the
 	// client.
 	Contacts []string
+	// ApplicationType is "web" or "native" (OpenID Connect Dynamic Client
+	// Registration §2); empty for web.
+	ApplicationType string
+	// ClientURI is the home page of the client, shown to users.
+	ClientURI string
 	// UserinfoSignedResponseAlg is the algorithm the userinfo response is
 	// signed with (a JWT, application/jwt); empty for plain JSON.
 	UserinfoSignedResponseAlg string
@@ -413,9 +418,11 @@ type KeyScheduler interface {
 	// next key.
 	PublishKey(ctx context.Context, next *SigningKey) error
 	// PromoteKey atomically makes the next key id the active key of its
-	// algorithm and retires the active one (Status KeyRetired, NotAfter
-	// retireAfter). It returns ErrNotFound, changing nothing, when id is
-	// not a next key (already promoted, or deleted).
+	// algorithm from now, setting its CreatedAt to now so that the age of
+	// an active key counts from when it started signing, and retires the
+	// active one (Status KeyRetired, NotAfter retireAfter). It returns
+	// ErrNotFound, changing nothing, when id is not a next key (already
+	// promoted, or deleted).
 	PromoteKey(ctx context.Context, id string, retireAfter time.Time) error
 }
 

@@ -268,6 +268,11 @@ ALTER TABLE clients ADD COLUMN registration TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN registration_access_token_hash {{blob}};
 ALTER TABLE clients ADD COLUMN client_secret_expires_at BIGINT NOT NULL DEFAULT 0;
 `,
+	// A client's application type (web or native) and home page.
+	`
+ALTER TABLE clients ADD COLUMN application_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN client_uri TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

@@ -48,6 +48,8 @@ func fullClient(id string, now time.Time) *storage.Client {
 		SoftwareID:                        "4NRB1-0XZABZI9E6-5SM3R",
 		SoftwareVersion:                   "2.1 β",
 		Registration:                      "dynamic",
+		ApplicationType:                   "native",
+		ClientURI:                         "https://rp.example/",
 		RegistrationAccessTokenHash:       append([]byte{0xff, 0x00, 0x7f}, []byte(id)...),
 		ClientSecretExpiresAt:             now.Add(90 * 24 * time.Hour),
 		CreatedAt:                         now,

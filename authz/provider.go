@@ -451,7 +451,7 @@ func (p *Provider) logOAuthError(w http.ResponseWriter, r *http.Request, rfc *fo
 
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
-	ir, err := p.oauth.NewIntrospectionRequest(ctx, r, newSession())
+	ir, err := p.newIntrospectionRequest(ctx, r, newSession())
 	if errors.Is(err, storage.ErrUnavailable) {
 		// Not "active": false; the token may well be active.
 		p.writeTokenError(w, r, err)

@@ -18,7 +18,9 @@
 //	                                   byte 0 is '1' while active,
 //	                                   and a spent token keeps only its header
 //	{g:<request id>}                   sorted set: "<kind letter>:<signature>" of every token of a grant
-//	{u:<subject>}:grants               sorted set: request IDs of the grants of a subject
+//	{u:<subject>}:grants               sorted set: request IDs of the grants of a subject, and,
+//	                                   for those issued under an SSO session, a member
+//	                                   "\x00<len(sid)>:<sid>:<request id>" (RevokeSessionTokens)
 //	{c:<client id>}:grants             sorted set: request IDs of the grants of a client
 //	{o:<key>}                          replay marker (client assertion jti), holds its expiry
 //	{n:<key>}                          rate-limit counter: hash of n (count) and exp

@@ -2,14 +2,11 @@ package keys
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,62 +15,24 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/atrium-id/atrium/internal/secretbox"
 	"github.com/atrium-id/atrium/storage"
 	sqlstore "github.com/atrium-id/atrium/storage/sql"
+	"github.com/atrium-id/atrium/storage/sql/sqltest"
 )
 
-// sqlBackends runs fn against a fresh SQLite database and, when
-// ATRIUM_TEST_POSTGRES_URL names a server, a fresh PostgreSQL schema.
-// fn's open opens one more store (one more node) on that database.
+// sqlBackends runs fn against SQLite and PostgreSQL (sqltest.Backends);
+// open opens one more store (one more node) on the same database.
 func sqlBackends(t *testing.T, fn func(t *testing.T, open func(c *clock) *sqlstore.Store)) {
-	t.Run("SQLite", func(t *testing.T) {
-		dsn := filepath.Join(t.TempDir(), "atrium.db")
-		fn(t, func(c *clock) *sqlstore.Store { return openSQL(t, dsn, c) })
-	})
-	t.Run("Postgres", func(t *testing.T) {
-		base := os.Getenv("ATRIUM_TEST_POSTGRES_URL")
-		if base == "" {
-			t.Skip("ATRIUM_TEST_POSTGRES_URL is unset")
-		}
-		var r [6]byte
-		rand.Read(r[:])
-		schema := "atrium_keys_" + hex.EncodeToString(r[:])
-		ddl := func(ctx context.Context, stmt string) {
-			conn, err := pgx.Connect(ctx, base)
-			if err != nil {
-				t.Fatalf("connect to PostgreSQL: %v", err)
-			}
-			defer conn.Close(context.Background())
-			if _, err := conn.Exec(ctx, stmt); err != nil {
-				t.Errorf("%s: %v", stmt, err)
-			}
-		}
-		ddl(t.Context(), "CREATE SCHEMA "+schema)
-		t.Cleanup(func() { ddl(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-		sep := "?"
-		if strings.Contains(base, "?") {
-			sep = "&"
-		}
-		fn(t, func(c *clock) *sqlstore.Store { return openSQL(t, base+sep+"search_path="+schema, c) })
+	sqltest.Backends(t, func(t *testing.T, open func(now func() time.Time) *sqlstore.Store) {
+		fn(t, func(c *clock) *sqlstore.Store { return open(c.Now) })
 	})
 }
 
 // newSQLClock is a clock at a whole microsecond, the precision the SQL
 // store keeps.
 func newSQLClock() *clock { return &clock{t: time.Now().Truncate(time.Microsecond)} }
-
-func openSQL(t *testing.T, dsn string, c *clock) *sqlstore.Store {
-	t.Helper()
-	s, err := sqlstore.Open(t.Context(), dsn, sqlstore.WithClock(c.Now))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // A schedule of 90 days with keys published a day ahead, for ES256 keys
 // signing tokens of an hour.
@@ -348,8 +307,7 @@ func TestScheduleOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newSQLClock()
-	dir := t.TempDir()
-	sql := openSQL(t, filepath.Join(dir, "atrium.db"), c)
+	sql := sqltest.Open(t, filepath.Join(t.TempDir(), "atrium.db"), c.Now)
 	valid := Options{Algorithm: ES256, TokenLifespan: time.Hour, RotateEvery: rotateEvery, PublishBefore: publishBefore}
 	tests := []struct {
 		name    string
@@ -397,7 +355,7 @@ func TestScheduleOptions(t *testing.T) {
 
 func TestRunSchedule(t *testing.T) {
 	c := newSQLClock()
-	st := openSQL(t, filepath.Join(t.TempDir(), "atrium.db"), c)
+	st := sqltest.Open(t, filepath.Join(t.TempDir(), "atrium.db"), c.Now)
 	m := newManager(t, st, masterSecret(1), Options{
 		Algorithm: ES256, RotateEvery: rotateEvery, PublishBefore: publishBefore, CheckEvery: 10 * time.Millisecond, Now: c.Now,
 	})

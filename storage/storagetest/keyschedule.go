@@ -30,6 +30,16 @@ func promoted(k *storage.SigningKey, now time.Time) *storage.SigningKey {
 	return p
 }
 
+// seedActiveKey rotates in the active key id, created now, and moves the
+// clock a minute on.
+func seedActiveKey(t *testing.T, s storage.KeyScheduler, clock *Clock, id string) *storage.SigningKey {
+	t.Helper()
+	k := fullKey(id, clock.Now())
+	must(t, s.RotateKey(t.Context(), clone(k), clock.Now()), "RotateKey(%s)", id)
+	clock.Advance(time.Minute)
+	return k
+}
+
 func checkScheduledKeys(t *testing.T, what string, s storage.KeyScheduler, want ...*storage.SigningKey) {
 	t.Helper()
 	got, err := s.ListKeys(t.Context())
@@ -66,9 +76,7 @@ var keyScheduleTests = []keyScheduleTest{
 	}},
 	{"OneNextKeyPerAlgorithm", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
 		ctx := t.Context()
-		k1 := fullKey("kid-1", clock.Now())
-		must(t, s.RotateKey(ctx, clone(k1), clock.Now()), "RotateKey(kid-1)")
-		clock.Advance(time.Minute)
+		k1 := seedActiveKey(t, s, clock, "kid-1")
 		n1 := fullKey("kid-next", clock.Now())
 		must(t, s.PublishKey(ctx, clone(n1)), "PublishKey(kid-next)")
 		clock.Advance(time.Minute)
@@ -81,9 +89,7 @@ var keyScheduleTests = []keyScheduleTest{
 	}},
 	{"PromoteRefusesWhatIsNotNext", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
 		ctx := t.Context()
-		k1 := fullKey("kid-1", clock.Now())
-		must(t, s.RotateKey(ctx, clone(k1), clock.Now()), "RotateKey(kid-1)")
-		clock.Advance(time.Minute)
+		k1 := seedActiveKey(t, s, clock, "kid-1")
 		k2 := fullKey("kid-2", clock.Now())
 		r := clock.Now().Add(time.Hour)
 		must(t, s.RotateKey(ctx, clone(k2), r), "RotateKey(kid-2)")
@@ -117,9 +123,7 @@ var keyScheduleTests = []keyScheduleTest{
 	}},
 	{"RotateKeyKeepsNextKey", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
 		ctx := t.Context()
-		k1 := fullKey("kid-1", clock.Now())
-		must(t, s.RotateKey(ctx, clone(k1), clock.Now()), "RotateKey(kid-1)")
-		clock.Advance(time.Minute)
+		k1 := seedActiveKey(t, s, clock, "kid-1")
 		n := fullKey("kid-next", clock.Now())
 		must(t, s.PublishKey(ctx, clone(n)), "PublishKey(kid-next)")
 		clock.Advance(time.Minute)
@@ -131,9 +135,7 @@ var keyScheduleTests = []keyScheduleTest{
 		checkScheduledKeys(t, "ListKeys after deleting the next key", s, k2, retired(k1, r))
 	}},
 	{"ConcurrentPublish", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
-		k1 := fullKey("kid-1", clock.Now())
-		must(t, s.RotateKey(t.Context(), clone(k1), clock.Now()), "RotateKey(kid-1)")
-		clock.Advance(time.Minute)
+		k1 := seedActiveKey(t, s, clock, "kid-1")
 		errs := race(8, func(i int) error {
 			return s.PublishKey(t.Context(), fullKey(fmt.Sprintf("kid-next-%d", i), clock.Now()))
 		})
@@ -145,9 +147,7 @@ var keyScheduleTests = []keyScheduleTest{
 			nextKey(fullKey(fmt.Sprintf("kid-next-%d", winner), clock.Now())), k1)
 	}},
 	{"ConcurrentPromote", func(t *testing.T, s storage.KeyScheduler, clock *Clock) {
-		k1 := fullKey("kid-1", clock.Now())
-		must(t, s.RotateKey(t.Context(), clone(k1), clock.Now()), "RotateKey(kid-1)")
-		clock.Advance(time.Minute)
+		k1 := seedActiveKey(t, s, clock, "kid-1")
 		n := fullKey("kid-next", clock.Now())
 		must(t, s.PublishKey(t.Context(), clone(n)), "PublishKey(kid-next)")
 		clock.Advance(time.Hour)

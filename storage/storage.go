@@ -254,6 +254,10 @@ type Session struct {
 	ACR       string
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// Clients are the IDs of the clients issued a code under the session,
+	// in the order they first were: the apps told when it ends
+	// (front- and back-channel logout).
+	Clients []string
 }
 
 // Interaction is a pending authorization request while the user signs in

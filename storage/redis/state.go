@@ -107,6 +107,7 @@ func encodeSession(ss *storage.Session) []byte {
 	e.str(ss.ACR)
 	e.time(ss.CreatedAt)
 	e.time(ss.ExpiresAt)
+	e.strs(ss.Clients)
 	return e.b
 }
 
@@ -117,6 +118,9 @@ func decodeSession(b []byte) (*storage.Session, error) {
 	d := decoder{b: b[1:]}
 	ss := &storage.Session{ID: d.str(), UserID: d.str(), AuthTime: d.time(), AMR: d.strs(), ACR: d.str(),
 		CreatedAt: d.time(), ExpiresAt: d.time()}
+	if len(d.b) > 0 { // written before sessions kept their clients: none
+		ss.Clients = d.strs()
+	}
 	return ss, d.err
 }
 

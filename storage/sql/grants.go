@@ -62,15 +62,16 @@ func (s *Store) DeleteKey(ctx context.Context, id string) error {
 // PutSession implements storage.SessionStore.
 func (s *Store) PutSession(ctx context.Context, ss *storage.Session) error {
 	s.stamp(&ss.CreatedAt, nil)
-	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, amr, acr, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	_, err := s.exec(ctx, `INSERT INTO sessions (id, user_id, auth_time, amr, acr, created_at, expires_at, clients)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, auth_time = excluded.auth_time,
-			amr = excluded.amr, acr = excluded.acr, expires_at = excluded.expires_at`,
-		ss.ID, ss.UserID, storage.UnixMicro(ss.AuthTime), list(ss.AMR), ss.ACR, storage.UnixMicro(ss.CreatedAt), storage.UnixMicro(ss.ExpiresAt))
+			amr = excluded.amr, acr = excluded.acr, expires_at = excluded.expires_at, clients = excluded.clients`,
+		ss.ID, ss.UserID, storage.UnixMicro(ss.AuthTime), list(ss.AMR), ss.ACR, storage.UnixMicro(ss.CreatedAt), storage.UnixMicro(ss.ExpiresAt),
+		list(ss.Clients))
 	return err
 }
 
-const sessionColumns = `id, user_id, auth_time, amr, acr, created_at, expires_at`
+const sessionColumns = `id, user_id, auth_time, amr, acr, created_at, expires_at, clients`
 
 // GetSession implements storage.SessionStore.
 func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
@@ -106,14 +107,17 @@ func (s *Store) ListUserSessions(ctx context.Context, userID string) ([]*storage
 func scanSession(r scanner) (*storage.Session, error) {
 	var (
 		ss                         storage.Session
-		amr                        string
+		amr, clients               string
 		authTime, created, expires int64
 	)
-	if err := r.Scan(&ss.ID, &ss.UserID, &authTime, &amr, &ss.ACR, &created, &expires); err != nil {
+	if err := r.Scan(&ss.ID, &ss.UserID, &authTime, &amr, &ss.ACR, &created, &expires, &clients); err != nil {
 		return nil, mapErr(err)
 	}
 	var err error
 	if ss.AMR, err = unlist(amr); err != nil {
+		return nil, err
+	}
+	if ss.Clients, err = unlist(clients); err != nil {
 		return nil, err
 	}
 	ss.AuthTime, ss.CreatedAt, ss.ExpiresAt = storage.FromUnixMicro(authTime), storage.FromUnixMicro(created), storage.FromUnixMicro(expires)

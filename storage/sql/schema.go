@@ -273,6 +273,10 @@ ALTER TABLE clients ADD COLUMN client_secret_expires_at BIGINT NOT NULL DEFAULT 
 ALTER TABLE clients ADD COLUMN application_type TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN client_uri TEXT NOT NULL DEFAULT '';
 `,
+	// The clients that took part in an SSO session (logout).
+	`
+ALTER TABLE sessions ADD COLUMN clients TEXT NOT NULL DEFAULT '[]';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

@@ -147,6 +147,7 @@ func fullSession(id, userID string, now time.Time) *storage.Session {
 		ACR:       "urn:atrium:acr:mfa",
 		CreatedAt: now,
 		ExpiresAt: now.Add(24 * time.Hour),
+		Clients:   []string{"client-b", "client-a"},
 	}
 }
 

@@ -36,6 +36,7 @@ type clientSpec struct {
 	grants       []string // default authorization_code, refresh_token
 	scopes       []string // default openid profile email offline_access
 	redirectURIs []string // default https://<name>.rp.test/callback
+	postLogout   []string // post-logout redirect URIs; default none
 }
 
 // clientSpecs are the fixture clients, registered with the CLI before the
@@ -84,7 +85,7 @@ var clientSpecs = map[string]clientSpec{
 	"no-nonce":      {},
 	"rotate":        {},
 	// The openid-client relying party (TestOpenIDClientRP).
-	"openid-client-basic":  {},
+	"openid-client-basic":  {postLogout: []string{"https://openid-client-basic.rp.test/signed-out"}},
 	"openid-client-post":   {authMethod: authPost},
 	"openid-client-public": {public: true},
 	"openid-client-pkjwt":  {authMethod: authPrivateJWT},
@@ -106,6 +107,7 @@ type rp struct {
 	Secret       string
 	RedirectURI  string // the first registered one
 	RedirectURIs []string
+	PostLogout   []string // post-logout redirect URIs
 	Public       bool
 	AuthMethod   string
 	GrantTypes   []string
@@ -156,6 +158,7 @@ func (s *server) createClient(tmp, name string, spec clientSpec) (*rp, error) {
 		ID:           spec.id,
 		Secret:       spec.secret,
 		RedirectURIs: spec.redirectURIs,
+		PostLogout:   spec.postLogout,
 		Public:       spec.public,
 		AuthMethod:   spec.authMethod,
 		GrantTypes:   spec.grants,
@@ -189,6 +192,9 @@ func (s *server) createClient(tmp, name string, spec clientSpec) (*rp, error) {
 	}
 	for _, u := range c.RedirectURIs {
 		args = append(args, "--redirect-uri", u)
+	}
+	for _, u := range c.PostLogout {
+		args = append(args, "--post-logout-redirect-uri", u)
 	}
 	for _, g := range c.GrantTypes {
 		args = append(args, "--grant-type", g)

@@ -41,12 +41,7 @@ var rpSteps = []string{
 // rpKnownGaps are steps of rpSteps that fail for a known reason in the
 // server. Their failure is logged; once one passes the test fails, so
 // that it leaves this list (and the README's).
-var rpKnownGaps = map[string]string{
-	"introspection-post": "the introspection endpoint takes only HTTP Basic client credentials " +
-		"(or a bearer token), though discovery advertises client_secret_post in introspection_endpoint_auth_methods_supported",
-	"introspection-private-key-jwt": "the introspection endpoint takes only HTTP Basic client credentials " +
-		"(or a bearer token), though discovery advertises private_key_jwt in introspection_endpoint_auth_methods_supported",
-}
+var rpKnownGaps = map[string]string{}
 
 // rpFeatures are the steps that run once discovery advertises the
 // metadata they need, and are reported skipped until then.
@@ -80,6 +75,7 @@ type rpClient struct {
 	ID          string           `json:"id"`
 	Secret      string           `json:"secret,omitempty"`
 	RedirectURI string           `json:"redirect_uri"`
+	PostLogout  string           `json:"post_logout_redirect_uri,omitempty"`
 	JWK         *jose.JSONWebKey `json:"jwk,omitempty"` // private_key_jwt only
 }
 
@@ -121,6 +117,9 @@ func TestOpenIDClientRP(t *testing.T) {
 	} {
 		c := client(t, name)
 		rc := rpClient{ID: c.ID, Secret: c.Secret, RedirectURI: c.RedirectURI}
+		if len(c.PostLogout) > 0 {
+			rc.PostLogout = c.PostLogout[0]
+		}
 		if c.key != nil {
 			rc.JWK = &jose.JSONWebKey{Key: c.key, KeyID: c.kid, Algorithm: string(jose.RS256), Use: "sig"}
 		}

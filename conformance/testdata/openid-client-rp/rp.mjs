@@ -19,7 +19,8 @@
 //                                          step failed
 //
 // Env: RP_CONFIG, a JSON object: issuer, sub (the user's id), clients
-// (basic, post, public, pkjwt: {id, secret, redirect_uri, jwk}).
+// (basic, post, public, pkjwt: {id, secret, redirect_uri, jwk,
+// post_logout_redirect_uri}), initialAccessToken (for registration).
 //
 // Features that discovery does not advertise yet (registration, PAR,
 // DPoP, logout) are reported skipped with the metadata they wait for.
@@ -337,18 +338,28 @@ async function dpop() {
   });
 }
 
-// logout ends the session (RP-initiated logout) and checks it ended: an
-// authorization with prompt=none then answers login_required. It runs
-// last, as every sign-in before it shares the browser's session.
+// logout ends the session (RP-initiated logout) with the client's
+// post_logout_redirect_uri and a state, which must come back, and checks
+// it ended: an authorization with prompt=none then answers
+// login_required. It runs last, as every sign-in before it shares the
+// browser's session.
 async function logout() {
   if (!meta.end_session_endpoint) return skip('logout', 'discovery has no end_session_endpoint');
   const c = cfg.clients.basic;
   const config = configFor(c, client.ClientSecretBasic(c.secret));
   await step('logout', async () => {
     const { tokens } = await codeFlow(config, c, 'logout', { scope: 'openid' });
-    const url = client.buildEndSessionUrl(config, { id_token_hint: tokens.id_token, state: client.randomState() });
-    const answer = await ask({ step: 'navigate', url: url.href });
-    check(answer.redirect || answer.status < 400, `logout answered ${answer.status}: ${answer.text}`);
+    const params = { id_token_hint: tokens.id_token, state: client.randomState() };
+    if (c.post_logout_redirect_uri) params.post_logout_redirect_uri = c.post_logout_redirect_uri;
+    const answer = await ask({ step: 'navigate', url: client.buildEndSessionUrl(config, params).href });
+    if (c.post_logout_redirect_uri) {
+      const back = answer.redirect && new URL(answer.redirect);
+      check(back && `${back.origin}${back.pathname}` === c.post_logout_redirect_uri,
+        `logout ended at ${answer.redirect ?? `a ${answer.status} page: ${answer.text}`}, want ${c.post_logout_redirect_uri}`);
+      check(back.searchParams.get('state') === params.state, `logout came back with state ${back.searchParams.get('state')}, want ${params.state}`);
+    } else {
+      check(answer.redirect || answer.status < 400, `logout answered ${answer.status}: ${answer.text}`);
+    }
     const state = client.randomState();
     const silent = client.buildAuthorizationUrl(config, {
       redirect_uri: c.redirect_uri, scope: 'openid', state, prompt: 'none',

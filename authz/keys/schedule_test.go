@@ -395,3 +395,38 @@ func TestRunSchedule(t *testing.T) {
 		t.Fatal("RunSchedule without RotateEvery did not return at once")
 	}
 }
+
+// Each algorithm's key rotates on its own schedule, counted from when it
+// started signing.
+func TestScheduleEveryAlgorithm(t *testing.T) {
+	c := newSQLClock()
+	st := sqltest.Open(t, filepath.Join(t.TempDir(), "atrium.db"), c.Now)
+	m := newManager(t, st, masterSecret(1), Options{
+		Algorithm: ES256, Algorithms: []string{EdDSA}, RotateEvery: rotateEvery, PublishBefore: publishBefore, Now: c.Now,
+	})
+	if err := m.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Hour)
+	if _, err := m.Rotate(t.Context(), EdDSA); err != nil { // the EdDSA key is an hour younger
+		t.Fatal(err)
+	}
+	c.Add(rotateEvery - publishBefore - time.Hour)
+	changes := rotateDue(t, m, "when the ES256 key's next key is due", ActionPublished)
+	if changes[0].Key.Algorithm != ES256 {
+		t.Errorf("published %+v, want an ES256 key", changes[0].Key)
+	}
+	c.Add(time.Hour)
+	changes = rotateDue(t, m, "an hour later, when the EdDSA key's is due", ActionPublished)
+	if changes[0].Key.Algorithm != EdDSA {
+		t.Errorf("published %+v, want an EdDSA key", changes[0].Key)
+	}
+	c.Add(publishBefore)
+	changes = rotateDue(t, m, "a day later, both next keys due", ActionPromoted, ActionPromoted)
+	for _, alg := range []string{ES256, EdDSA} {
+		k, err := m.activeKeyFor(t.Context(), alg)
+		if err != nil || !slices.ContainsFunc(changes, func(c Change) bool { return c.Key.KID == k.kid }) {
+			t.Errorf("active %s key %v (%v), want one of the promoted %+v", alg, k, err, changes)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,6 +42,9 @@ type activityData struct {
 }
 
 type eventView struct {
+	// Type is the audit event's type, or for a consent ledger entry
+	// "consent.<action>" (an app) or "opt_in.<action>" (a purpose).
+	Type  string
 	When  time.Time
 	Clock string // When's time of day, UTC
 	What  string
@@ -113,57 +117,69 @@ func (h *Handler) activity(w http.ResponseWriter, r *http.Request) {
 	}
 	d := activityData{Title: "Activity", User: user}
 	status := http.StatusOK
-	const badPage = "That page of your activity does not exist. Here are your latest events."
 	after := r.URL.Query().Get("after")
-	auditAfter, ledgerAfter, ok := parseCursor(after)
-	if !ok {
-		status, after, auditAfter, ledgerAfter = http.StatusBadRequest, "", "", ""
-		d.Error = badPage
+	events, next, ok, err := h.history(r.Context(), user.ID, after)
+	if err == nil && !ok {
+		status, after = http.StatusBadRequest, ""
+		d.Error = "That page of your activity does not exist. Here are your latest events."
+		events, next, _, err = h.history(r.Context(), user.ID, "")
 	}
-	ledger, err := h.ledgerHistory(r.Context(), user.ID)
 	if err != nil {
 		h.serverError(w, r, err)
 		return
+	}
+	d.Events, d.Next, d.Newest = events, next, after != ""
+	h.render(w, r, status, "activity", d)
+}
+
+// history returns a page of the user's activity, newest first, from the
+// cursor after ("" for the newest), and the cursor of the next page, ""
+// when this is the last. ok is false, with nothing listed, for a cursor
+// no page links to.
+func (h *Handler) history(ctx context.Context, userID, after string) (events []eventView, next string, ok bool, err error) {
+	auditAfter, ledgerAfter, ok := parseCursor(after)
+	if !ok {
+		return nil, "", false, nil
+	}
+	ledger, err := h.ledgerHistory(ctx, userID)
+	if err != nil {
+		return nil, "", false, err
 	}
 	if ledgerAfter != "" {
 		i := slices.IndexFunc(ledger, func(e *storage.ConsentEvent) bool { return e.ID == ledgerAfter })
 		if i < 0 {
-			status, after, auditAfter, ledgerAfter = http.StatusBadRequest, "", "", ""
-			d.Error = badPage
+			return nil, "", false, nil
 		}
 		ledger = ledger[i+1:]
 	}
-	events, next, err := h.cfg.Audit.ListAudit(r.Context(), user.ID, storage.Page{After: auditAfter, Limit: activityPageSize})
+	audit, more, err := h.cfg.Audit.ListAudit(ctx, userID, storage.Page{After: auditAfter, Limit: activityPageSize})
 	if err != nil {
-		h.serverError(w, r, err)
-		return
+		return nil, "", false, err
 	}
-	d.Newest = after != ""
 	names := map[string]string{}
 	// Newest first from both. A page shows at most as many audit events
 	// as were listed, so none listed later is newer than a ledger entry
 	// shown here.
 	var a, l int // the audit events and ledger entries shown
-	for len(d.Events) < activityPageSize && (a < len(events) || l < len(ledger)) {
-		if l == len(ledger) || a < len(events) && !events[a].Time.Before(ledger[l].At) {
-			d.Events = append(d.Events, viewEvent(events[a]))
-			auditAfter = events[a].ID
+	for len(events) < activityPageSize && (a < len(audit) || l < len(ledger)) {
+		if l == len(ledger) || a < len(audit) && !audit[a].Time.Before(ledger[l].At) {
+			events = append(events, viewEvent(audit[a]))
+			auditAfter = audit[a].ID
 			a++
 			continue
 		}
-		v, err := h.viewLedgerEntry(r.Context(), ledger[l], names)
+		v, err := h.viewLedgerEntry(ctx, ledger[l], names)
 		if err != nil {
-			h.serverError(w, r, err)
-			return
+			return nil, "", false, err
 		}
-		d.Events = append(d.Events, v)
+		events = append(events, v)
 		ledgerAfter = ledger[l].ID
 		l++
 	}
-	if a < len(events) || next != "" || l < len(ledger) {
-		d.Next = auditAfter + "." + ledgerAfter
+	if a < len(audit) || more != "" || l < len(ledger) {
+		next = auditAfter + "." + ledgerAfter
 	}
-	h.render(w, r, status, "activity", d)
+	return events, next, true, nil
 }
 
 // parseCursor splits the after parameter of the page into the ID to list
@@ -198,6 +214,25 @@ func ledgerKey(e *storage.ConsentEvent) string {
 	return "app:" + e.Action
 }
 
+// ledgerType is the type the account API gives a ledger entry.
+func ledgerType(e *storage.ConsentEvent) string {
+	if e.Purpose != "" {
+		return "opt_in." + e.Action
+	}
+	return "consent." + e.Action
+}
+
+// sentence is what v says in plain English, its %s filled in.
+func (v eventView) sentence() string {
+	switch {
+	case v.Channel != "":
+		return fmt.Sprintf(v.What, v.Subject, v.Channel)
+	case v.Subject != "":
+		return fmt.Sprintf(v.What, v.Subject)
+	}
+	return v.What
+}
+
 // ledgerHistory returns the entries of the user's consent ledger the page
 // shows, newest first: an app let in, an opt-in turned on or off. An app's
 // access removed is left out, as the audit log holds it
@@ -222,7 +257,7 @@ func (h *Handler) ledgerHistory(ctx context.Context, userID string) ([]*storage.
 // viewLedgerEntry is e as the page shows it; names caches the apps' names
 // by client ID.
 func (h *Handler) viewLedgerEntry(ctx context.Context, e *storage.ConsentEvent, names map[string]string) (eventView, error) {
-	v := eventView{When: e.At.UTC(), Clock: e.At.UTC().Format("15:04"), IP: e.IP, What: ledgerDescriptions[ledgerKey(e)]}
+	v := eventView{Type: ledgerType(e), When: e.At.UTC(), Clock: e.At.UTC().Format("15:04"), IP: e.IP, What: ledgerDescriptions[ledgerKey(e)]}
 	v.setClient(e.UserAgent)
 	if e.Purpose == "" {
 		name, ok := names[e.ClientID]
@@ -258,7 +293,7 @@ func (h *Handler) viewLedgerEntry(ctx context.Context, e *storage.ConsentEvent, 
 
 // viewEvent is e as the page shows it.
 func viewEvent(e *storage.AuditEvent) eventView {
-	v := eventView{When: e.Time.UTC(), Clock: e.Time.UTC().Format("15:04"), IP: e.IP}
+	v := eventView{Type: e.Type, When: e.Time.UTC(), Clock: e.Time.UTC().Format("15:04"), IP: e.IP}
 	v.What = describe(e)
 	v.setClient(e.UserAgent)
 	return v

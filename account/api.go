@@ -533,20 +533,18 @@ func (h *Handler) apiActivity(w http.ResponseWriter, r *http.Request) {
 	if c == nil {
 		return
 	}
-	after := r.URL.Query().Get("after")
-	if !validAfter(after) {
-		badField(w, http.StatusBadRequest, "after", "Use the next value of the previous answer.")
-		return
-	}
-	events, next, err := h.cfg.Audit.ListAudit(r.Context(), c.user.ID, storage.Page{After: after, Limit: activityPageSize})
+	events, next, ok, err := h.history(r.Context(), c.user.ID, r.URL.Query().Get("after"))
 	if err != nil {
 		h.apiServerError(w, r, err)
 		return
 	}
-	out := []apiEvent{}
-	for _, e := range events {
-		v := viewEvent(e)
-		out = append(out, apiEvent{Time: v.When, Type: e.Type, Description: v.What, IP: v.IP, Browser: v.Browser, OS: v.OS})
+	if !ok {
+		badField(w, http.StatusBadRequest, "after", "Use the next value of the previous answer.")
+		return
+	}
+	out := make([]apiEvent, 0, len(events))
+	for _, v := range events {
+		out = append(out, apiEvent{Time: v.When, Type: v.Type, Description: v.sentence(), IP: v.IP, Browser: v.Browser, OS: v.OS})
 	}
 	body := map[string]any{"events": out}
 	if next != "" {

@@ -2,8 +2,11 @@ package authz
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -244,5 +247,50 @@ func TestAccountAPIPreferences(t *testing.T) {
 	}
 	if readBody(t, resp); resp.StatusCode != http.StatusNoContent || !strings.Contains(resp.Header.Get("Access-Control-Allow-Methods"), "PATCH") {
 		t.Fatalf("preflight: %d %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestAccountAPIActivityLedger checks that the API's history is the
+// Activity page's: opt-in changes and apps let in, from the consent
+// ledger, merged by time with the audit events, with the page's cursor.
+func TestAccountAPIActivityLedger(t *testing.T) {
+	e := newClaimsEnv(t)
+	e.serveAccount(account.Config{Users: e.store, Consents: e.store, Clients: e.store, Tokens: e.store, Audit: e.store,
+		Preferences: e.store, Purposes: testPurposes, PolicyVersion: "2031-03"})
+	if err := e.store.CreateClient(context.Background(), &storage.Client{ID: selfClient, SecretHash: HashClientSecret(testSecret),
+		Name: "Self-service app", RedirectURIs: []string{testRedirect},
+		GrantTypes: []string{"authorization_code"}, ResponseTypes: []string{"code"},
+		Scopes: []string{"openid", ScopeAccountRead, ScopeAccountWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	b := e.browser()
+	rw := e.tokenIn(b, "openid account.read account.write")
+	if a := e.api("PATCH", "/preferences", rw, `{"opt_ins":{"newsletter":["email"]}}`); a.status != 200 {
+		t.Fatalf("PATCH /preferences: %d %s", a.status, a.raw)
+	}
+	a := e.api("GET", "/activity", rw, "")
+	if a.status != 200 {
+		t.Fatalf("GET /activity: %d %s", a.status, a.raw)
+	}
+	events, _ := a.body["events"].([]any)
+	var got []string
+	for _, ev := range events {
+		m := ev.(map[string]any)
+		got = append(got, fmt.Sprintf("%v: %v", m["type"], m["description"]))
+	}
+	want := []string{
+		"opt_in.granted: You subscribed to Newsletter by email",
+		"consent.granted: You allowed Self-service app access to your account",
+	}
+	for _, w := range want {
+		if !slices.Contains(got, w) {
+			t.Errorf("GET /activity without %q: %q", w, got)
+		}
+	}
+	if len(got) == 0 || got[0] != want[0] {
+		t.Errorf("GET /activity does not start with the newest event %q: %q", want[0], got)
+	}
+	for _, after := range []string{"<script>", "a.b.c", "x.no-such-entry"} {
+		wantField(t, "GET /activity?after="+after, e.api("GET", "/activity?after="+url.QueryEscape(after), rw, ""), "after")
 	}
 }

@@ -31,7 +31,7 @@ const rpTimeout = 3 * time.Minute
 // rpSteps are the steps rp.mjs must report as passed.
 var rpSteps = []string{
 	"discovery", "discovery-oauth",
-	"code-basic", "userinfo", "refresh", "introspection", "revocation",
+	"code-basic", "userinfo", "refresh", "introspection", "revocation", "code-form-post",
 	"code-post", "introspection-post", "revocation-post",
 	"code-private-key-jwt", "introspection-private-key-jwt", "revocation-private-key-jwt",
 	"code-public", "userinfo-public", "refresh-public", "revocation-public",
@@ -250,23 +250,35 @@ func TestOpenIDClientRP(t *testing.T) {
 
 // rpAuthorize opens an authorization URL in the browser as the user,
 // signs in and consents as needed, and returns the answer for rp.mjs: the
-// redirect back to the client, which rpTamper may change.
+// redirect back to the client, or the form the page posts to it, which
+// rpTamper may change.
 func rpAuthorize(b *browser, u *user, m rpMessage) map[string]string {
 	b.t.Helper()
 	if m.URL == "" {
 		return map[string]string{"error": "no url to open"}
 	}
 	o := b.authorizeFrom(b.get(m.URL), actor{user: u})
-	if o.Mode != "query" {
-		return map[string]string{"error": fmt.Sprintf("flow %s: %s", m.Flow, o.describe())}
+	tamper := rpTamper[m.Flow]
+	switch o.Mode {
+	case "query":
+		back := *o.Target
+		if tamper != nil {
+			q := back.Query()
+			tamper(q)
+			back.RawQuery = q.Encode()
+		}
+		return map[string]string{"callback": back.String()}
+	case "form_post":
+		form := url.Values{}
+		for k, vs := range o.Params {
+			form[k] = slices.Clone(vs)
+		}
+		if tamper != nil {
+			tamper(form)
+		}
+		return map[string]string{"callback": o.Target.String(), "form": form.Encode()}
 	}
-	back := *o.Target
-	if tamper := rpTamper[m.Flow]; tamper != nil {
-		q := back.Query()
-		tamper(q)
-		back.RawQuery = q.Encode()
-	}
-	return map[string]string{"callback": back.String()}
+	return map[string]string{"error": fmt.Sprintf("flow %s: %s", m.Flow, o.describe())}
 }
 
 // rpNavigate opens a URL in the browser and returns where it ended: a

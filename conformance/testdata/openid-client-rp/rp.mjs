@@ -10,8 +10,10 @@
 //   {"step": "authorize", "flow", "url"}   asks the browser to open url, sign
 //                                          in and consent; the answer is one
 //                                          line on stdin: {"callback": url}
-//                                          (the redirect back to the client)
-//                                          or {"error": "..."}
+//                                          (the redirect back to the client),
+//                                          with "form" (its url-encoded body)
+//                                          for response_mode=form_post, or
+//                                          {"error": "..."}
 //   {"step": "navigate", "url"}            asks the browser to open url; the
 //                                          answer: {"redirect": url} or
 //                                          {"status": n, "text": "..."}
@@ -101,8 +103,11 @@ function configFor(c, auth) {
 
 // codeFlow runs the authorization code flow with PKCE (S256), state and
 // nonce, the browser answering the pages, and returns the token response
-// and the ID token's claims, all checked by the library.
-async function codeFlow(config, c, flow, { scope = 'openid profile email offline_access', par = false, dpop } = {}) {
+// and the ID token's claims, all checked by the library. With maxAge the
+// library also requires an auth_time within it.
+async function codeFlow(config, c, flow, {
+  scope = 'openid profile email offline_access', par = false, dpop, responseMode, maxAge,
+} = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
   const nonce = client.randomNonce();
@@ -114,15 +119,24 @@ async function codeFlow(config, c, flow, { scope = 'openid profile email offline
     state,
     nonce,
   };
+  if (responseMode) params.response_mode = responseMode;
+  if (maxAge !== undefined) params.max_age = String(maxAge);
   const url = par
     ? await client.buildAuthorizationUrlWithPAR(config, params, { DPoP: dpop })
     : client.buildAuthorizationUrl(config, params);
   const answer = await ask({ step: 'authorize', flow, url: url.href });
   check(answer.callback, `the browser did not come back to the client: ${answer.error}`);
+  const back = answer.form === undefined
+    ? new URL(answer.callback)
+    : new Request(answer.callback, {
+      method: 'POST',
+      body: answer.form,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
   const tokens = await client.authorizationCodeGrant(
     config,
-    new URL(answer.callback),
-    { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true },
+    back,
+    { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true, maxAge },
     undefined,
     { DPoP: dpop },
   );
@@ -210,7 +224,7 @@ async function otherAuth(c, auth, name) {
   const config = configFor(c, auth);
   let tokens;
   if (!(await step(`code-${name}`, async () => {
-    ({ tokens } = await codeFlow(config, c, `code-${name}`));
+    ({ tokens } = await codeFlow(config, c, `code-${name}`, { maxAge: 3600 }));
     await client.fetchUserInfo(config, tokens.access_token, sub);
     tokens = { ...tokens, ...(await client.refreshTokenGrant(config, tokens.refresh_token)) };
   }))) {
@@ -226,6 +240,16 @@ async function otherAuth(c, auth, name) {
     const refused = await expectRaise('refresh with a revoked refresh token', () =>
       client.refreshTokenGrant(config, tokens.refresh_token));
     return { refused };
+  });
+}
+
+// formPost receives the authorization response by response_mode=form_post.
+async function formPost() {
+  const c = cfg.clients.basic;
+  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  await step('code-form-post', async () => {
+    const { tokens } = await codeFlow(config, c, 'code-form-post', { scope: 'openid email', responseMode: 'form_post' });
+    await client.fetchUserInfo(config, tokens.access_token, sub);
   });
 }
 
@@ -378,6 +402,7 @@ async function logout() {
 await discovery();
 if (meta) {
   await confidential();
+  await formPost();
   await post();
   await pkjwt();
   await pub();

@@ -76,6 +76,9 @@ type Config struct {
 	// take little from the others. Default 250ms, negative for none.
 	ClientAuthDelay time.Duration
 
+	// PAR is pushed authorization requests (par.go).
+	PAR PAR
+
 	// LoginAttempts is how many failed sign-ins (or second-factor codes)
 	// an account gets within 15 minutes before each further attempt waits
 	// a backoff that doubles with every failure, from one second up to
@@ -156,6 +159,7 @@ func (c *Config) setDefaults() {
 	def(&c.AuthorizeCodeLifespan, 5*time.Minute)
 	def(&c.SessionLifespan, 24*time.Hour)
 	def(&c.InteractionLifespan, 30*time.Minute)
+	def(&c.PAR.Lifespan, time.Minute)
 	if c.ClientCacheTTL == 0 {
 		c.ClientCacheTTL = 5 * time.Second
 	}

@@ -57,7 +57,7 @@ func (c *client) GetAudience() fosite.Arguments { return c.c.Audience }
 func (c *client) GetRequestURIs() []string                 { return nil }
 func (c *client) GetJSONWebKeys() *josev3.JSONWebKeySet    { return c.jwks }
 func (c *client) GetJSONWebKeysURI() string                { return c.c.JWKSURI }
-func (c *client) GetRequestObjectSigningAlgorithm() string { return "" }
+func (c *client) GetRequestObjectSigningAlgorithm() string { return c.c.RequestObjectSigningAlg }
 
 // GetTokenEndpointAuthSigningAlgorithm is the alg private_key_jwt assertions must use.
 func (c *client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }

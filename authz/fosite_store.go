@@ -2,6 +2,8 @@ package authz
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -29,6 +31,8 @@ type fositeStore struct {
 	cache *clientCache
 	// codeSignature is the storage key of an authorization code.
 	codeSignature func(ctx context.Context, code string) string
+	// parLifespan is how long a pushed authorization request is kept.
+	parLifespan time.Duration
 }
 
 var (
@@ -37,6 +41,7 @@ var (
 	_ oauth2.TokenRevocationStorage      = (*fositeStore)(nil)
 	_ openid.OpenIDConnectRequestStorage = (*fositeStore)(nil)
 	_ pkce.PKCERequestStorage            = (*fositeStore)(nil)
+	_ fosite.PARStorage                  = (*fositeStore)(nil)
 )
 
 // requestMemo remembers what one request has loaded: a code exchange would
@@ -509,4 +514,84 @@ func (s *fositeStore) codeRequest(ctx context.Context, signature string, session
 		return nil, fosite.ErrInvalidatedAuthorizeCode
 	}
 	return req, nil
+}
+
+// Pushed authorization requests (par.go). A request_uri is stored under its
+// digest, with the authorization parameters pushed; redeeming it spends it
+// (DeletePARSession), so exactly one authorization request uses it.
+
+// parSignature is the storage key of a request_uri: a leaked store holds
+// no usable request_uri.
+func parSignature(requestURI string) string {
+	return base64.RawURLEncoding.EncodeToString(digest("par:" + requestURI))
+}
+
+// pushedOmitted are the parameters of a pushed request not kept with it:
+// the client's credentials, and request and request_uri, resolved before.
+var pushedOmitted = []string{"client_secret", "client_assertion", "client_assertion_type", "request", "request_uri"}
+
+func (s *fositeStore) CreatePARSession(ctx context.Context, requestURI string, r fosite.AuthorizeRequester) error {
+	form := cloneForm(r.GetRequestForm())
+	for _, k := range pushedOmitted {
+		form.Del(k)
+	}
+	data, err := json.Marshal(form)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	return s.tokens.CreateToken(ctx, &storage.Token{
+		Kind: storage.KindPAR, Signature: parSignature(requestURI), RequestID: r.GetID(),
+		ClientID: r.GetClient().GetID(), Active: true, Data: data, CreatedAt: now,
+		ExpiresAt: now.Add(s.parLifespan),
+		// Spent or expired within minutes: no revocation need find it.
+		NoIndex: true,
+	})
+}
+
+// errPARSpent is the error of a request_uri already used.
+var errPARSpent = errors.New("request_uri already used")
+
+// GetPARSession returns the pushed request: its client and its parameters.
+// It reports fosite.ErrNotFound when the request_uri is unknown or expired,
+// and errPARSpent once it has been used.
+func (s *fositeStore) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
+	t, err := s.tokens.GetToken(ctx, storage.KindPAR, parSignature(requestURI))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, fosite.ErrNotFound
+	case err != nil:
+		return nil, err
+	case !s.now().Before(t.ExpiresAt):
+		return nil, fosite.ErrNotFound
+	case !t.Active:
+		return nil, errPARSpent
+	}
+	fc, err := s.GetClient(ctx, t.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if cl, ok := fc.(*client); ok && t.CreatedAt.Before(cl.c.CreatedAt) {
+		return nil, fosite.ErrNotFound // pushed by a deleted client
+	}
+	form := url.Values{}
+	if err := json.Unmarshal(t.Data, &form); err != nil {
+		return nil, fmt.Errorf("decode pushed request: %w", err)
+	}
+	ar := fosite.NewAuthorizeRequest()
+	ar.ID, ar.Client, ar.Form, ar.RequestedAt = t.RequestID, fc, form, t.CreatedAt
+	return ar, nil
+}
+
+// DeletePARSession spends the request_uri. Of concurrent callers exactly
+// one succeeds; the others get errPARSpent.
+func (s *fositeStore) DeletePARSession(ctx context.Context, requestURI string) error {
+	err := s.tokens.DeactivateToken(ctx, storage.KindPAR, parSignature(requestURI))
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return fosite.ErrNotFound
+	case errors.Is(err, storage.ErrConflict):
+		return errPARSpent
+	}
+	return err
 }

@@ -64,8 +64,9 @@ import (
 // /account; a link intent runs only the upstream sign-in, links the
 // identity to the signed-in user and returns.
 //
-// The stored interaction holds the original request parameters; every step
-// re-validates them with fosite from storage, never from the browser. Pages
+// The stored interaction holds the request parameters, as resolved from a
+// request object or a pushed request (par.go); every step re-validates them
+// with fosite from storage, never from the browser. Pages
 // carry only the interaction ID and a CSRF token, and the interaction is
 // bound to the browser that started it by a cookie.
 type interaction struct {
@@ -151,7 +152,7 @@ func prompts(form url.Values) []string { return strings.Fields(form.Get("prompt"
 
 // authorize serves the authorization endpoint.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
-	ar, err := p.newAuthorizeRequest(r.Context(), r)
+	ar, err := p.newAuthorizeRequest(r.Context(), r, fromBrowser)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
@@ -160,25 +161,26 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	p.proceed(w, r, ar, ix)
 }
 
-// newAuthorizeRequest validates an authorization request with fosite, after
-// the checks fosite leaves to the provider.
-func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request) (fosite.AuthorizeRequester, error) {
+// newAuthorizeRequest validates an authorization request with fosite, once
+// its request object or request_uri is resolved (par.go; from says how),
+// and then the checks fosite leaves to the provider.
+func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, from authorizeFrom) (fosite.AuthorizeRequester, error) {
 	if err := r.ParseForm(); err != nil {
 		return nil, fosite.ErrInvalidRequest.WithHint("The request could not be parsed.")
 	}
-	// Request objects are not supported; fosite would try to resolve them.
+	// Resolved here, not by fosite.
 	reqObj, reqURI := r.Form.Get("request"), r.Form.Get("request_uri")
 	r.Form.Del("request")
 	r.Form.Del("request_uri")
+	resolveErr := p.resolveRequest(ctx, r, from, reqObj, reqURI)
 	ar, err := p.oauth.NewAuthorizeRequest(ctx, r)
+	if resolveErr != nil {
+		// Redirected when the parameters around it name a redirect URI
+		// of the client.
+		return ar, resolveErr
+	}
 	if err != nil {
 		return ar, err
-	}
-	switch {
-	case reqObj != "":
-		return ar, fosite.ErrRequestNotSupported.WithHint("Request objects are not supported.")
-	case reqURI != "":
-		return ar, fosite.ErrRequestURINotSupported.WithHint("The request_uri parameter is not supported.")
 	}
 	pr := prompts(ar.GetRequestForm())
 	if slices.Contains(pr, "none") && len(pr) > 1 {
@@ -206,7 +208,7 @@ func (p *Provider) resume(ctx context.Context, ix *interaction) (fosite.Authoriz
 	if err != nil {
 		return nil, err
 	}
-	return p.newAuthorizeRequest(ctx, r)
+	return p.newAuthorizeRequest(ctx, r, fromInteraction)
 }
 
 func cloneForm(f url.Values) url.Values {

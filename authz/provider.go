@@ -29,6 +29,7 @@ type Provider struct {
 	keys      KeySet
 	log       *slog.Logger
 	oauth     fosite.OAuth2Provider
+	fosite    *fosite.Fosite // oauth, for client authentication at /par and client key sets
 	store     *fositeStore
 	discovery []byte
 	mux       *http.ServeMux
@@ -85,9 +86,13 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		MinParameterEntropy: 1,
 		RefreshTokenScopes:  []string{"offline_access"},
 		ScopeStrategy:       fosite.ExactScopeStrategy,
+		// par.go; requiring PAR is checked there, not by fosite.
+		PushedAuthorizeRequestURIPrefix: parURIPrefix,
+		PushedAuthorizeContextLifespan:  cfg.PAR.Lifespan,
 	}}
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
 	store.reused = p.revokeReused
+	store.parLifespan = cfg.PAR.Lifespan
 	p.store = store
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
@@ -95,7 +100,8 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		Signer:                     keys.Signer(),
 	}
 	store.codeSignature = strategy.CoreStrategy.AuthorizeCodeSignature
-	p.oauth = fosite.NewOAuth2Provider(store, fc)
+	p.fosite = fosite.NewOAuth2Provider(store, fc)
+	p.oauth = p.fosite
 	for _, factory := range []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -105,6 +111,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		compose.OAuth2PKCEFactory,
 		compose.OpenIDConnectExplicitFactory,
 		compose.OpenIDConnectRefreshFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	} {
 		h := factory(fc, store, strategy)
 		if ah, ok := h.(fosite.AuthorizeEndpointHandler); ok {
@@ -119,6 +126,9 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		}
 		if rh, ok := h.(fosite.RevocationHandler); ok {
 			fc.RevocationHandlers.Append(rh)
+		}
+		if ph, ok := h.(fosite.PushedAuthorizeEndpointHandler); ok {
+			fc.PushedAuthorizeEndpointHandlers.Append(ph)
 		}
 	}
 	if p.discovery, err = json.Marshal(p.discoveryDocument()); err != nil {
@@ -136,6 +146,7 @@ const (
 	pathJWKS       = "/jwks"
 	pathIntrospect = "/introspect"
 	pathRevoke     = "/revoke"
+	pathPAR        = "/par"
 	pathLogin      = "/login"
 	pathConsent    = "/consent"
 )
@@ -154,6 +165,7 @@ func (p *Provider) routes() {
 	m.HandleFunc("POST "+pathUserinfo, p.userinfo)
 	m.HandleFunc("POST "+pathIntrospect, p.introspect)
 	m.HandleFunc("POST "+pathRevoke, p.revoke)
+	m.HandleFunc("POST "+pathPAR, p.par)
 	m.HandleFunc("GET "+pathLogin, p.loginPage)
 	m.HandleFunc("POST "+pathLogin, p.loginSubmit)
 	m.HandleFunc("GET "+pathConsent, p.consentPage)
@@ -227,8 +239,11 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"claims_supported":                                         claims,
 		"acr_values_supported":                                     p.acrValues(),
 		"claims_parameter_supported":                               false,
-		"request_parameter_supported":                              false,
+		"request_parameter_supported":                              true,
+		"request_object_signing_alg_values_supported":              requestObjectAlgNames,
 		"request_uri_parameter_supported":                          false,
+		"pushed_authorization_request_endpoint":                    p.url(pathPAR),
+		"require_pushed_authorization_requests":                    p.cfg.PAR.Required,
 		"authorization_response_iss_parameter_supported":           true,
 		"ui_locales_supported":                                     page.Tags(),
 	}

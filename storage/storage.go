@@ -278,6 +278,7 @@ const (
 	KindRefreshToken  TokenKind = "refresh_token"
 	KindOpenID        TokenKind = "openid" // OpenID request state keyed by authorization code
 	KindPKCE          TokenKind = "pkce"   // PKCE request state keyed by authorization code
+	KindPAR           TokenKind = "par"    // a pushed authorization request, keyed by its request_uri
 )
 
 // Token is the server-side state of a code or token, keyed by (Kind,

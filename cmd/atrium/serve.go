@@ -172,6 +172,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		AuthorizeCodeLifespan: cfg.Tokens.AuthorizeCodeLifespan.D,
 		SessionLifespan:       cfg.Session.Lifespan.D,
 		InteractionLifespan:   cfg.Session.InteractionLifespan.D,
+		PAR:                   authz.PAR{Required: cfg.PAR.Required, Lifespan: cfg.PAR.Lifespan.D},
 		LoginAttempts:         cfg.Login.MaxAttempts,
 		TrustedProxies:        proxies,
 		Federation:            fed,

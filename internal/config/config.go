@@ -66,6 +66,8 @@ type Config struct {
 	Consent Consent `yaml:"consent"`
 	// Events delivers the outbox to downstream systems (events.go).
 	Events Events `yaml:"events"`
+	// PAR is pushed authorization requests (par.go).
+	PAR PAR `yaml:"par"`
 	// Attributes and Scopes are the operator's own user attributes and
 	// the scopes releasing them (claims.go).
 	Attributes []Attribute `yaml:"attributes"`
@@ -621,6 +623,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateSMTP()...)
 	errs = append(errs, c.validatePurposes()...)
 	errs = append(errs, c.validateEvents()...)
+	errs = append(errs, c.validatePAR()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))
 	}

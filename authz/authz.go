@@ -143,6 +143,10 @@ type Config struct {
 	// with the default theme.
 	Pages *page.Set
 
+	// Registration is dynamic client registration (register.go); its zero
+	// value turns it off.
+	Registration Registration
+
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -181,6 +185,7 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	c.Registration.setDefaults()
 }
 
 func (c *Config) validate() error {
@@ -199,6 +204,9 @@ func (c *Config) validate() error {
 	}
 	if len(c.Secret) < 32 {
 		errs = append(errs, errors.New("secret must be at least 32 bytes"))
+	}
+	if err := c.Registration.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

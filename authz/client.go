@@ -3,6 +3,7 @@ package authz
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
@@ -15,12 +16,17 @@ import (
 type client struct {
 	c    *storage.Client
 	jwks *josev3.JSONWebKeySet
+	// refreshCap, when positive, caps the lifespan of the client's
+	// refresh tokens (anonymously registered clients, register.go).
+	refreshCap time.Duration
 }
 
 var (
 	_ fosite.Client              = (*client)(nil)
 	_ fosite.OpenIDConnectClient = (*client)(nil)
 	_ fosite.ResponseModeClient  = (*client)(nil)
+
+	_ fosite.ClientWithCustomTokenLifespans = (*client)(nil)
 )
 
 func newClient(c *storage.Client) (*client, error) {
@@ -76,4 +82,12 @@ func (c *client) GetTokenEndpointAuthMethod() string {
 // GetResponseModes lists the response modes every client may use.
 func (c *client) GetResponseModes() []fosite.ResponseModeType {
 	return []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFragment, fosite.ResponseModeFormPost}
+}
+
+// GetEffectiveLifespan applies refreshCap to refresh tokens.
+func (c *client) GetEffectiveLifespan(_ fosite.GrantType, tt fosite.TokenType, fallback time.Duration) time.Duration {
+	if tt == fosite.RefreshToken && c.refreshCap > 0 && c.refreshCap < fallback {
+		return c.refreshCap
+	}
+	return fallback
 }

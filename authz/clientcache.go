@@ -54,3 +54,13 @@ func (cc *clientCache) put(id string, c *client) {
 	cc.m[id] = cachedClient{c: c, exp: cc.now().Add(cc.ttl)}
 	cc.mu.Unlock()
 }
+
+// drop forgets a client this node changed or deleted.
+func (cc *clientCache) drop(id string) {
+	if cc == nil {
+		return
+	}
+	cc.mu.Lock()
+	delete(cc.m, id)
+	cc.mu.Unlock()
+}

@@ -33,6 +33,9 @@ type fositeStore struct {
 	codeSignature func(ctx context.Context, code string) string
 	// parLifespan is how long a pushed authorization request is kept.
 	parLifespan time.Duration
+	// anonRefresh, when positive, caps the refresh tokens of dynamically
+	// registered clients (registration mode open, register.go).
+	anonRefresh time.Duration
 }
 
 var (
@@ -113,6 +116,9 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		}
 		if cl, err = newClient(c); err != nil {
 			return nil, err
+		}
+		if c.Registration == registrationDynamic {
+			cl.refreshCap = s.anonRefresh
 		}
 		s.cache.put(id, cl)
 	}

@@ -190,6 +190,10 @@ func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, fro
 		if n, err := strconv.Atoi(ma); err != nil || n < 0 {
 			return ar, fosite.ErrInvalidRequest.WithHint("max_age must be a non-negative integer.")
 		}
+	} else if cl, ok := ar.GetClient().(*client); ok && cl.c.DefaultMaxAge > 0 {
+		// The client's registered default_max_age stands in for the
+		// max_age the request did not send.
+		ar.GetRequestForm().Set("max_age", strconv.Itoa(cl.c.DefaultMaxAge))
 	}
 	// Fail PKCE problems before the user signs in rather than after.
 	challenge, method := ar.GetRequestForm().Get("code_challenge"), ar.GetRequestForm().Get("code_challenge_method")

@@ -93,6 +93,9 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
 	store.reused = p.revokeReused
 	store.parLifespan = cfg.PAR.Lifespan
+	if cfg.Registration.Mode == RegistrationOpen {
+		store.anonRefresh = cfg.Registration.AnonymousRefreshTokenLifespan
+	}
 	p.store = store
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
@@ -177,6 +180,7 @@ func (p *Provider) routes() {
 	p.federationRoutes(m)
 	p.selfServiceRoutes(m)
 	p.passkeyRoutes(m)
+	p.registrationRoutes(m)
 }
 
 // ServeHTTP implements http.Handler.
@@ -214,7 +218,7 @@ func (p *Provider) discoveryDocument() map[string]any {
 			claims = append(claims, c)
 		}
 	}
-	return map[string]any{
+	doc := map[string]any{
 		"issuer":                                                   p.cfg.Issuer,
 		"authorization_endpoint":                                   p.url(pathAuthorize),
 		"token_endpoint":                                           p.url(pathToken),
@@ -246,7 +250,12 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"require_pushed_authorization_requests":                    p.cfg.PAR.Required,
 		"authorization_response_iss_parameter_supported":           true,
 		"ui_locales_supported":                                     page.Tags(),
+		"userinfo_signing_alg_values_supported":                    signingAlgs,
 	}
+	if p.cfg.Registration.enabled() {
+		doc["registration_endpoint"] = p.url(pathRegister)
+	}
+	return doc
 }
 
 // acrValues are the acr values ID tokens carry and requests may ask for.
@@ -533,6 +542,10 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := p.userClaims(user, ar.GetGrantedScopes())
 	claims["sub"] = user.ID
+	if cl, ok := ar.GetClient().(*client); ok && cl.c.UserinfoSignedResponseAlg != "" {
+		p.writeSignedUserinfo(w, r, cl, claims)
+		return
+	}
 	writeJSON(w, http.StatusOK, claims)
 }
 

@@ -17,21 +17,25 @@ import (
 // clientView is how the CLI shows a client. It never holds the secret
 // digest; ClientSecret is set only by create, the one time it is shown.
 type clientView struct {
-	ClientID                 string          `json:"client_id"`
-	ClientSecret             string          `json:"client_secret,omitempty"`
-	Name                     string          `json:"name,omitempty"`
-	RedirectURIs             []string        `json:"redirect_uris"`
-	PostLogoutRedirectURIs   []string        `json:"post_logout_redirect_uris,omitempty"`
-	GrantTypes               []string        `json:"grant_types"`
-	ResponseTypes            []string        `json:"response_types"`
-	Scopes                   []string        `json:"scopes"`
-	Public                   bool            `json:"public"`
-	TokenEndpointAuthMethod  string          `json:"token_endpoint_auth_method"`
-	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg,omitempty"`
-	FirstParty               bool            `json:"first_party"`
-	JWKS                     json.RawMessage `json:"jwks,omitempty"`
-	CreatedAt                time.Time       `json:"created_at"`
-	UpdatedAt                time.Time       `json:"updated_at"`
+	ClientID                 string   `json:"client_id"`
+	ClientSecret             string   `json:"client_secret,omitempty"`
+	Name                     string   `json:"name,omitempty"`
+	RedirectURIs             []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs   []string `json:"post_logout_redirect_uris,omitempty"`
+	GrantTypes               []string `json:"grant_types"`
+	ResponseTypes            []string `json:"response_types"`
+	Scopes                   []string `json:"scopes"`
+	Public                   bool     `json:"public"`
+	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method"`
+	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
+	FirstParty               bool     `json:"first_party"`
+	// Registration is how the client came to be: "dynamic" when it
+	// registered itself over HTTP (RFC 7591), empty otherwise.
+	Registration string          `json:"registration,omitempty"`
+	Contacts     []string        `json:"contacts,omitempty"`
+	JWKS         json.RawMessage `json:"jwks,omitempty"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -53,6 +57,8 @@ func viewClient(c *storage.Client) clientView {
 		TokenEndpointAuthMethod:  c.TokenEndpointAuthMethod,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg,
 		FirstParty:               c.FirstParty,
+		Registration:             c.Registration,
+		Contacts:                 c.Contacts,
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}
@@ -327,4 +333,26 @@ func clientErr(id string, err error) error {
 		return fmt.Errorf("no client %q", id)
 	}
 	return fmt.Errorf("client %q: %w", id, err)
+}
+
+// authzRegistration is the provider's dynamic client registration from
+// the registration keys; initial access tokens are kept as digests only.
+func authzRegistration(cfg *config.Config) (authz.Registration, error) {
+	r := cfg.Registration
+	tokens, err := cfg.InitialAccessTokenList()
+	if err != nil {
+		return authz.Registration{}, err
+	}
+	hashes := make([][]byte, 0, len(tokens))
+	for _, t := range tokens {
+		hashes = append(hashes, authz.HashClientSecret(t))
+	}
+	return authz.Registration{
+		Mode:                          r.Mode,
+		InitialAccessTokens:           hashes,
+		AllowedRedirectHosts:          r.AllowedRedirectHosts,
+		AllowedGrantTypes:             r.AllowedGrantTypes,
+		AllowedAuthMethods:            r.AllowedAuthMethods,
+		AnonymousRefreshTokenLifespan: r.AnonymousRefreshTokenLifespan.D,
+	}, nil
 }

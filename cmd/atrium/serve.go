@@ -162,6 +162,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	registration, err := authzRegistration(cfg)
+	if err != nil {
+		return err
+	}
 	provider, err := authz.New(authz.Config{
 		Issuer:                cfg.Issuer,
 		Secret:                secretbox.Derive(master, purposeTokenHMAC, 32),
@@ -187,6 +191,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Passkeys:              passkeys,
 		Scopes:                authzScopes(cfg.Scopes),
 		Attributes:            attributeDefs(cfg.Attributes),
+		Registration:          registration,
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,

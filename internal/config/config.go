@@ -68,6 +68,8 @@ type Config struct {
 	Events Events `yaml:"events"`
 	// PAR is pushed authorization requests (par.go).
 	PAR PAR `yaml:"par"`
+	// Registration is dynamic client registration (registration.go).
+	Registration Registration `yaml:"registration"`
 	// Attributes and Scopes are the operator's own user attributes and
 	// the scopes releasing them (claims.go).
 	Attributes []Attribute `yaml:"attributes"`
@@ -655,6 +657,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateClaims()...)
 	errs = append(errs, c.validateClients()...)
+	errs = append(errs, c.validateRegistration()...)
 	errs = append(errs, c.validateUsers()...)
 	errs = append(errs, c.validateFederation()...)
 	errs = append(errs, c.validateUI()...)

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/atrium-id/atrium/authz/keys"
 	"github.com/atrium-id/atrium/internal/config"
@@ -29,8 +28,9 @@ const (
 )
 
 // keyRefresh is how often a server reloads the key set, so that a rotation
-// made with the CLI reaches it.
-const keyRefresh = 30 * time.Second
+// made with the CLI or by another node reaches it. config validates
+// signing.publish_before and signing.retire_after against this default.
+const keyRefresh = keys.DefaultRefresh
 
 // devMasterFile is where serve --dev keeps the master secret it generated.
 const devMasterFile = "master.key"
@@ -93,9 +93,12 @@ func newKeyManager(cfg *config.Config, st storage.KeyStore, master []byte) (*key
 	m, err := keys.NewManager(st, box, keys.Options{
 		Algorithm: cfg.Signing.Algorithm,
 		// Every algorithm has a key, so any client can ask for its own.
-		Algorithms:  config.Algorithms,
-		RetireAfter: cfg.Signing.RetireAfter.D,
-		Refresh:     keyRefresh,
+		Algorithms:    config.Algorithms,
+		TokenLifespan: cfg.SignedTokenLifespan(),
+		RetireAfter:   cfg.Signing.RetireAfter.D,
+		Refresh:       keyRefresh,
+		RotateEvery:   cfg.Signing.RotateEvery.D,
+		PublishBefore: cfg.SigningPublishBefore(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
@@ -127,7 +130,7 @@ func (c *cli) openKeys(com *common) (*config.Config, *keys.Manager, func() error
 
 func (c *cli) keysList(args []string) error {
 	var com common
-	fs := c.flagSet("keys list", "Prints the published signing keys (public halves), newest first.", &com)
+	fs := c.flagSet("keys list", "Prints the published signing keys (public halves): the active ones, the next ones (published before they sign), then the retired ones, each newest first.", &com)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -148,7 +151,7 @@ func (c *cli) keysList(args []string) error {
 
 func (c *cli) keysRotate(args []string) error {
 	var com common
-	fs := c.flagSet("keys rotate", "Generates a new active signing key; the previous one stays published for signing.retire_after so its tokens keep verifying.", &com)
+	fs := c.flagSet("keys rotate", "Generates a new active signing key, signing at once (for a key you fear is compromised); the previous one stays published for signing.retire_after so its tokens keep verifying. A next key published by signing.rotate_every waits until the new key has signed that long.", &com)
 	alg := fs.String("alg", "", "`algorithm` of the new key: "+strings.Join(config.Algorithms, ", ")+" (default signing.algorithm)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -267,6 +267,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer stopLoop()
 	wg.Go(func() { cleanupLoop(loopCtx, st, cfg.Audit.Retention.D, log) })
 	wg.Go(func() { events.Run(loopCtx) })
+	wg.Go(func() { km.RunSchedule(loopCtx, log) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -189,11 +189,19 @@ type Redis struct {
 	Prefix string `yaml:"prefix"`
 }
 
-// Signing configures the ID token signing keys.
+// Signing configures the ID token signing keys (signing.go).
 type Signing struct {
 	Algorithm string `yaml:"algorithm"` // RS256, ES256 or EdDSA
-	// RetireAfter is how long a rotated-out key stays published.
+	// RetireAfter is how long a rotated-out key stays published: at least
+	// the longest signed token's lifespan plus a margin (MinRetireAfter);
+	// default that or 24h, whichever is longer.
 	RetireAfter Duration `yaml:"retire_after"`
+	// RotateEvery is how long a key signs before the next one replaces
+	// it; 0 (the default) rotates only by hand (atrium keys rotate).
+	RotateEvery Duration `yaml:"rotate_every"`
+	// PublishBefore is how long the next key is in the JWKS before it
+	// signs; default 24h.
+	PublishBefore Duration `yaml:"publish_before"`
 }
 
 // Tokens sets the lifespans of what the token endpoint issues.
@@ -485,11 +493,11 @@ func (c *Config) SetDefaults() {
 	def(&c.DataDir, DefaultDataDir)
 	def(&c.Signing.Algorithm, DefaultAlgorithm)
 	def(&c.Redis.Prefix, "atrium:")
-	defDur(&c.Signing.RetireAfter, 24*time.Hour)
 	defDur(&c.Tokens.AccessTokenLifespan, time.Hour)
 	defDur(&c.Tokens.RefreshTokenLifespan, 720*time.Hour)
 	defDur(&c.Tokens.IDTokenLifespan, time.Hour)
 	defDur(&c.Tokens.AuthorizeCodeLifespan, 5*time.Minute)
+	c.setSigningDefaults()
 	defDur(&c.Session.Lifespan, 24*time.Hour)
 	defDur(&c.Session.InteractionLifespan, 30*time.Minute)
 	defDur(&c.Audit.Retention, DefaultAuditRetention)
@@ -626,6 +634,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validatePurposes()...)
 	errs = append(errs, c.validateEvents()...)
 	errs = append(errs, c.validatePAR()...)
+	errs = append(errs, c.validateSigning()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))
 	}

@@ -189,7 +189,9 @@ func (m *Manager) Ensure(ctx context.Context) error {
 // Rotate makes a new key with alg ("" means the configured algorithm) the
 // active one of its algorithm. The previous active key stays published for RetireAfter so
 // the tokens it signed keep verifying. The new key signs in this process at
-// once; other processes pick it up within their Refresh.
+// once; other processes pick it up within their Refresh. A next key the
+// schedule published stays next, promoted once the new key is RotateEvery
+// old.
 func (m *Manager) Rotate(ctx context.Context, alg string) (KeyInfo, error) {
 	if alg == "" {
 		alg = m.opts.Algorithm

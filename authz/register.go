@@ -519,9 +519,11 @@ func (p *Provider) applyMetadata(c *storage.Client, md *clientMetadata) error {
 		}
 	}
 	n.IDTokenSignedResponseAlg, n.UserinfoSignedResponseAlg = md.IDTokenSignedResponseAlg, md.UserinfoSignedResponseAlg
+	if a := md.RequestObjectSigningAlg; a != "" && !slices.Contains(requestObjectAlgNames, a) {
+		return badMetadata("request_object_signing_alg must be one of %s.", strings.Join(requestObjectAlgNames, ", "))
+	}
+	n.RequestObjectSigningAlg = md.RequestObjectSigningAlg
 	switch {
-	case md.RequestObjectSigningAlg != "":
-		return badMetadata("Request objects are not supported, so request_object_signing_alg cannot be registered.")
 	case md.IDTokenEncryptedResponseAlg != "" || md.UserinfoEncryptedResponseAlg != "" || md.RequestObjectEncryptionAlg != "":
 		return badMetadata("Encrypted ID tokens, userinfo responses and request objects are not supported.")
 	case md.DPoPBoundAccessTokens:
@@ -653,6 +655,7 @@ func (p *Provider) writeRegistration(w http.ResponseWriter, status int, c *stora
 		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI,
 		JWKSURI: c.JWKSURI, JWKS: json.RawMessage(c.JWKS), SubjectType: "public",
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, UserinfoSignedResponseAlg: c.UserinfoSignedResponseAlg,
+		RequestObjectSigningAlg: c.RequestObjectSigningAlg,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequireAuthTime: c.RequireAuthTime,
 		RequestURIs: c.RequestURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,

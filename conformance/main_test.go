@@ -182,6 +182,9 @@ const serverConfig = `attributes:
 consent:
   purposes:
     - {id: newsletter, label: Newsletter, description: "Our news, once a month."}
+registration:
+  mode: open
+  allowed_grant_types: [authorization_code, refresh_token, client_credentials]
 `
 
 // waitReady polls discovery until it answers 200, the process exits or

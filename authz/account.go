@@ -222,17 +222,21 @@ func withParam(p, k, v string) string {
 	return u.String()
 }
 
-// SignOut ends the browser's SSO session and clears its cookie.
+// SignOut ends the browser's SSO session and clears its cookie. The apps
+// of the session are told (back-channel logout), without waiting for
+// them; their tokens are left as they are.
 func (p *Provider) SignOut(w http.ResponseWriter, r *http.Request) error {
 	if c, err := r.Cookie(cookieSession); err == nil && c.Value != "" {
-		err := p.stores.Sessions.DeleteSession(r.Context(), sessionKey(c.Value))
+		ctx := r.Context()
+		sess, gerr := p.stores.Sessions.GetSession(ctx, sessionKey(c.Value))
+		err := p.stores.Sessions.DeleteSession(ctx, sessionKey(c.Value))
 		if err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
+		if gerr == nil && err == nil {
+			p.backchannelLogout(ctx, sess)
+		}
 	}
-	http.SetCookie(w, &http.Cookie{
-		Name: cookieSession, Value: "", Path: "/", HttpOnly: true,
-		Secure: p.cfg.SecureCookies, SameSite: http.SameSiteLaxMode, MaxAge: -1,
-	})
+	p.clearSessionCookie(w)
 	return nil
 }

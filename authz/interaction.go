@@ -583,6 +583,13 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		// The ID tokens of this grant, now and at every refresh.
 		os.Headers.Extra = map[string]any{keys.AlgorithmHeader: cl.c.IDTokenSignedResponseAlg}
 	}
+	if err := p.joinSession(ctx, sess, ar.GetClient().GetID()); errors.Is(err, storage.ErrNotFound) {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The sign-in session ended before the request completed."))
+		return
+	} else if err != nil {
+		p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error()))
+		return
+	}
 	resp, err := p.newAuthorizeResponse(ctx, ar, os)
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)

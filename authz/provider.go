@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -37,6 +38,8 @@ type Provider struct {
 	deviceKey []byte
 	// claims are the scopes and the claims each releases (claims.go).
 	claims *claimSet
+	// logouts sends back-channel logout tokens (backchannel.go).
+	logouts *backchannel
 }
 
 // fositeConfig adds what fosite's Config cannot express: client assertions
@@ -68,6 +71,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	mac := hmac.New(sha256.New, cfg.Secret)
 	mac.Write([]byte("atrium remembered device"))
 	p.deviceKey = mac.Sum(nil)
+	p.logouts = newBackchannel()
 
 	fc := &fositeConfig{issuer: cfg.Issuer, Config: &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,
@@ -134,7 +138,9 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 			fc.PushedAuthorizeEndpointHandlers.Append(ph)
 		}
 	}
-	if p.discovery, err = json.Marshal(p.discoveryDocument()); err != nil {
+	doc := p.discoveryDocument()
+	maps.Copy(doc, p.logoutMetadata())
+	if p.discovery, err = json.Marshal(doc); err != nil {
 		return nil, err
 	}
 	p.routes()
@@ -173,6 +179,7 @@ func (p *Provider) routes() {
 	m.HandleFunc("POST "+pathLogin, p.loginSubmit)
 	m.HandleFunc("GET "+pathConsent, p.consentPage)
 	m.HandleFunc("POST "+pathConsent, p.consentSubmit)
+	p.logoutRoutes(m)
 	if p.cfg.Factors != nil {
 		m.HandleFunc("GET "+pathMFA, p.mfaPage)
 		m.HandleFunc("POST "+pathMFA, p.mfaSubmit)

@@ -1,6 +1,7 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,16 +20,25 @@ import (
 //
 // The session goes first, so no new grant starts from it while its
 // tokens are revoked.
+//
+// The apps of the session are told too (back-channel logout,
+// backchannel.go), without waiting for them.
 func (p *Provider) EndSession(r *http.Request, userID string, s *storage.Session) error {
 	if s.UserID != userID {
 		return storage.ErrNotFound
 	}
-	ctx := r.Context()
+	_, err := p.endSession(r.Context(), s)
+	return err
+}
+
+// endSession is EndSession for the session's own user. The channel is
+// closed once the apps' back-channel logouts are done.
+func (p *Provider) endSession(ctx context.Context, s *storage.Session) (<-chan struct{}, error) {
 	if err := p.stores.Sessions.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
+		return nil, err
 	}
-	if _, err := p.stores.Tokens.RevokeSessionTokens(ctx, userID, sid(s.ID)); err != nil {
-		return fmt.Errorf("revoking the tokens of an ended session: %w", err)
+	if _, err := p.stores.Tokens.RevokeSessionTokens(ctx, s.UserID, sid(s.ID)); err != nil {
+		return nil, fmt.Errorf("revoking the tokens of an ended session: %w", err)
 	}
-	return nil
+	return p.backchannelLogout(ctx, s), nil
 }

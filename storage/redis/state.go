@@ -152,6 +152,42 @@ func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, er
 	return ss, nil
 }
 
+// AddSessionClient records that the client took part in the live
+// session id, unless it is listed already; storage.ErrNotFound when the
+// session has ended, which it never brings back. The session is replaced
+// (keeping its TTL) only if no one changed it since it was read.
+func (s *Store) AddSessionClient(ctx context.Context, id, clientID string) error {
+	key := s.sessionKey(id)
+	for range 5 {
+		err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
+			b, err := tx.Get(ctx, key).Bytes()
+			if err != nil {
+				return err
+			}
+			ss, err := decodeSession(b)
+			if err != nil {
+				return err
+			}
+			if !s.live(ss.ExpiresAt) {
+				return goredis.Nil
+			}
+			if slices.Contains(ss.Clients, clientID) {
+				return nil
+			}
+			ss.Clients = append(ss.Clients, clientID)
+			_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+				p.SetArgs(ctx, key, encodeSession(ss), goredis.SetArgs{Mode: "XX", KeepTTL: true})
+				return nil
+			})
+			return err
+		}, key)
+		if !errors.Is(err, goredis.TxFailedErr) {
+			return wrap(err)
+		}
+	}
+	return storage.ErrConflict
+}
+
 // DeleteSession implements storage.SessionStore.
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	n, err := s.c.Del(ctx, s.sessionKey(id)).Result()

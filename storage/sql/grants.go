@@ -4,6 +4,7 @@ import (
 	"context"
 	sqldb "database/sql"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/atrium-id/atrium/storage"
@@ -77,6 +78,28 @@ const sessionColumns = `id, user_id, auth_time, amr, acr, created_at, expires_at
 func (s *Store) GetSession(ctx context.Context, id string) (*storage.Session, error) {
 	return scanSession(s.queryRow(ctx, `SELECT `+sessionColumns+` FROM sessions
 		WHERE id = ? AND (expires_at = 0 OR expires_at > ?)`, id, storage.UnixMicro(s.now())))
+}
+
+// AddSessionClient records that the client took part in the live
+// session id, unless it is listed already; storage.ErrNotFound when the
+// session has ended, which it never brings back. The list is replaced
+// only if no one changed it since it was read.
+func (s *Store) AddSessionClient(ctx context.Context, id, clientID string) error {
+	for range 5 {
+		ss, err := s.GetSession(ctx, id)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(ss.Clients, clientID) {
+			return nil
+		}
+		n, err := s.exec(ctx, `UPDATE sessions SET clients = ? WHERE id = ? AND clients = ?`,
+			list(append(ss.Clients, clientID)), id, list(ss.Clients))
+		if err != nil || n == 1 {
+			return err
+		}
+	}
+	return storage.ErrConflict
 }
 
 // DeleteSession implements storage.SessionStore.

@@ -84,6 +84,12 @@ var clientSpecs = map[string]clientSpec{
 	"form-post":     {},
 	"no-nonce":      {},
 	"rotate":        {},
+	// Pushed authorization requests and request objects (par_test.go).
+	"par-basic":      {},
+	"par-public":     {public: true},
+	"par-pkjwt":      {authMethod: authPrivateJWT},
+	"par-other":      {},
+	"request-object": {authMethod: authPrivateJWT},
 	// The openid-client relying party (TestOpenIDClientRP).
 	"openid-client-basic":  {postLogout: []string{"https://openid-client-basic.rp.test/signed-out"}},
 	"openid-client-post":   {authMethod: authPost},
@@ -97,7 +103,8 @@ var userNames = []string{
 	"refresh", "refresh-reuse", "introspect", "revoke", "sso", "prompt-none",
 	"prompt-login", "max-age-1", "max-age-10000", "params", "post-authz",
 	"login-errors", "csrf", "consent-deny", "form-post", "no-nonce", "rotate",
-	"errors", "openid-client",
+	"errors", "openid-client", "par", "request-object", "dynamic-logo",
+	"dynamic-userinfo",
 }
 
 // rp is a registered client: a relying party the tests act as.

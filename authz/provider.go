@@ -43,14 +43,15 @@ type Provider struct {
 }
 
 // fositeConfig adds what fosite's Config cannot express: client assertions
-// may name either the token endpoint or the issuer as their audience.
+// may name the token endpoint, the issuer or (RFC 9126 §2) the PAR endpoint
+// as their audience.
 type fositeConfig struct {
 	*fosite.Config
 	issuer string
 }
 
 func (c *fositeConfig) GetTokenURLs(context.Context) []string {
-	return []string{c.TokenURL, c.issuer}
+	return []string{c.TokenURL, c.issuer, c.issuer + pathPAR}
 }
 
 // New builds a provider. It validates cfg and returns every problem at once.

@@ -62,6 +62,10 @@ type Registration struct {
 	// AnonymousRefreshTokenLifespan caps the refresh tokens of clients
 	// registered in mode open; default 24h.
 	AnonymousRefreshTokenLifespan time.Duration
+	// HourlyPerIP is how many registrations one client address may send
+	// per hour in mode open (needs Stores.Counters); default 20, negative
+	// for no limit.
+	HourlyPerIP int
 }
 
 func (r *Registration) setDefaults() {
@@ -76,6 +80,9 @@ func (r *Registration) setDefaults() {
 	}
 	if r.AnonymousRefreshTokenLifespan == 0 {
 		r.AnonymousRefreshTokenLifespan = 24 * time.Hour
+	}
+	if r.HourlyPerIP == 0 {
+		r.HourlyPerIP = 20
 	}
 }
 
@@ -202,6 +209,20 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 	if p.cfg.Registration.Mode == RegistrationToken && !p.validInitialToken(r) {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "A valid initial access token is required to register a client.")
 		return
+	}
+	if p.cfg.Registration.Mode == RegistrationOpen {
+		if err := p.addrLimited(r, "register", p.cfg.Registration.HourlyPerIP, time.Hour); err != nil {
+			if t, ok := throttled(err); ok {
+				p.log.WarnContext(r.Context(), "client registration throttled", "scope", t.scope)
+				retryAfter(w, t.retry)
+				w.Header().Set("Cache-Control", "no-store")
+				writeJSON(w, http.StatusTooManyRequests, map[string]string{"error": "temporarily_unavailable",
+					"error_description": "Too many registrations from this address; try again later."})
+				return
+			}
+			p.writeRegistrationError(w, r, err)
+			return
+		}
 	}
 	md, err := readMetadata(w, r)
 	if err != nil {

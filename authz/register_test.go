@@ -556,7 +556,9 @@ func (e *testEnv) clientToken(t *testing.T, id string) string {
 // TestRegistrationDeleteRevokesTokens: deleting a registered client
 // revokes the tokens it was issued.
 func TestRegistrationDeleteRevokesTokens(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) { testRegistrationDeleteRevokesTokens(t, newRegistrationEnv(t, RegistrationOpen, nil, nil)) })
+	t.Run("sqlite", func(t *testing.T) {
+		testRegistrationDeleteRevokesTokens(t, newRegistrationEnv(t, RegistrationOpen, nil, nil))
+	})
 	t.Run("redis", func(t *testing.T) {
 		rs, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.WithPrefix("register-test:"+randomToken()[:12]+":"))
 		if err != nil {
@@ -682,5 +684,27 @@ func TestDefaultMaxAge(t *testing.T) {
 		if got := loc.Query().Get("error"); got != tc.wantError {
 			t.Errorf("client %s: prompt=none two minutes after sign-in answered error %q (%s), want %q", tc.id, got, loc, tc.wantError)
 		}
+	}
+}
+
+// TestRegistrationThrottle: in mode open one address gets HourlyPerIP
+// registrations an hour, then 429 with Retry-After and nothing stored.
+func TestRegistrationThrottle(t *testing.T) {
+	e := newRegistrationEnv(t, RegistrationOpen, nil, func(r *Registration) { r.HourlyPerIP = 2 })
+	e.p.stores.Counters = e.store
+	md := map[string]any{"redirect_uris": []string{testRedirectHTTPS}}
+	for i := range 2 {
+		if status, out := e.registerJSON("", md); status != http.StatusCreated {
+			t.Fatalf("registration %d = %d %v, want 201", i+1, status, out)
+		}
+	}
+	before := e.clientIDs()
+	b, _ := json.Marshal(md)
+	status, out, h := e.call(http.MethodPost, pathRegister, "", "application/json", b)
+	if status != http.StatusTooManyRequests || out["error"] != "temporarily_unavailable" || h.Get("Retry-After") == "" {
+		t.Errorf("third registration = %d %v (Retry-After %q), want 429 temporarily_unavailable with Retry-After", status, out, h.Get("Retry-After"))
+	}
+	if after := e.clientIDs(); !slices.Equal(after, before) {
+		t.Errorf("a throttled registration changed the clients from %q to %q", before, after)
 	}
 }

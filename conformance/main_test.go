@@ -185,6 +185,7 @@ consent:
 registration:
   mode: open
   allowed_grant_types: [authorization_code, refresh_token, client_credentials]
+  hourly_per_ip: -1
 `
 
 // waitReady polls discovery until it answers 200, the process exits or

@@ -354,5 +354,6 @@ func authzRegistration(cfg *config.Config) (authz.Registration, error) {
 		AllowedGrantTypes:             r.AllowedGrantTypes,
 		AllowedAuthMethods:            r.AllowedAuthMethods,
 		AnonymousRefreshTokenLifespan: r.AnonymousRefreshTokenLifespan.D,
+		HourlyPerIP:                   r.HourlyPerIP,
 	}, nil
 }

@@ -49,6 +49,9 @@ type Registration struct {
 	// registered in mode open (without an initial access token); default
 	// 24h.
 	AnonymousRefreshTokenLifespan Duration `yaml:"anonymous_refresh_token_lifespan"`
+	// HourlyPerIP is how many registrations one client address may send
+	// per hour in mode open; 0 for the default (20), -1 for no limit.
+	HourlyPerIP int `yaml:"hourly_per_ip"`
 }
 
 // InitialAccessTokenList returns the initial access tokens of mode token:
@@ -110,6 +113,9 @@ func (c *Config) validateRegistration() []error {
 		if !slices.Contains(AuthMethods, m) {
 			bad(fmt.Sprintf("registration.allowed_auth_methods[%d]", i), "unknown method %q (accepted: %s)", m, strings.Join(AuthMethods, ", "))
 		}
+	}
+	if r.HourlyPerIP < -1 {
+		bad("registration.hourly_per_ip", "must be -1 (no limit), 0 (the default, 20) or positive, got %d", r.HourlyPerIP)
 	}
 	switch d := r.AnonymousRefreshTokenLifespan; {
 	case d.raw == "":

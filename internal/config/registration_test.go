@@ -60,6 +60,7 @@ func TestBadRegistrationConfigs(t *testing.T) {
 		{"bad lifespan", "anonymous_refresh_token_lifespan: soon", `registration.anonymous_refresh_token_lifespan: "soon" is not a duration`},
 		{"negative lifespan", "anonymous_refresh_token_lifespan: -1h", "registration.anonymous_refresh_token_lifespan: must be positive"},
 		{"unknown key", "moed: open", "registration.moed: unknown key"},
+		{"negative hourly limit", "hourly_per_ip: -2", "registration.hourly_per_ip: must be -1 (no limit), 0 (the default, 20) or positive, got -2"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadYAML(t, "registration:\n  "+tc.doc+"\n")

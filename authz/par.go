@@ -137,10 +137,11 @@ func (p *Provider) resolveRequest(ctx context.Context, r *http.Request, from aut
 			return err
 		}
 		r.Form = form
+	case from == fromBrowser && p.cfg.PAR.Required:
+		// A request object by value too: only /par may bring parameters.
+		return fosite.ErrInvalidRequest.WithHint("Authorization requests must first be pushed to the pushed authorization request endpoint.")
 	case reqObj != "":
 		return p.applyRequestObject(ctx, r.Form, reqObj)
-	case from == fromBrowser && p.cfg.PAR.Required:
-		return fosite.ErrInvalidRequest.WithHint("Authorization requests must first be pushed to the pushed authorization request endpoint.")
 	}
 	return nil
 }

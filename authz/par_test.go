@@ -238,13 +238,18 @@ func TestPARRedeemRejects(t *testing.T) {
 }
 
 // TestPARRequired: with PAR.Required, /authorize takes pushed requests
-// only, and discovery says so.
+// only (not even a request object by value), and discovery says so.
 func TestPARRequired(t *testing.T) {
 	e := newTestEnvWith(t, func(c *Config) { c.PAR.Required = true })
 	_, challenge := pkcePair()
 	q, _ := e.authorizeAnswer(e.browser(), codeParams("app", "openid", challenge))
 	if q.Get("error") != "invalid_request" || q.Get("state") != "state-123" {
 		t.Fatalf("an authorization request not pushed: %v, want invalid_request", q)
+	}
+	byValue := codeParams("app", "openid", challenge)
+	byValue.Set("request", "eyJhbGciOiJub25lIn0.e30.")
+	if q, _ := e.authorizeAnswer(e.browser(), byValue); q.Get("error") != "invalid_request" {
+		t.Fatalf("a request object not pushed: %v, want invalid_request", q)
 	}
 	uri := e.pushed(codeParams("app", "openid", challenge), "app", testSecret)
 	if loc := e.signIn(e.browser(), url.Values{"client_id": {"app"}, "request_uri": {uri}}); loc.Query().Get("code") == "" {

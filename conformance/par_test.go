@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"golang.org/x/oauth2"
 )
 
@@ -170,23 +168,15 @@ func TestPARRejectsBadRequests(t *testing.T) {
 }
 
 // signedRequest is a request object of the client: its claims signed
-// with its key (RS256), or with alg none when key is false.
+// with its key (RS256, as its client assertions), or with alg none when
+// key is false.
 func (c *rp) signedRequest(t testing.TB, claims map[string]any, key bool) string {
 	t.Helper()
-	if !key {
-		b, _ := json.Marshal(claims)
-		return "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString(b) + "."
+	if key {
+		return c.assertion(t, claims)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: c.key, KeyID: c.kid}},
-		(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	b, _ := json.Marshal(claims)
+	return "eyJhbGciOiJub25lIn0." + base64.RawURLEncoding.EncodeToString(b) + "."
 }
 
 // requestClaims are the claims of a good request object carrying form.

@@ -24,8 +24,9 @@
 // (basic, post, public, pkjwt: {id, secret, redirect_uri, jwk,
 // post_logout_redirect_uri}), initialAccessToken (for registration).
 //
-// Features that discovery does not advertise yet (registration, PAR,
-// DPoP, logout) are reported skipped with the metadata they wait for.
+// Features a server may leave out (registration, PAR, DPoP, logout) run
+// only when discovery advertises them, and are otherwise reported skipped
+// with the metadata they wait for.
 import * as readline from 'node:readline';
 import * as client from 'openid-client';
 
@@ -54,6 +55,7 @@ function describe(e) {
   if (e?.error) s += ` (error=${e.error}${e.error_description ? ` "${e.error_description}"` : ''})`;
   if (e?.status) s += ` [HTTP ${e.status}]`;
   if (e?.cause instanceof Error) s += `; cause: ${describe(e.cause)}`;
+  if (Array.isArray(e?.cause)) s += `; challenges: ${JSON.stringify(e.cause)}`;
   return s;
 }
 
@@ -305,7 +307,8 @@ async function stateMismatch() {
   });
 }
 
-// registration registers a client over HTTP (RFC 7591) and signs in with it.
+// registration registers a client over HTTP (RFC 7591), signs in with it,
+// and refreshes its tokens.
 async function registration() {
   if (!meta.registration_endpoint) return skip('registration', 'discovery has no registration_endpoint');
   const redirect = 'https://openid-client-registered.rp.test/callback';
@@ -319,12 +322,14 @@ async function registration() {
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_basic',
       },
-      undefined,
+      client.ClientSecretBasic(), // with the client_secret the server returns
       { execute: [client.allowInsecureRequests, client.enableNonRepudiationChecks], initialAccessToken: cfg.initialAccessToken },
     );
     const registered = { id: config.clientMetadata().client_id, redirect_uri: redirect };
-    const { tokens } = await codeFlow(config, registered, 'registration', { scope: 'openid email' });
+    const { tokens } = await codeFlow(config, registered, 'registration');
     await client.fetchUserInfo(config, tokens.access_token, sub);
+    const fresh = await client.refreshTokenGrant(config, tokens.refresh_token);
+    await client.fetchUserInfo(config, fresh.access_token, sub);
     return { client_id: registered.id };
   });
 }

@@ -398,6 +398,9 @@ func readMetadata(w http.ResponseWriter, r *http.Request) (*clientMetadata, erro
 	if err := json.Unmarshal(body, &md); err != nil {
 		return nil, badMetadata("The request body is not a JSON object of client metadata: %s.", jsonProblem(err))
 	}
+	if string(md.JWKS) == "null" {
+		md.JWKS = nil
+	}
 	return &md, nil
 }
 

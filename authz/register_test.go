@@ -231,7 +231,7 @@ func TestRegisterWebClient(t *testing.T) {
 		"frontchannel_logout_uri": "https://rp.example/fc",
 		"grant_types":             []string{"authorization_code", "refresh_token"},
 		"software_id":             "rp-soft", "software_version": "1.2",
-		"first_party": true, "made_up_field": "echo me",
+		"first_party": true, "made_up_field": "echo me", "jwks": nil,
 	}
 	status, out := e.registerJSON("", md)
 	if status != http.StatusCreated {

@@ -147,6 +147,10 @@ type Config struct {
 	// value turns it off.
 	Registration Registration
 
+	// Resources are the operator's APIs (resource.go): resource
+	// indicators name them, and their metadata is published.
+	Resources []Resource
+
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -206,6 +210,9 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("secret must be at least 32 bytes"))
 	}
 	if err := c.Registration.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := validateResources(c.Resources); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

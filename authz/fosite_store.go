@@ -36,6 +36,9 @@ type fositeStore struct {
 	// anonRefresh, when positive, caps the refresh tokens of dynamically
 	// registered clients (registration mode open, register.go).
 	anonRefresh time.Duration
+	// accessRequest is an access token's request as it is stored, with
+	// the token's own audience (resource.go).
+	accessRequest func(ctx context.Context, r fosite.Requester) fosite.Requester
 }
 
 var (
@@ -340,6 +343,9 @@ func (s *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, code s
 // Access tokens.
 
 func (s *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, r fosite.Requester) error {
+	if s.accessRequest != nil {
+		r = s.accessRequest(ctx, r)
+	}
 	return s.create(ctx, storage.KindAccessToken, signature, "", r)
 }
 

@@ -182,6 +182,9 @@ func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, fro
 	if err != nil {
 		return ar, err
 	}
+	if err := p.authorizeResources(ar); err != nil {
+		return ar, err
+	}
 	pr := prompts(ar.GetRequestForm())
 	if slices.Contains(pr, "none") && len(pr) > 1 {
 		return ar, fosite.ErrInvalidRequest.WithHint("prompt=none cannot be combined with other prompt values.")

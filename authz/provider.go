@@ -98,12 +98,13 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
 	store.reused = p.revokeReused
 	store.parLifespan = cfg.PAR.Lifespan
+	store.accessRequest = p.accessTokenRequest
 	if cfg.Registration.Mode == RegistrationOpen {
 		store.anonRefresh = cfg.Registration.AnonymousRefreshTokenLifespan
 	}
 	p.store = store
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(fc),
+		CoreStrategy:               p.accessTokenStrategy(compose.NewOAuth2HMACStrategy(fc)),
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
 		Signer:                     keys.Signer(),
 	}
@@ -141,10 +142,16 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	}
 	doc := p.discoveryDocument()
 	maps.Copy(doc, p.logoutMetadata())
+	if len(p.cfg.Resources) > 0 {
+		doc["protected_resources"] = p.protectedResources()
+	}
 	if p.discovery, err = json.Marshal(doc); err != nil {
 		return nil, err
 	}
 	p.routes()
+	if err := p.resourceRoutes(p.mux); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
@@ -308,6 +315,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			// (expired, not yet valid) through unwrapped.
 			err = fosite.ErrInvalidClient.WithHint("The client assertion is expired or not yet valid.").WithDebug(err.Error())
 		}
+		p.writeTokenError(w, r, err)
+		return
+	}
+	if ctx, err = p.tokenResources(ctx, ar); err != nil {
 		p.writeTokenError(w, r, err)
 		return
 	}

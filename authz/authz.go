@@ -78,6 +78,8 @@ type Config struct {
 
 	// PAR is pushed authorization requests (par.go).
 	PAR PAR
+	// DPoP is sender-constrained tokens (dpop.go).
+	DPoP DPoP
 
 	// LoginAttempts is how many failed sign-ins (or second-factor codes)
 	// an account gets within 15 minutes before each further attempt waits

@@ -48,7 +48,7 @@ func (e *BearerError) BearerChallenge() (status int, code, description, scope st
 // without scope or without a user (client_credentials) one with status
 // 403. Other errors are the stores' (storage.ErrUnavailable).
 func (p *Provider) BearerUser(r *http.Request, scope string) (*storage.User, string, time.Time, error) {
-	token := fosite.AccessTokenFromRequest(r)
+	token, scheme := resourceToken(r)
 	if token == "" || r.URL.Query().Has("access_token") {
 		// RFC 6750 §2.3's query parameter is refused: it ends up in logs.
 		return nil, "", time.Time{}, &BearerError{Status: http.StatusUnauthorized, Code: "invalid_token",
@@ -64,6 +64,10 @@ func (p *Provider) BearerUser(r *http.Request, scope string) (*storage.User, str
 		Description: "The access token is invalid, expired or revoked."}
 	if err != nil || use != fosite.AccessToken {
 		return nil, "", time.Time{}, invalid
+	}
+	if derr := p.checkResourceDPoP(r, token, scheme, ar); derr != nil {
+		// A DPoP-bound token needs the DPoP scheme and a proof of its key.
+		return nil, "", time.Time{}, &BearerError{Status: http.StatusUnauthorized, Code: derr.code, Description: derr.desc}
 	}
 	sig, ok := memoOf(ctx).accessBy[ar.GetID()]
 	if !ok {

@@ -67,6 +67,10 @@ type requestMemo struct {
 	codes map[string]*storage.Token
 	// code is the authorization code this request creates (batch only).
 	code *pendingCode
+	// refreshJKT is the DPoP key thumbprint the refresh token this
+	// request read is bound to; bindAccess and bindRefresh those the
+	// tokens it issues are bound to (dpop.go).
+	refreshJKT, bindAccess, bindRefresh string
 	// exchange marks a token request: only there is a spent code or
 	// refresh token a reuse (introspecting one is not).
 	exchange bool
@@ -147,6 +151,7 @@ func (s *fositeStore) SetClientAssertionJWT(ctx context.Context, jti string, exp
 
 func (s *fositeStore) create(ctx context.Context, kind storage.TokenKind, signature, accessSignature string, r fosite.Requester) error {
 	m := memoOf(ctx)
+	m.markDPoP(kind, r)
 	var data []byte
 	if kind != storage.KindAuthorizeCode || m == nil || !m.batch {
 		var err error
@@ -377,6 +382,7 @@ func (s *fositeStore) GetRefreshTokenSession(ctx context.Context, signature stri
 	}
 	if memo := memoOf(ctx); memo != nil {
 		put(&memo.accessOf, signature, t.AccessSignature)
+		memo.refreshJKT = req.Form.Get(formJKT)
 	}
 	if !t.Active {
 		// fosite revokes the whole grant when it sees this error.

@@ -94,6 +94,8 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		// par.go; requiring PAR is checked there, not by fosite.
 		PushedAuthorizeRequestURIPrefix: parURIPrefix,
 		PushedAuthorizeContextLifespan:  cfg.PAR.Lifespan,
+		// Kept with the code: dpop.go checks the exchange's key against it.
+		SanitationWhiteList: []string{"dpop_jkt"},
 	}}
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
 	store.reused = p.revokeReused
@@ -266,6 +268,7 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"authorization_response_iss_parameter_supported":           true,
 		"ui_locales_supported":                                     page.Tags(),
 		"userinfo_signing_alg_values_supported":                    signingAlgs,
+		"dpop_signing_alg_values_supported":                        dpopAlgNames(),
 	}
 	if p.cfg.Registration.enabled() {
 		doc["registration_endpoint"] = p.url(pathRegister)
@@ -305,8 +308,17 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	p.setDPoPNonce(w, r)
+	proof, derr := p.readDPoP(r, "")
+	if derr != nil {
+		p.writeTokenError(w, r, tokenDPoPError(derr))
+		return
+	}
 	sess := newSession()
 	ar, err := p.oauth.NewAccessRequest(ctx, r, sess)
+	if err == nil {
+		err = p.bindDPoP(ctx, ar, proof)
+	}
 	if err != nil {
 		err = reused(r, err)
 		var rfc *fosite.RFC6749Error
@@ -341,6 +353,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.writeTokenError(w, r, reused(r, err))
 		return
+	}
+	if memo.bindAccess != "" {
+		resp.SetTokenType("DPoP")
 	}
 	p.oauth.WriteAccessResponse(ctx, w, ar, resp)
 }
@@ -507,6 +522,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		p.oauth.WriteIntrospectionError(ctx, w, err)
 		return
 	}
+	introspectionDPoP(ir)
 	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
 }
 
@@ -529,7 +545,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	token := fosite.AccessTokenFromRequest(r)
+	token, scheme := resourceToken(r)
 	if token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="atrium"`)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "No access token was sent."})
@@ -546,6 +562,11 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		bearerError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return
 	}
+	if derr := p.checkResourceDPoP(r, token, scheme, ar); derr != nil {
+		p.writeDPoPChallenge(w, r, derr)
+		return
+	}
+	p.setDPoPNonce(w, r)
 	if !ar.GetGrantedScopes().Has("openid") {
 		bearerError(w, http.StatusForbidden, "insufficient_scope", "The access token was not granted the openid scope.")
 		return

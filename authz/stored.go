@@ -31,6 +31,9 @@ type storedRequest struct {
 	GrantedAud     []string       `json:"ga,omitempty"`
 	Form           url.Values     `json:"f,omitempty"`
 	Session        *storedSession `json:"s,omitempty"`
+	// JKT is the thumbprint of the DPoP key an access or refresh token is
+	// bound to (dpop.go); it is read back into the form under formJKT.
+	JKT string `json:"jkt,omitempty"`
 }
 
 // storedSession is an openid.DefaultSession at rest.
@@ -62,7 +65,7 @@ type storedClaims struct {
 // else is kept: no secrets, no codes, no tokens.
 var storedForm = []string{
 	"redirect_uri", "response_type", "grant_type", "scope", "audience", "nonce", "max_age", "prompt",
-	"acr_values", "id_token_hint", "code_challenge", "code_challenge_method", "claims",
+	"acr_values", "id_token_hint", "code_challenge", "code_challenge_method", "claims", "dpop_jkt",
 }
 
 // withClaims reports whether state of kind can still issue an ID token and
@@ -115,6 +118,12 @@ func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 		sr.RequestedScope = &rs
 	}
 	token := kind == storage.KindAccessToken || kind == storage.KindRefreshToken
+	switch kind {
+	case storage.KindAccessToken:
+		sr.JKT = r.GetRequestForm().Get(formJKT)
+	case storage.KindRefreshToken:
+		sr.JKT = r.GetRequestForm().Get(formRefreshJKT)
+	}
 	for _, k := range storedForm {
 		if token {
 			break // fosite reads the form of codes and PKCE state only
@@ -190,6 +199,9 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 	req.RequestedAudience, req.GrantedAudience = sr.RequestedAud, sr.GrantedAud
 	if sr.Form != nil {
 		req.Form = sr.Form
+	}
+	if sr.JKT != "" {
+		req.Form.Set(formJKT, sr.JKT)
 	}
 	ds, ok := session.(*openid.DefaultSession)
 	if session == nil || sr.Session == nil {

@@ -103,6 +103,21 @@ function configFor(c, auth) {
   return config;
 }
 
+// basic is the client_secret_basic client and its configuration.
+function basic() {
+  const c = cfg.clients.basic;
+  return { c, config: configFor(c, client.ClientSecretBasic(c.secret)) };
+}
+
+// revokeRefresh revokes a refresh token; refreshing with it must then
+// fail.
+async function revokeRefresh(config, refreshToken, params) {
+  await client.tokenRevocation(config, refreshToken, params);
+  const refused = await expectRaise('refresh with a revoked refresh token', () =>
+    client.refreshTokenGrant(config, refreshToken));
+  return { refused };
+}
+
 // codeFlow runs the authorization code flow with PKCE (S256), state and
 // nonce, the browser answering the pages, and returns the token response
 // and the ID token's claims, all checked by the library. With maxAge the
@@ -176,8 +191,7 @@ async function discovery() {
 // confidential runs everything a confidential client does with its tokens:
 // the code flow, userinfo, refresh, introspection and revocation.
 async function confidential() {
-  const c = cfg.clients.basic;
-  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  const { c, config } = basic();
   let tokens;
   if (!(await step('code-basic', async () => {
     ({ tokens } = await codeFlow(config, c, 'code-basic'));
@@ -210,11 +224,9 @@ async function confidential() {
     check(at.active === false, `access token active = ${at.active} after revocation`);
     const rejected = await expectRaise('userinfo with a revoked access token', () =>
       client.fetchUserInfo(config, tokens.access_token, sub));
-    await client.tokenRevocation(config, tokens.refresh_token, { token_type_hint: 'refresh_token' });
+    const { refused } = await revokeRefresh(config, tokens.refresh_token, { token_type_hint: 'refresh_token' });
     const rt = await client.tokenIntrospection(config, tokens.refresh_token);
     check(rt.active === false, `refresh token active = ${rt.active} after revocation`);
-    const refused = await expectRaise('refresh with a revoked refresh token', () =>
-      client.refreshTokenGrant(config, tokens.refresh_token));
     return { rejected, refused };
   });
 }
@@ -237,18 +249,12 @@ async function otherAuth(c, auth, name) {
     check(info.active === true, `active = ${info.active}`);
     check(info.client_id === c.id, `client_id = ${info.client_id}`);
   });
-  await step(`revocation-${name}`, async () => {
-    await client.tokenRevocation(config, tokens.refresh_token);
-    const refused = await expectRaise('refresh with a revoked refresh token', () =>
-      client.refreshTokenGrant(config, tokens.refresh_token));
-    return { refused };
-  });
+  await step(`revocation-${name}`, () => revokeRefresh(config, tokens.refresh_token));
 }
 
 // formPost receives the authorization response by response_mode=form_post.
 async function formPost() {
-  const c = cfg.clients.basic;
-  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  const { c, config } = basic();
   await step('code-form-post', async () => {
     const { tokens } = await codeFlow(config, c, 'code-form-post', { scope: 'openid email', responseMode: 'form_post' });
     await client.fetchUserInfo(config, tokens.access_token, sub);
@@ -285,20 +291,14 @@ async function pub() {
     await client.fetchUserInfo(config, fresh.access_token, sub);
     tokens = { ...tokens, ...fresh };
   });
-  await step('revocation-public', async () => {
-    await client.tokenRevocation(config, tokens.refresh_token);
-    const refused = await expectRaise('refresh with a revoked refresh token', () =>
-      client.refreshTokenGrant(config, tokens.refresh_token));
-    return { refused };
-  });
+  await step('revocation-public', () => revokeRefresh(config, tokens.refresh_token));
 }
 
 // stateMismatch is the harness's own negative case: the browser changes
 // the state of the authorization response, and the library must refuse it
 // before it redeems the code.
 async function stateMismatch() {
-  const c = cfg.clients.basic;
-  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  const { c, config } = basic();
   await step('state-mismatch', async () => {
     const rejected = await expectRaise('an authorization response with a changed state', () =>
       codeFlow(config, c, 'state-mismatch', { scope: 'openid' }));
@@ -339,8 +339,7 @@ async function par() {
   if (!meta.pushed_authorization_request_endpoint) {
     return skip('par', 'discovery has no pushed_authorization_request_endpoint');
   }
-  const c = cfg.clients.basic;
-  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  const { c, config } = basic();
   await step('par', async () => {
     const { tokens } = await codeFlow(config, c, 'par', { scope: 'openid email', par: true });
     await client.fetchUserInfo(config, tokens.access_token, sub);
@@ -351,8 +350,7 @@ async function par() {
 async function dpop() {
   const algs = meta.dpop_signing_alg_values_supported;
   if (!algs?.length) return skip('dpop', 'discovery has no dpop_signing_alg_values_supported');
-  const c = cfg.clients.basic;
-  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  const { c, config } = basic();
   await step('dpop', async () => {
     const alg = algs.includes('ES256') ? 'ES256' : algs[0];
     const handle = client.getDPoPHandle(config, await client.randomDPoPKeyPair(alg));
@@ -374,8 +372,7 @@ async function dpop() {
 // browser's session.
 async function logout() {
   if (!meta.end_session_endpoint) return skip('logout', 'discovery has no end_session_endpoint');
-  const c = cfg.clients.basic;
-  const config = configFor(c, client.ClientSecretBasic(c.secret));
+  const { c, config } = basic();
   await step('logout', async () => {
     const { tokens } = await codeFlow(config, c, 'logout', { scope: 'openid' });
     const params = { id_token_hint: tokens.id_token, state: client.randomState() };

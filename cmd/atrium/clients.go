@@ -31,11 +31,15 @@ type clientView struct {
 	FirstParty               bool     `json:"first_party"`
 	// Registration is how the client came to be: "dynamic" when it
 	// registered itself over HTTP (RFC 7591), empty otherwise.
-	Registration string          `json:"registration,omitempty"`
-	Contacts     []string        `json:"contacts,omitempty"`
-	JWKS         json.RawMessage `json:"jwks,omitempty"`
-	CreatedAt    time.Time       `json:"created_at"`
-	UpdatedAt    time.Time       `json:"updated_at"`
+	Registration string   `json:"registration,omitempty"`
+	Contacts     []string `json:"contacts,omitempty"`
+	// Resources are the resources (APIs) it may ask for; AccessTokenFormat
+	// is jwt for JWT access tokens.
+	Resources         []string        `json:"resources,omitempty"`
+	AccessTokenFormat string          `json:"access_token_format,omitempty"`
+	JWKS              json.RawMessage `json:"jwks,omitempty"`
+	CreatedAt         time.Time       `json:"created_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -59,6 +63,8 @@ func viewClient(c *storage.Client) clientView {
 		FirstParty:               c.FirstParty,
 		Registration:             c.Registration,
 		Contacts:                 c.Contacts,
+		Resources:                c.Audience,
+		AccessTokenFormat:        c.AccessTokenFormat,
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}
@@ -80,6 +86,8 @@ type clientSpec struct {
 	authMethod       string
 	idTokenAlg       string
 	jwks             []byte
+	resources        []string
+	tokenFormat      string
 }
 
 // build validates s and returns the client to store (its digest set) and
@@ -158,6 +166,14 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 			bad("scope", "%v", err)
 		}
 	}
+	for _, r := range s.resources {
+		if err := config.CheckResourceURI(r); err != nil {
+			bad("resource", "%v", err)
+		}
+	}
+	if s.tokenFormat != "" && !slices.Contains(config.AccessTokenFormats, s.tokenFormat) {
+		bad("access-token-format", "%q is not one of %s", s.tokenFormat, strings.Join(config.AccessTokenFormats, ", "))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, "", err
 	}
@@ -175,6 +191,8 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 		IDTokenSignedResponseAlg: s.idTokenAlg,
 		FirstParty:               s.firstParty,
 		JWKS:                     s.jwks,
+		Audience:                 s.resources,
+		AccessTokenFormat:        s.tokenFormat,
 		CreatedAt:                now,
 		UpdatedAt:                now,
 	}
@@ -197,6 +215,7 @@ func (c *cli) clientsCreate(args []string) error {
 		logout   = &listFlag{}
 		grants   = &listFlag{split: true}
 		scopes   = &listFlag{split: true}
+		res      = &listFlag{}
 		jwksFile string
 	)
 	fs.StringVar(&s.id, "id", "", "client `ID` (default: generated)")
@@ -210,11 +229,14 @@ func (c *cli) clientsCreate(args []string) error {
 	fs.BoolVar(&s.firstParty, "first-party", false, "one of the operator's own apps: its users are not asked for consent")
 	fs.StringVar(&s.authMethod, "token-endpoint-auth-method", "", "`method`: "+strings.Join(config.AuthMethods, ", ")+" (default client_secret_basic)")
 	fs.StringVar(&s.idTokenAlg, "id-token-alg", "", "`algorithm` of the client's ID tokens: "+strings.Join(config.Algorithms, ", ")+" (default signing.algorithm; ES256 and EdDSA sign ~25x faster than RS256)")
+	fs.Var(res, "resource", "`URI` of a resource (API) the client may ask for with the resource parameter (repeatable)")
+	fs.StringVar(&s.tokenFormat, "access-token-format", "", "`format` of the client's access tokens: opaque (default) or jwt (RFC 9068)")
 	fs.StringVar(&jwksFile, "jwks-file", "", "JSON Web Key Set `file` of the client's public keys (private_key_jwt)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	s.redirectURIs, s.postLogoutURIs, s.grantTypes, s.scopes = redirect.values, logout.values, grants.values, scopes.values
+	s.resources = res.values
 	if jwksFile != "" {
 		b, err := os.ReadFile(jwksFile)
 		if err != nil {
@@ -356,4 +378,13 @@ func authzRegistration(cfg *config.Config) (authz.Registration, error) {
 		AnonymousRefreshTokenLifespan: r.AnonymousRefreshTokenLifespan.D,
 		HourlyPerIP:                   r.HourlyPerIP,
 	}, nil
+}
+
+// authzResources are the provider's resources from the resources key.
+func authzResources(rs []config.Resource) []authz.Resource {
+	out := make([]authz.Resource, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, authz.Resource{URI: r.URI, Name: r.Name, Scopes: r.Scopes})
+	}
+	return out
 }

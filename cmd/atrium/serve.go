@@ -192,6 +192,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Scopes:                authzScopes(cfg.Scopes),
 		Attributes:            attributeDefs(cfg.Attributes),
 		Registration:          registration,
+		Resources:             authzResources(cfg.Resources),
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,
@@ -448,6 +449,8 @@ func upsertStatic(ctx context.Context, st staticStores, cfg *config.Config, log 
 			TokenEndpointAuthMethod:  sc.TokenEndpointAuthMethod,
 			IDTokenSignedResponseAlg: sc.IDTokenSignedResponseAlg,
 			FirstParty:               sc.FirstParty,
+			Audience:                 sc.Resources,
+			AccessTokenFormat:        sc.AccessTokenFormat,
 			CreatedAt:                now,
 			UpdatedAt:                now,
 		}

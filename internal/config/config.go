@@ -74,6 +74,8 @@ type Config struct {
 	// the scopes releasing them (claims.go).
 	Attributes []Attribute `yaml:"attributes"`
 	Scopes     []Scope     `yaml:"scopes"`
+	// Resources are the operator's APIs (resources.go).
+	Resources []Resource `yaml:"resources"`
 
 	// Clients and Users are upserted by serve at start.
 	Clients []Client `yaml:"clients"`
@@ -245,6 +247,11 @@ type Client struct {
 	// FirstParty marks the operator's own app: its users are not asked
 	// for consent.
 	FirstParty bool `yaml:"first_party"`
+	// Resources are the URIs of the resources (APIs) the client may ask
+	// for with resource indicators (resources.go).
+	Resources []string `yaml:"resources"`
+	// AccessTokenFormat is opaque (the default) or jwt (RFC 9068).
+	AccessTokenFormat string `yaml:"access_token_format"`
 }
 
 // User is an end user declared in the config file.
@@ -666,6 +673,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateClaims()...)
 	errs = append(errs, c.validateClients()...)
+	errs = append(errs, c.validateResources()...)
 	errs = append(errs, c.validateRegistration()...)
 	errs = append(errs, c.validateUsers()...)
 	errs = append(errs, c.validateFederation()...)

@@ -266,3 +266,36 @@ func TestPARRequired(t *testing.T) {
 		t.Fatalf("discovery: require_pushed_authorization_requests %v, endpoint %v", doc["require_pushed_authorization_requests"], doc["pushed_authorization_request_endpoint"])
 	}
 }
+
+// TestPARRedeemRace: of two authorization requests redeeming one
+// request_uri at the same instant, exactly one starts the sign-in.
+func TestPARRedeemRace(t *testing.T) {
+	stateBackends(t, func(t *testing.T, e *testEnv) {
+		_, challenge := pkcePair()
+		for range 5 {
+			uri := e.pushed(codeParams("app", "openid", challenge), "app", testSecret)
+			var wg sync.WaitGroup
+			var signIns, refused [2]bool
+			start := make(chan struct{})
+			for i := range 2 {
+				wg.Go(func() {
+					<-start
+					resp, err := noRedirects(e.browser()).Get(e.authorizeURL(url.Values{"client_id": {"app"}, "request_uri": {uri}}))
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					resp.Body.Close()
+					loc := resp.Header.Get("Location")
+					signIns[i] = strings.Contains(loc, "login?interaction=")
+					refused[i] = strings.Contains(loc, "error=invalid_request_uri")
+				})
+			}
+			close(start)
+			wg.Wait()
+			if signIns[0] == signIns[1] || refused[0] == refused[1] {
+				t.Fatalf("sign-ins %v, refusals %v: want exactly one of each", signIns, refused)
+			}
+		}
+	})
+}

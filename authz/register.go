@@ -156,13 +156,13 @@ type clientMetadata struct {
 	Scope                             string          `json:"scope,omitempty"`
 	SoftwareID                        string          `json:"software_id,omitempty"`
 	SoftwareVersion                   string          `json:"software_version,omitempty"`
+	DPoPBoundAccessTokens             bool            `json:"dpop_bound_access_tokens,omitempty"`
 
 	// Metadata Atrium does not support: refused rather than ignored, as
 	// the client would rely on it.
 	IDTokenEncryptedResponseAlg  string `json:"id_token_encrypted_response_alg,omitempty"`
 	UserinfoEncryptedResponseAlg string `json:"userinfo_encrypted_response_alg,omitempty"`
 	RequestObjectEncryptionAlg   string `json:"request_object_encryption_alg,omitempty"`
-	DPoPBoundAccessTokens        bool   `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // registrationResponse is clientMetadata plus what the server assigns.
@@ -550,9 +550,8 @@ func (p *Provider) applyMetadata(c *storage.Client, md *clientMetadata) error {
 	switch {
 	case md.IDTokenEncryptedResponseAlg != "" || md.UserinfoEncryptedResponseAlg != "" || md.RequestObjectEncryptionAlg != "":
 		return badMetadata("Encrypted ID tokens, userinfo responses and request objects are not supported.")
-	case md.DPoPBoundAccessTokens:
-		return badMetadata("DPoP-bound access tokens are not supported.")
 	}
+	n.DPoPBoundAccessTokens = md.DPoPBoundAccessTokens
 	for _, u := range md.RequestURIs {
 		if err := checkHTTPSURL(strings.SplitN(u, "#", 2)[0]); err != nil {
 			return badMetadata("request_uris: %v.", err)
@@ -685,6 +684,7 @@ func (p *Provider) writeRegistration(w http.ResponseWriter, status int, c *stora
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, BackchannelLogoutSessionRequired: c.BackchannelLogoutSessionRequired,
 		Scope: strings.Join(c.Scopes, " "), SoftwareID: c.SoftwareID, SoftwareVersion: c.SoftwareVersion,
+		DPoPBoundAccessTokens: c.DPoPBoundAccessTokens,
 	}
 	if c.DefaultMaxAge > 0 {
 		md.DefaultMaxAge = &c.DefaultMaxAge

@@ -144,7 +144,7 @@ func TestRegistrationRejectsBadMetadata(t *testing.T) {
 		{"request object alg none", `{"request_object_signing_alg":"none",` + web + `}`, "", "invalid_client_metadata"},
 		{"request object alg HS256", `{"request_object_signing_alg":"HS256",` + web + `}`, "", "invalid_client_metadata"},
 		{"encrypted ID tokens", `{"id_token_encrypted_response_alg":"RSA-OAEP",` + web + `}`, "", "invalid_client_metadata"},
-		{"DPoP-bound tokens", `{"dpop_bound_access_tokens":true,` + web + `}`, "", "invalid_client_metadata"},
+		{"dpop_bound_access_tokens not a boolean", `{"dpop_bound_access_tokens":"yes",` + web + `}`, "", "invalid_client_metadata"},
 		{"pairwise subject", `{"subject_type":"pairwise",` + web + `}`, "", "invalid_client_metadata"},
 		{"account API scope", `{"scope":"openid ` + ScopeAccountWrite + `",` + web + `}`, "", "invalid_client_metadata"},
 		{"unknown scope", `{"scope":"openid admin",` + web + `}`, "", "invalid_client_metadata"},
@@ -706,5 +706,24 @@ func TestRegistrationThrottle(t *testing.T) {
 	}
 	if after := e.clientIDs(); !slices.Equal(after, before) {
 		t.Errorf("a throttled registration changed the clients from %q to %q", before, after)
+	}
+}
+
+// TestRegisterDPoPBoundClient: a client registered with
+// dpop_bound_access_tokens gets no token without a DPoP proof.
+func TestRegisterDPoPBoundClient(t *testing.T) {
+	e := newRegistrationEnv(t, RegistrationOpen, nil, nil)
+	status, out := e.registerJSON("", map[string]any{"application_type": "native", "redirect_uris": []string{testRedirect},
+		"token_endpoint_auth_method": "none", "dpop_bound_access_tokens": true})
+	if status != http.StatusCreated || out["dpop_bound_access_tokens"] != true {
+		t.Fatalf("POST /register = %d %v, want 201 with dpop_bound_access_tokens", status, out)
+	}
+	id := out["client_id"].(string)
+	verifier, challenge := pkcePair()
+	loc := e.signIn(e.browser(), codeParams(id, "openid", challenge))
+	status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {testRedirect}, "client_id": {id}, "code_verifier": {verifier}}, "", "")
+	if status != http.StatusBadRequest || tok["error"] != "invalid_dpop_proof" {
+		t.Errorf("code exchange without a DPoP proof = %d %v, want 400 invalid_dpop_proof", status, tok)
 	}
 }

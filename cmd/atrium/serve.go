@@ -177,6 +177,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		SessionLifespan:       cfg.Session.Lifespan.D,
 		InteractionLifespan:   cfg.Session.InteractionLifespan.D,
 		PAR:                   authz.PAR{Required: cfg.PAR.Required, Lifespan: cfg.PAR.Lifespan.D},
+		DPoP:                  authz.DPoP{RequireNonce: cfg.DPoP.RequireNonce},
 		LoginAttempts:         cfg.Login.MaxAttempts,
 		TrustedProxies:        proxies,
 		Federation:            fed,

@@ -68,6 +68,8 @@ type Config struct {
 	Events Events `yaml:"events"`
 	// PAR is pushed authorization requests (par.go).
 	PAR PAR `yaml:"par"`
+	// DPoP is sender-constrained tokens (dpop.go).
+	DPoP DPoP `yaml:"dpop"`
 	// Registration is dynamic client registration (registration.go).
 	Registration Registration `yaml:"registration"`
 	// Attributes and Scopes are the operator's own user attributes and

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -61,5 +62,28 @@ func TestStaticClientResources(t *testing.T) {
 	}
 	if !slices.Equal(c.Audience, []string{"https://api.example.com/orders"}) || c.AccessTokenFormat != "jwt" {
 		t.Fatalf("stored audience %v, format %q", c.Audience, c.AccessTokenFormat)
+	}
+}
+
+func TestResourcesMetadata(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := filepath.Join(dir, "atrium.yaml")
+	if err := os.WriteFile(cfgFile, []byte(`issuer: https://id.example.com
+resources:
+  - {uri: "https://api.example.com/orders", name: Orders, scopes: [orders.read]}
+  - {uri: "https://id.example.com/api"}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := mustRun(t, nil, "resources", "metadata", "--config", cfgFile, "--data", dir)
+	got := decode[[]resourceMetadataView](t, out)
+	if len(got) != 2 || got[0].URL != "https://api.example.com/.well-known/oauth-protected-resource/orders" || got[0].ServedByAtrium ||
+		got[0].Document["resource"] != "https://api.example.com/orders" || got[0].Document["resource_name"] != "Orders" ||
+		got[1].URL != "https://id.example.com/.well-known/oauth-protected-resource/api" || !got[1].ServedByAtrium {
+		t.Fatalf("resources metadata: %s", out)
+	}
+	if _, err := atrium(t, nil, "resources", "metadata", "--uri", "https://nope.example.com", "--config", cfgFile, "--data", dir); err == nil ||
+		!strings.Contains(err.Error(), `--uri: "https://nope.example.com" is not one of the resources`) {
+		t.Fatalf("unknown --uri: %v", err)
 	}
 }

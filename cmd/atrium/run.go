@@ -34,6 +34,7 @@ Commands:
   users create|list|delete|set-password|set-attribute
                                   manage end users
   keys list|rotate                manage ID token signing keys
+  resources metadata              print the RFC 9728 metadata of your APIs
   audit list                      print audit events (JSON lines)
   outbox list|delivered           read events for downstream systems (user.deleted)
   version                         print the version
@@ -85,6 +86,8 @@ func (c *cli) dispatch(args []string) error {
 		return c.group("keys", rest, map[string]func([]string) error{
 			"list": c.keysList, "rotate": c.keysRotate,
 		})
+	case "resources":
+		return c.group("resources", rest, map[string]func([]string) error{"metadata": c.resourcesMetadata})
 	case "audit":
 		return c.group("audit", rest, map[string]func([]string) error{"list": c.auditList})
 	case "outbox":

@@ -131,7 +131,7 @@ func (p *Provider) readDPoP(r *http.Request, accessToken string) (*dpopProof, *d
 	case len(values[0]) > dpopMaxProof:
 		return nil, badProof("The DPoP proof is too large.")
 	}
-	jws, err := jose.ParseSigned(values[0], dpopAlgs)
+	jws, err := jose.ParseSignedCompact(values[0], dpopAlgs)
 	if err != nil {
 		if msg := err.Error(); strings.Contains(msg, "must be public") || strings.Contains(msg, "private parameters") {
 			return nil, badProof("The DPoP proof's jwk must be a public key.")

@@ -261,7 +261,8 @@ func TestDPoPConfidentialRefresh(t *testing.T) {
 	verifier, challenge := pkcePair()
 	q := e.signIn(e.browser(), codeParams("app", "openid offline_access", challenge)).Query()
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}
-	a := e.dpopToken(form, "app", key.proof(t, "POST", e.srv.URL+pathToken, time.Now(), proofOpts{}))
+	// htu is compared without its query and fragment.
+	a := e.dpopToken(form, "app", key.proof(t, "POST", e.srv.URL+pathToken, time.Now(), proofOpts{htu: e.srv.URL + pathToken + "?x=1#y"}))
 	if a.status != 200 || a.body["token_type"] != "DPoP" {
 		t.Fatalf("code exchange: %d %v", a.status, a.body)
 	}
@@ -333,6 +334,8 @@ func TestDPoPBadProofs(t *testing.T) {
 		{"bad signature", []string{goodParts[0] + "." + goodParts[1] + "." + otherParts[2]}, "The DPoP proof's signature does not verify with its jwk."},
 		{"two DPoP headers", []string{good(proofOpts{}), good(proofOpts{})}, "Send exactly one DPoP header."},
 		{"not a JWT", []string{"not-a-jwt"}, "The DPoP proof is not a JWT signed with one of RS256, PS256, ES256, EdDSA."},
+		{"JSON serialization", []string{`{"payload":"` + goodParts[1] + `","protected":"` + goodParts[0] + `","signature":"` + goodParts[2] + `"}`},
+			"The DPoP proof is not a JWT signed with one of RS256, PS256, ES256, EdDSA."},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			wantDPoPError(t, tc.name, e.dpopToken(form, "", tc.proofs...), 400, "invalid_dpop_proof", tc.desc)

@@ -235,3 +235,27 @@ func TestConfigRefusesBadResources(t *testing.T) {
 		}
 	}
 }
+
+// A pushed authorization request's resources are checked at /par and
+// granted when the request_uri is redeemed.
+func TestPushedResources(t *testing.T) {
+	e := newTestEnv(t)
+	e.addResourceClient(t, "rsapp", "")
+	verifier, challenge := pkcePair()
+	form := codeParams("rsapp", "openid", challenge)
+	form["resource"] = []string{"https://evil.example.com"}
+	if status, out := e.push(form, "rsapp", testSecret); status != 400 || out["error"] != "invalid_target" || out["request_uri"] != nil {
+		t.Fatalf("/par with a foreign resource: %d %v, want 400 invalid_target", status, out)
+	}
+	form["resource"] = []string{apiBilling}
+	uri := e.pushed(form, "rsapp", testSecret)
+	loc := e.signIn(e.browser(), url.Values{"client_id": {"rsapp"}, "request_uri": {uri}})
+	status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")},
+		"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "rsapp", testSecret)
+	if status != 200 {
+		t.Fatalf("code exchange: %d %v", status, tok)
+	}
+	if got := audOf(e.introspectAll(t, tok["access_token"].(string))["aud"]); !slices.Equal(got, []string{apiBilling}) {
+		t.Fatalf("aud = %v, want the pushed resource", got)
+	}
+}

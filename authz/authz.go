@@ -65,6 +65,11 @@ type Config struct {
 	SessionLifespan       time.Duration // SSO session; default 24h
 	InteractionLifespan   time.Duration // time to sign in and consent; default 30m
 
+	// JWTAccessTokenLifespan caps the lifespan of JWT access tokens
+	// (jwtaccess.go), which resource servers may accept until they
+	// expire, revoked or not; default 10m.
+	JWTAccessTokenLifespan time.Duration
+
 	// ClientCacheTTL is how long a loaded client is reused before it is
 	// read again (so how long a changed or deleted client may still be
 	// honoured by a node); default 5s, negative to read it on every request.
@@ -167,6 +172,7 @@ func (c *Config) setDefaults() {
 	def(&c.RefreshTokenLifespan, 30*24*time.Hour)
 	def(&c.IDTokenLifespan, time.Hour)
 	def(&c.AuthorizeCodeLifespan, 5*time.Minute)
+	def(&c.JWTAccessTokenLifespan, 10*time.Minute)
 	def(&c.SessionLifespan, 24*time.Hour)
 	def(&c.InteractionLifespan, 30*time.Minute)
 	def(&c.PAR.Lifespan, time.Minute)

@@ -22,7 +22,8 @@ import (
 // segment, so introspection, revocation, userinfo, the account API and
 // refresh work as they do for opaque tokens, and a revoked JWT is refused
 // by Atrium's own endpoints. A resource server validating it locally with
-// the JWKS accepts it until it expires: keep access token lifespans short.
+// the JWKS accepts it until it expires, so its lifespan is capped by
+// Config.JWTAccessTokenLifespan.
 //
 // aud is the resources the token was issued for (resource.go). Without
 // one, RFC 9068 §3 still requires a default resource indicator: Atrium's
@@ -91,9 +92,12 @@ func (s *jwtAccessStrategy) GenerateAccessToken(ctx context.Context, r fosite.Re
 		sub = clientID // a client_credentials grant (RFC 9068 §2.2)
 	}
 	claims["sub"] = sub
+	// Capped: a resource server validating the JWT itself accepts it until
+	// it expires. The stored state and expires_in follow the cap.
 	exp := sess.GetExpiresAt(fosite.AccessToken)
-	if exp.IsZero() {
-		exp = now.Add(p.cfg.AccessTokenLifespan)
+	if limit := now.Add(p.cfg.JWTAccessTokenLifespan).Round(time.Second); exp.IsZero() || exp.After(limit) {
+		exp = limit
+		sess.SetExpiresAt(fosite.AccessToken, exp)
 	}
 	claims["exp"] = exp.Unix()
 	if scopes := r.GetGrantedScopes(); len(scopes) > 0 {

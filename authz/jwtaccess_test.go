@@ -87,6 +87,10 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Fatalf("code exchange: %d %v", status, tok)
 		}
 		at := tok["access_token"].(string)
+		// Capped by JWTAccessTokenLifespan (10m), not the hour of opaque tokens.
+		if in, _ := tok["expires_in"].(float64); in < 500 || in > 601 {
+			t.Fatalf("expires_in = %v, want at most 600", tok["expires_in"])
+		}
 		typ, claims := e.verifyAccessJWT(t, at)
 		if typ != "at+jwt" {
 			t.Fatalf("typ = %q, want at+jwt", typ)
@@ -98,7 +102,7 @@ func TestJWTAccessTokens(t *testing.T) {
 			t.Fatalf("claims = %v", claims)
 		}
 		if iat, exp, auth := num("iat"), num("exp"), num("auth_time"); iat.Before(start.Add(-time.Second)) ||
-			exp.Sub(iat) < 59*time.Minute || exp.Sub(iat) > 61*time.Minute || auth.Before(start.Add(-time.Second)) || auth.After(iat) {
+			exp.Sub(iat) < 9*time.Minute || exp.Sub(iat) > 10*time.Minute+time.Second || auth.Before(start.Add(-time.Second)) || auth.After(iat) {
 			t.Fatalf("iat %v, exp %v, auth_time %v", iat, exp, auth)
 		}
 
@@ -160,7 +164,7 @@ func TestJWTAccessTokens(t *testing.T) {
 }
 
 // TestJWTAccessTokenExpiry: a JWT access token expires by the provider's
-// clock, as an opaque one does.
+// clock after JWTAccessTokenLifespan, though opaque ones live an hour.
 func TestJWTAccessTokenExpiry(t *testing.T) {
 	now := time.Now()
 	e := newTestEnvWith(t, func(c *Config) { c.Now = func() time.Time { return now } })
@@ -174,8 +178,12 @@ func TestJWTAccessTokenExpiry(t *testing.T) {
 	if e.introspectAs(t, "jwtapp", at)["active"] != true {
 		t.Fatalf("a fresh JWT access token is inactive: %v", e.introspectAs(t, "jwtapp", at))
 	}
-	now = now.Add(2 * time.Hour)
+	now = now.Add(9 * time.Minute)
+	if e.introspectAs(t, "jwtapp", at)["active"] != true {
+		t.Fatal("a JWT access token is inactive within its 10 minutes")
+	}
+	now = now.Add(2 * time.Minute)
 	if e.introspectAs(t, "jwtapp", at)["active"] == true {
-		t.Fatal("an expired JWT access token is active")
+		t.Fatal("a JWT access token is active past tokens.jwt_access_token_lifespan")
 	}
 }

@@ -194,6 +194,8 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Attributes:            attributeDefs(cfg.Attributes),
 		Registration:          registration,
 		Resources:             authzResources(cfg.Resources),
+		// Capped apart: resource servers accept JWTs until they expire.
+		JWTAccessTokenLifespan: cfg.Tokens.JWTAccessTokenLifespan.D,
 	}, authz.Stores{
 		Clients:     st,
 		Users:       st,

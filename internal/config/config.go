@@ -214,6 +214,10 @@ type Tokens struct {
 	RefreshTokenLifespan  Duration `yaml:"refresh_token_lifespan"`
 	IDTokenLifespan       Duration `yaml:"id_token_lifespan"`
 	AuthorizeCodeLifespan Duration `yaml:"authorize_code_lifespan"`
+	// JWTAccessTokenLifespan caps the lifespan of JWT access tokens
+	// (clients with access_token_format jwt); 0 means the provider's
+	// default, 10m (resources.go).
+	JWTAccessTokenLifespan Duration `yaml:"jwt_access_token_lifespan"`
 }
 
 // Session sets the lifespans of browser state.

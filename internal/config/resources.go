@@ -73,6 +73,11 @@ func (c *Config) validateResources() []error {
 			}
 		}
 	}
+	if l := c.Tokens.JWTAccessTokenLifespan; l.bad {
+		bad("tokens.jwt_access_token_lifespan", "%q is not a duration (use Go syntax such as 90s, 15m, 1h)", l.raw)
+	} else if l.D < 0 {
+		bad("tokens.jwt_access_token_lifespan", "must not be negative, got %s", l.D)
+	}
 	for i, cl := range c.Clients {
 		for j, r := range cl.Resources {
 			if !seen[r] {

@@ -4,12 +4,15 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const resourcesBase = "issuer: https://id.example.com\nmaster_secret: kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk\n"
 
 func TestResources(t *testing.T) {
 	c, err := loadYAML(t, resourcesBase+`
+tokens:
+  jwt_access_token_lifespan: 5m
 resources:
   - {uri: "https://api.example.com/orders", name: Orders, scopes: [orders.read]}
 clients:
@@ -24,6 +27,9 @@ clients:
 	}
 	if r := c.Resources[0]; r.URI != "https://api.example.com/orders" || r.Name != "Orders" || !slices.Equal(r.Scopes, []string{"orders.read"}) {
 		t.Fatalf("resources = %+v", c.Resources)
+	}
+	if c.Tokens.JWTAccessTokenLifespan.D != 5*time.Minute {
+		t.Fatalf("tokens.jwt_access_token_lifespan = %v", c.Tokens.JWTAccessTokenLifespan)
 	}
 	if cl := c.Clients[0]; !slices.Equal(cl.Resources, []string{"https://api.example.com/orders"}) || cl.AccessTokenFormat != AccessTokenJWT {
 		t.Fatalf("client = %+v", cl)
@@ -41,6 +47,8 @@ func TestResourcesRejectBadInput(t *testing.T) {
 		{"unknown key", "resources:\n  - {uri: \"https://a.example.com\", audience: x}\n", "resources[0].audience: unknown key"},
 		{"client names an unknown resource", "clients:\n  - {id: a, secret: s3cret, grant_types: [client_credentials], resources: [\"https://b.example.com\"]}\n",
 			`clients[0].resources[0]: "https://b.example.com" is not one of the resources`},
+		{"bad JWT lifespan", "tokens:\n  jwt_access_token_lifespan: soon\n", `tokens.jwt_access_token_lifespan: "soon" is not a duration`},
+		{"negative JWT lifespan", "tokens:\n  jwt_access_token_lifespan: -1m\n", "tokens.jwt_access_token_lifespan: must not be negative"},
 		{"unknown access token format", "clients:\n  - {id: a, secret: s3cret, grant_types: [client_credentials], access_token_format: paseto}\n",
 			`clients[0].access_token_format: "paseto" is not one of opaque, jwt`},
 	} {

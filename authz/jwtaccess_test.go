@@ -48,19 +48,6 @@ func (e *testEnv) verifyAccessJWT(t *testing.T, token string) (string, map[strin
 	return typ, claims
 }
 
-// userinfoStatus calls userinfo with token.
-func (e *testEnv) userinfoStatus(t *testing.T, token string) int {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+pathUserinfo, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func (e *testEnv) revokeToken(t *testing.T, clientID, token string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathRevoke, strings.NewReader(url.Values{"token": {token}}.Encode()))
@@ -107,7 +94,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		}
 
 		// Atrium's own endpoints take it, and introspection shows its aud.
-		if s := e.userinfoStatus(t, at); s != 200 {
+		if s, _ := e.userinfo(at); s != 200 {
 			t.Fatalf("userinfo with a JWT access token: %d", s)
 		}
 		if got := e.introspectAs(t, "jwtapp", at); got["active"] != true || !slices.Equal(audOf(got["aud"]), []string{apiOrders}) {
@@ -117,7 +104,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		// segment names a stored token.
 		parts := strings.Split(at, ".")
 		forged := strings.Replace(parts[1], parts[1][:4], base64.RawURLEncoding.EncodeToString([]byte("{\"x")), 1)
-		if s := e.userinfoStatus(t, parts[0]+"."+forged+"."+parts[2]); s != 401 {
+		if s, _ := e.userinfo(parts[0] + "." + forged + "." + parts[2]); s != 401 {
 			t.Fatalf("userinfo with a forged JWT: %d, want 401", s)
 		}
 
@@ -139,7 +126,7 @@ func TestJWTAccessTokens(t *testing.T) {
 		if e.introspectAs(t, "jwtapp", at2)["active"] == true {
 			t.Fatal("a revoked JWT access token is still active")
 		}
-		if s := e.userinfoStatus(t, at2); s != 401 {
+		if s, _ := e.userinfo(at2); s != 401 {
 			t.Fatalf("userinfo with a revoked JWT: %d, want 401", s)
 		}
 

@@ -346,7 +346,9 @@ async function par() {
   });
 }
 
-// dpop binds the tokens to a key (RFC 9449) and uses them with proofs.
+// dpop binds the tokens to a key (RFC 9449) and uses them with proofs; a
+// bound token is refused as a bearer token and with another key's proof.
+// With PAR, the proof is sent to /par too.
 async function dpop() {
   const algs = meta.dpop_signing_alg_values_supported;
   if (!algs?.length) return skip('dpop', 'discovery has no dpop_signing_alg_values_supported');
@@ -361,7 +363,16 @@ async function dpop() {
     await client.fetchUserInfo(config, fresh.access_token, sub, { DPoP: handle });
     const bearer = await expectRaise('a DPoP-bound access token used as a bearer token', () =>
       client.fetchUserInfo(config, fresh.access_token, sub));
-    return { alg, bearer };
+    const other = client.getDPoPHandle(config, await client.randomDPoPKeyPair(alg));
+    const otherKey = await expectRaise('a DPoP-bound access token with another key\'s proof', () =>
+      client.fetchUserInfo(config, fresh.access_token, sub, { DPoP: other }));
+    if (meta.pushed_authorization_request_endpoint) {
+      // The proof at /par binds the code to the key (dpop_jkt).
+      const { tokens: pushed } = await codeFlow(config, c, 'dpop-par', { dpop: handle, par: true, scope: 'openid' });
+      check(pushed.token_type?.toLowerCase() === 'dpop', `with PAR: token_type = ${pushed.token_type}, want DPoP`);
+      await client.fetchUserInfo(config, pushed.access_token, sub, { DPoP: handle });
+    }
+    return { alg, withPAR: !!meta.pushed_authorization_request_endpoint, bearer, otherKey };
   });
 }
 

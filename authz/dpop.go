@@ -363,20 +363,14 @@ func codeDPoPJKT(m *requestMemo) string {
 	return ""
 }
 
-// resourceToken returns the access token of a resource request's
-// Authorization header and its scheme, "Bearer" or "DPoP".
+// resourceToken returns the access token of a resource request and its
+// scheme: "DPoP" for an Authorization: DPoP header, else "Bearer" with
+// the token fosite finds (RFC 6750: the header or the form body).
 func resourceToken(r *http.Request) (token, scheme string) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok {
-		return "", ""
+	if s, t, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(s, "DPoP") {
+		return strings.TrimSpace(t), "DPoP"
 	}
-	switch {
-	case strings.EqualFold(scheme, "Bearer"):
-		return strings.TrimSpace(token), "Bearer"
-	case strings.EqualFold(scheme, "DPoP"):
-		return strings.TrimSpace(token), "DPoP"
-	}
-	return "", ""
+	return fosite.AccessTokenFromRequest(r), "Bearer"
 }
 
 // checkResourceDPoP checks a resource request against the binding of its

@@ -213,11 +213,15 @@ func TestDPoPCodeFlow(t *testing.T) {
 		if !strings.HasPrefix(ui.header.Get("WWW-Authenticate"), "DPoP ") {
 			t.Errorf("WWW-Authenticate %q, want a DPoP challenge", ui.header.Get("WWW-Authenticate"))
 		}
+		// Nor in the form body (RFC 6750 §2.2).
+		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathUserinfo, strings.NewReader(url.Values{"access_token": {at}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		wantDPoPError(t, "DPoP-bound token in the form body", e.dpopDo(req), 401, "invalid_token", "")
 		ui = e.dpopUserinfo("DPoP", at, other.proof(t, "GET", e.srv.URL+pathUserinfo, time.Now(), proofOpts{ath: ath(at)}))
 		wantDPoPError(t, "userinfo with another key", ui, 401, "invalid_dpop_proof", "The DPoP proof's key is not the one the access token is bound to.")
 
 		// The account API's bearer check.
-		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+"/account/api/profile", nil)
+		req, _ = http.NewRequest(http.MethodGet, e.srv.URL+"/account/api/profile", nil)
 		req.Header.Set("Authorization", "DPoP "+at)
 		req.Header.Set("DPoP", key.proof(t, "GET", e.srv.URL+"/account/api/profile", time.Now(), proofOpts{ath: ath(at)}))
 		if user, _, _, err := e.p.BearerUser(req, "email"); err != nil || user.ID != e.userID {
@@ -285,6 +289,11 @@ func TestDPoPConfidentialRefresh(t *testing.T) {
 	at := a.body["access_token"].(string)
 	if ui := e.dpopUserinfo("Bearer", at); ui.status != 200 {
 		t.Fatalf("userinfo with a bearer token: %d %v", ui.status, ui.body)
+	}
+	req, _ := http.NewRequest(http.MethodPost, e.srv.URL+pathUserinfo, strings.NewReader(url.Values{"access_token": {at}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if ui := e.dpopDo(req); ui.status != 200 {
+		t.Fatalf("userinfo with a bearer token in the form body: %d %v", ui.status, ui.body)
 	}
 	ui := e.dpopUserinfo("DPoP", at, key.proof(t, "GET", e.srv.URL+pathUserinfo, time.Now(), proofOpts{ath: ath(at)}))
 	wantDPoPError(t, "unbound token as DPoP", ui, 401, "invalid_token", "This access token is not DPoP-bound: send it as a Bearer token.")

@@ -17,7 +17,8 @@ import (
 //
 // A JWT access token is signed with the provider's keys, as ID tokens
 // are, with typ at+jwt in its header and iss, exp, aud, sub, client_id,
-// iat, jti, scope and (when known) auth_time, acr and amr. Its server-side
+// iat, jti, scope, (when known) auth_time, acr and amr, and cnf.jkt when
+// it is bound to a DPoP key. Its server-side
 // state is stored as an opaque token's is, under the JWT's signature
 // segment, so introspection, revocation, userinfo, the account API and
 // refresh work as they do for opaque tokens, and a revoked JWT is refused
@@ -102,6 +103,11 @@ func (s *jwtAccessStrategy) GenerateAccessToken(ctx context.Context, r fosite.Re
 	claims["exp"] = exp.Unix()
 	if scopes := r.GetGrantedScopes(); len(scopes) > 0 {
 		claims["scope"] = strings.Join(scopes, " ")
+	}
+	if m := memoOf(ctx); m != nil && m.bindAccess != "" {
+		// Bound to a DPoP key (dpop.go): a resource server validating
+		// the JWT itself checks the proof against it (RFC 9449 §6.1).
+		claims["cnf"] = map[string]any{"jkt": m.bindAccess}
 	}
 	if ds, ok := sess.(*openid.DefaultSession); ok && ds.Claims != nil {
 		c := ds.Claims

@@ -174,3 +174,24 @@ func TestJWTAccessTokenExpiry(t *testing.T) {
 		t.Fatal("a JWT access token is active past tokens.jwt_access_token_lifespan")
 	}
 }
+
+// A DPoP-bound JWT access token names its key (cnf.jkt), so a resource
+// server validating it itself can check the proof; an unbound one has none.
+func TestJWTAccessTokenDPoPBinding(t *testing.T) {
+	e := newTestEnv(t)
+	e.addResourceClient(t, "jwtapp", accessTokenFormatJWT)
+	key := newDPoPKey(t, jose.ES256)
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"api"}}
+	a := e.dpopToken(form, "jwtapp", key.proof(t, "POST", e.srv.URL+pathToken, time.Now(), proofOpts{}))
+	if a.status != 200 || a.body["token_type"] != "DPoP" {
+		t.Fatalf("client_credentials with a proof: %d %v", a.status, a.body)
+	}
+	_, claims := e.verifyAccessJWT(t, a.body["access_token"].(string))
+	if cnf, _ := claims["cnf"].(map[string]any); cnf == nil || cnf["jkt"] != key.jkt(t) {
+		t.Fatalf("claims = %v, want cnf.jkt of the proof's key", claims)
+	}
+	a = e.dpopToken(form, "jwtapp")
+	if _, claims := e.verifyAccessJWT(t, a.body["access_token"].(string)); a.status != 200 || claims["cnf"] != nil {
+		t.Fatalf("bearer JWT: %d, claims %v, want no cnf", a.status, claims)
+	}
+}

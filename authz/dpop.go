@@ -348,6 +348,32 @@ func (m *requestMemo) markDPoP(kind storage.TokenKind, r fosite.Requester) {
 	}
 }
 
+// parDPoP binds a pushed authorization request sent with a DPoP proof to
+// the proof's key (RFC 9449 §10.1): its thumbprint becomes the request's
+// dpop_jkt, which must agree with one sent. It spends the proof.
+func (p *Provider) parDPoP(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
+	p.setDPoPNonce(w, r)
+	proof, derr := p.readDPoP(r, "")
+	if derr != nil {
+		return tokenDPoPError(derr)
+	}
+	if proof == nil {
+		return nil
+	}
+	if jkt := r.Form.Get("dpop_jkt"); jkt != "" && jkt != proof.jkt {
+		return tokenDPoPError(badProof("dpop_jkt is not the thumbprint of the DPoP proof's key."))
+	}
+	err := p.spend(ctx, proof)
+	if de := (*dpopError)(nil); errors.As(err, &de) {
+		return tokenDPoPError(de)
+	}
+	if err != nil {
+		return err
+	}
+	r.Form.Set("dpop_jkt", proof.jkt)
+	return nil
+}
+
 // codeDPoPJKT is the dpop_jkt the code being exchanged was authorized
 // with (RFC 9449 §10), read from the code this request has loaded.
 func codeDPoPJKT(m *requestMemo) string {

@@ -445,3 +445,36 @@ func TestDPoPJKT(t *testing.T) {
 		t.Fatalf("DPoP-bound client with a proof: %d %v", a.status, a.body)
 	}
 }
+
+// TestDPoPPAR: a request pushed with a DPoP proof binds its code to the
+// proof's key (RFC 9449 §10.1); a dpop_jkt of another key is refused.
+func TestDPoPPAR(t *testing.T) {
+	e := newTestEnv(t)
+	key, other := newDPoPKey(t, jose.ES256), newDPoPKey(t, jose.ES256)
+	parURL := e.srv.URL + pathPAR
+	verifier, challenge := pkcePair()
+	push := func(form url.Values, proof string) dpopAnswer {
+		req, _ := http.NewRequest(http.MethodPost, parURL, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("app", testSecret)
+		return e.dpopDo(req, proof)
+	}
+	form := codeParams("app", "openid", challenge)
+	form.Set("dpop_jkt", other.jkt(t))
+	wantDPoPError(t, "dpop_jkt of another key", push(form, key.proof(t, "POST", parURL, time.Now(), proofOpts{})),
+		400, "invalid_dpop_proof", "dpop_jkt is not the thumbprint of the DPoP proof's key.")
+	form.Del("dpop_jkt")
+	a := push(form, key.proof(t, "POST", parURL, time.Now(), proofOpts{}))
+	uri, _ := a.body["request_uri"].(string)
+	if a.status != http.StatusCreated || uri == "" {
+		t.Fatalf("/par with a proof: %d %v", a.status, a.body)
+	}
+	q := e.signIn(e.browser(), url.Values{"client_id": {"app"}, "request_uri": {uri}}).Query()
+	tokenForm := url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}
+	tokenURL := e.srv.URL + pathToken
+	wantDPoPError(t, "code of a DPoP push exchanged with another key", e.dpopToken(tokenForm, "app", other.proof(t, "POST", tokenURL, time.Now(), proofOpts{})),
+		400, "invalid_dpop_proof", "The DPoP proof's key is not the one this grant is bound to.")
+	if a := e.dpopToken(tokenForm, "app", key.proof(t, "POST", tokenURL, time.Now(), proofOpts{})); a.status != 200 || a.body["token_type"] != "DPoP" {
+		t.Fatalf("code of a DPoP push with its key: %d %v", a.status, a.body)
+	}
+}

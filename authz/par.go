@@ -76,6 +76,10 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Form.Set("client_id", cl.GetID())
+	if err := p.parDPoP(ctx, w, r); err != nil {
+		p.writeTokenError(w, r, err)
+		return
+	}
 	ar, err := p.newAuthorizeRequest(ctx, r, fromPush)
 	if err != nil {
 		p.writeTokenError(w, r, err)

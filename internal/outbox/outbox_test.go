@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,60 +21,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/atrium-id/atrium/internal/outbox"
 	"github.com/atrium-id/atrium/storage"
 	sqlstore "github.com/atrium-id/atrium/storage/sql"
+	"github.com/atrium-id/atrium/storage/sql/sqltest"
 	"github.com/atrium-id/atrium/storage/storagetest"
 )
 
 // backends runs fn against a fresh SQLite database and, when
-// ATRIUM_TEST_POSTGRES_URL names a server, a fresh PostgreSQL schema.
-// fn's open opens a store on that database (each call one more node).
+// ATRIUM_TEST_POSTGRES_URL names a server, a fresh PostgreSQL schema
+// (sqltest.Backends). fn's open opens a store on that database (each call
+// one more node) judging time by clock.
 func backends(t *testing.T, fn func(t *testing.T, open func(clock *storagetest.Clock) *sqlstore.Store)) {
-	t.Run("SQLite", func(t *testing.T) {
-		dsn := filepath.Join(t.TempDir(), "atrium.db")
-		fn(t, func(clock *storagetest.Clock) *sqlstore.Store { return openStore(t, dsn, clock) })
+	sqltest.Backends(t, func(t *testing.T, open func(now func() time.Time) *sqlstore.Store) {
+		fn(t, func(clock *storagetest.Clock) *sqlstore.Store { return open(clock.Now) })
 	})
-	t.Run("Postgres", func(t *testing.T) {
-		base := os.Getenv("ATRIUM_TEST_POSTGRES_URL")
-		if base == "" {
-			t.Skip("ATRIUM_TEST_POSTGRES_URL is unset")
-		}
-		var r [6]byte
-		rand.Read(r[:])
-		schema := "atrium_outbox_" + hex.EncodeToString(r[:])
-		ddl := func(ctx context.Context, stmt string) {
-			conn, err := pgx.Connect(ctx, base)
-			if err != nil {
-				t.Fatalf("connect to PostgreSQL: %v", err)
-			}
-			defer conn.Close(context.Background())
-			if _, err := conn.Exec(ctx, stmt); err != nil {
-				t.Errorf("%s: %v", stmt, err)
-			}
-		}
-		ddl(t.Context(), "CREATE SCHEMA "+schema)
-		t.Cleanup(func() { ddl(context.Background(), "DROP SCHEMA "+schema+" CASCADE") })
-		sep := "?"
-		if strings.Contains(base, "?") {
-			sep = "&"
-		}
-		fn(t, func(clock *storagetest.Clock) *sqlstore.Store {
-			return openStore(t, base+sep+"search_path="+schema, clock)
-		})
-	})
-}
-
-func openStore(t *testing.T, dsn string, clock *storagetest.Clock) *sqlstore.Store {
-	t.Helper()
-	s, err := sqlstore.Open(t.Context(), dsn, sqlstore.WithClock(clock.Now))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // eraseUsers writes n user.deleted messages and returns the users' IDs.
@@ -442,7 +402,7 @@ func TestPrune(t *testing.T) {
 // Run delivers without being asked, and stops with its context.
 func TestRun(t *testing.T) {
 	clock := storagetest.NewClock(time.Now())
-	s := openStore(t, filepath.Join(t.TempDir(), "atrium.db"), clock)
+	s := sqltest.Open(t, filepath.Join(t.TempDir(), "atrium.db"), clock.Now)
 	r := newReceiver(t, secretA, clock)
 	w, err := outbox.New(outbox.Config{Store: s, Hooks: []outbox.Hook{hookOf(t, r)}, Now: clock.Now, Interval: 10 * time.Millisecond})
 	if err != nil {
@@ -472,7 +432,7 @@ func TestRun(t *testing.T) {
 // payload. A redirect is not followed.
 func TestFailureLog(t *testing.T) {
 	clock := storagetest.NewClock(time.Now())
-	s := openStore(t, filepath.Join(t.TempDir(), "atrium.db"), clock)
+	s := sqltest.Open(t, filepath.Join(t.TempDir(), "atrium.db"), clock.Now)
 	users := eraseUsers(t, s, clock, 1)
 	target := newReceiver(t, secretA, clock)
 	redirect := httptest.NewServer(http.RedirectHandler(target.url(), http.StatusTemporaryRedirect))

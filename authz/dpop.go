@@ -87,6 +87,10 @@ const (
 	formRefreshJKT = "\x00cnf.jkt.rt"
 )
 
+// paramDPoPJKT is the authorization request parameter that binds the code
+// to a DPoP key (RFC 9449 §10); the code keeps it in its stored form.
+const paramDPoPJKT = "dpop_jkt"
+
 // dpopError is a refused proof: invalid_dpop_proof or use_dpop_nonce
 // (RFC 9449 §5, §7.1, §8), or invalid_token at a resource.
 type dpopError struct {
@@ -307,7 +311,7 @@ func (p *Provider) bindProof(ctx context.Context, ar fosite.AccessRequester, pro
 	var bound string // the key the grant is bound to
 	switch {
 	case ar.GetGrantTypes().ExactOne("authorization_code"):
-		bound = codeDPoPJKT(m)
+		bound = m.codeJKT
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		bound = m.refreshJKT
 	}
@@ -360,7 +364,7 @@ func (p *Provider) parDPoP(ctx context.Context, w http.ResponseWriter, r *http.R
 	if proof == nil {
 		return nil
 	}
-	if jkt := r.Form.Get("dpop_jkt"); jkt != "" && jkt != proof.jkt {
+	if jkt := r.Form.Get(paramDPoPJKT); jkt != "" && jkt != proof.jkt {
 		return tokenDPoPError(badProof("dpop_jkt is not the thumbprint of the DPoP proof's key."))
 	}
 	err := p.spend(ctx, proof)
@@ -370,23 +374,8 @@ func (p *Provider) parDPoP(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
-	r.Form.Set("dpop_jkt", proof.jkt)
+	r.Form.Set(paramDPoPJKT, proof.jkt)
 	return nil
-}
-
-// codeDPoPJKT is the dpop_jkt the code being exchanged was authorized
-// with (RFC 9449 §10), read from the code this request has loaded.
-func codeDPoPJKT(m *requestMemo) string {
-	if m == nil {
-		return ""
-	}
-	for _, t := range m.codes {
-		var sr storedRequest
-		if len(t.Data) > 0 && json.Unmarshal(t.Data, &sr) == nil {
-			return sr.Form.Get("dpop_jkt")
-		}
-	}
-	return ""
 }
 
 // resourceToken returns the access token of a resource request and its

@@ -67,10 +67,11 @@ type requestMemo struct {
 	codes map[string]*storage.Token
 	// code is the authorization code this request creates (batch only).
 	code *pendingCode
-	// refreshJKT is the DPoP key thumbprint the refresh token this
-	// request read is bound to; bindAccess and bindRefresh those the
-	// tokens it issues are bound to (dpop.go).
-	refreshJKT, bindAccess, bindRefresh string
+	// codeJKT and refreshJKT are the DPoP key thumbprints the
+	// authorization code (its dpop_jkt, RFC 9449 §10) and the refresh
+	// token this request read are bound to; bindAccess and bindRefresh
+	// those the tokens it issues are bound to (dpop.go).
+	codeJKT, refreshJKT, bindAccess, bindRefresh string
 	// exchange marks a token request: only there is a spent code or
 	// refresh token a reuse (introspecting one is not).
 	exchange bool
@@ -285,6 +286,9 @@ func (s *fositeStore) get(ctx context.Context, kind storage.TokenKind, signature
 	req, err := decodeRequest(t, fc, session)
 	if err != nil {
 		return nil, nil, err
+	}
+	if m := memoOf(ctx); m != nil && kind == storage.KindAuthorizeCode {
+		m.codeJKT = req.Form.Get(paramDPoPJKT)
 	}
 	return req, t, nil
 }

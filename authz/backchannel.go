@@ -44,7 +44,10 @@ const (
 
 // backchannel sends logout tokens.
 type backchannel struct {
-	client *http.Client
+	// client sends to the clients the operator registered; public to
+	// those registered over HTTP, and only to public addresses unless
+	// Registration.AllowPrivateNetwork.
+	client, public *http.Client
 	// retry is the wait before attempt n+1, after n attempts failed.
 	retry func(n int) time.Duration
 	// pending counts the deliveries still running (wait).
@@ -53,12 +56,10 @@ type backchannel struct {
 
 func newBackchannel() *backchannel {
 	return &backchannel{
-		client: &http.Client{
-			Timeout: backchannelTimeout,
-			// A logout URI that redirects is not followed: the token is
-			// for that URI only.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		// A logout URI that redirects is not followed: the token is for
+		// that URI only.
+		client: outboundClient(backchannelTimeout, false),
+		public: outboundClient(backchannelTimeout, true),
 		// 1s, 4s, 16s: the last attempt starts well within the token's
 		// two minutes.
 		retry: func(n int) time.Duration { return time.Second << (2 * (n - 1)) },
@@ -73,6 +74,8 @@ type logoutDelivery struct {
 	clientID string
 	uri      string
 	token    string
+	// public sends only to a public address (outboundClient).
+	public bool
 }
 
 // backchannelLogout sends a logout token for the ended session s to each
@@ -90,7 +93,8 @@ func (p *Provider) backchannelLogout(ctx context.Context, s *storage.Session) <-
 			p.log.ErrorContext(ctx, "back-channel logout: signing the logout token failed", "client_id", c.ID, "err", err)
 			continue
 		}
-		deliveries = append(deliveries, logoutDelivery{clientID: c.ID, uri: c.BackchannelLogoutURI, token: token})
+		deliveries = append(deliveries, logoutDelivery{clientID: c.ID, uri: c.BackchannelLogoutURI, token: token,
+			public: c.Registration == registrationDynamic && !p.cfg.Registration.AllowPrivateNetwork})
 	}
 	if len(deliveries) == 0 {
 		close(done)
@@ -189,7 +193,11 @@ func (p *Provider) postLogoutToken(ctx context.Context, d logoutDelivery) (int, 
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := p.logouts.client.Do(req)
+	client := p.logouts.client
+	if d.public {
+		client = p.logouts.public
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}

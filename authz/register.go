@@ -66,6 +66,12 @@ type Registration struct {
 	// per hour in mode open (needs Stores.Counters); default 20, negative
 	// for no limit.
 	HourlyPerIP int
+	// AllowPrivateNetwork lets the provider send what a client registered
+	// over HTTP asks for (back-channel logout tokens) to loopback, private
+	// and link-local addresses. Off, such a client cannot make the
+	// provider reach into the network it runs in; on for development and
+	// for apps inside that network.
+	AllowPrivateNetwork bool
 }
 
 func (r *Registration) setDefaults() {

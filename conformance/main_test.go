@@ -186,6 +186,7 @@ registration:
   mode: open
   allowed_grant_types: [authorization_code, refresh_token, client_credentials]
   hourly_per_ip: -1
+  allow_private_network: true # the suite's relying parties listen on loopback
 `
 
 // waitReady polls discovery until it answers 200, the process exits or

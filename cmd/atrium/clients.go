@@ -377,6 +377,7 @@ func authzRegistration(cfg *config.Config) (authz.Registration, error) {
 		AllowedAuthMethods:            r.AllowedAuthMethods,
 		AnonymousRefreshTokenLifespan: r.AnonymousRefreshTokenLifespan.D,
 		HourlyPerIP:                   r.HourlyPerIP,
+		AllowPrivateNetwork:           r.AllowPrivateNetwork,
 	}, nil
 }
 

@@ -52,6 +52,9 @@ type Registration struct {
 	// HourlyPerIP is how many registrations one client address may send
 	// per hour in mode open; 0 for the default (20), -1 for no limit.
 	HourlyPerIP int `yaml:"hourly_per_ip"`
+	// AllowPrivateNetwork lets registered clients' back-channel logout
+	// URIs reach loopback, private and link-local addresses.
+	AllowPrivateNetwork bool `yaml:"allow_private_network"`
 }
 
 // InitialAccessTokenList returns the initial access tokens of mode token:

@@ -1,0 +1,80 @@
+package authz
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// errPrivateTarget refuses a connection to an address that is not on the
+// public internet.
+var errPrivateTarget = errors.New("the address is not a public one")
+
+// publicAddress reports whether ip is on the public internet: not
+// loopback, private (RFC 1918, RFC 4193), link-local (cloud metadata
+// services live there), unspecified, multicast, CGNAT (RFC 6598) or
+// another special-purpose range.
+func publicAddress(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() {
+		return false
+	}
+	for _, p := range specialPrefixes {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// specialPrefixes are the special-purpose ranges the netip predicates do
+// not cover.
+var specialPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"), // shared address space (CGNAT)
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("2001:db8::/32"),
+}
+
+// publicOnly is a net.Dialer Control function that lets a connection go
+// only to a public address. It runs after name resolution, on the address
+// actually dialled, so a name that resolves to a private address is
+// refused too.
+func publicOnly(network, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%s: %w", address, errPrivateTarget)
+	}
+	if !publicAddress(ap.Addr()) {
+		return fmt.Errorf("%s: %w", ap.Addr(), errPrivateTarget)
+	}
+	return nil
+}
+
+// outboundClient returns an HTTP client for requests to URLs a client
+// registered (back-channel logout), with timeout and no redirects
+// followed; with public, only to public addresses, so that a client
+// registered over HTTP cannot make the provider reach into the network it
+// runs in.
+func outboundClient(timeout time.Duration, public bool) *http.Client {
+	d := &net.Dialer{Timeout: timeout}
+	if public {
+		d.Control = publicOnly
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.Proxy = nil // a proxy would dial the address for us, unchecked
+	t.DialContext = d.DialContext
+	return &http.Client{
+		Timeout:       timeout,
+		Transport:     t,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

@@ -390,11 +390,22 @@ func frameOrigins(frames []param) []string {
 		if err != nil {
 			continue
 		}
+		// The origin goes into a header: a host with anything but the
+		// characters of names, addresses and ports (url.Parse lets ';'
+		// through) could add a directive.
+		if !(u.Scheme == "https" || u.Scheme == "http") || u.Host == "" || strings.ContainsFunc(u.Host, notOriginChar) {
+			continue
+		}
 		if o := u.Scheme + "://" + u.Host; !slices.Contains(out, o) {
 			out = append(out, o)
 		}
 	}
 	return out
+}
+
+// notOriginChar reports whether c cannot be part of a host and port.
+func notOriginChar(c rune) bool {
+	return !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.ContainsRune(".-:[]", c))
 }
 
 // frameWriter replaces the Content-Security-Policy of the page it writes:

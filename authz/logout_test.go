@@ -732,3 +732,16 @@ func otherSigner(t *testing.T) jwt.Signer {
 	}
 	return km.Signer()
 }
+
+// TestFrameOrigins: only an http(s) origin of host and port characters
+// reaches the signed-out page's Content-Security-Policy.
+func TestFrameOrigins(t *testing.T) {
+	got := frameOrigins([]param{
+		{Value: "https://fc.example/logout?x=1"}, {Value: "https://fc.example/other"},
+		{Value: "http://[::1]:8080/fc"}, {Value: "https://evil.example;sandbox/fc"},
+		{Value: "javascript:alert(1)"}, {Value: "https:///nohost"},
+	})
+	if want := []string{"https://fc.example", "http://[::1]:8080"}; !slices.Equal(got, want) {
+		t.Fatalf("frameOrigins = %q, want %q", got, want)
+	}
+}

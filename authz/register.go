@@ -661,6 +661,8 @@ func checkLogoutURI(raw string) error {
 	switch {
 	case err != nil || u.Host == "" || u.User != nil || !(u.Scheme == "https" || u.Scheme == "http" && isLoopbackHost(u.Hostname())):
 		return fmt.Errorf("%q is not an https URL (http is allowed for loopback hosts only)", raw)
+	case strings.ContainsFunc(u.Host, notOriginChar):
+		return fmt.Errorf("%q has a host that is not a name or an address", raw)
 	case u.Fragment != "" || strings.Contains(raw, "#"):
 		return fmt.Errorf("%q must not contain a fragment", raw)
 	}

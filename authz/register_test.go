@@ -154,6 +154,7 @@ func TestRegistrationRejectsBadMetadata(t *testing.T) {
 		{"back-channel logout http", `{"backchannel_logout_uri":"http://rp.example/logout",` + web + `}`, "", "invalid_client_metadata"},
 		{"back-channel logout with a fragment", `{"backchannel_logout_uri":"https://rp.example/logout#x",` + web + `}`, "", "invalid_client_metadata"},
 		{"front-channel logout http", `{"frontchannel_logout_uri":"http://rp.example/logout",` + web + `}`, "", "invalid_client_metadata"},
+		{"front-channel logout host with a ';'", `{"frontchannel_logout_uri":"https://rp.example;sandbox/logout",` + web + `}`, "", "invalid_client_metadata"},
 		{"request URI not https", `{"request_uris":["http://rp.example/req"],` + web + `}`, "", "invalid_client_metadata"},
 		{"negative default_max_age", `{"default_max_age":-1,` + web + `}`, "", "invalid_client_metadata"},
 		{"default_max_age not an integer", `{"default_max_age":"soon",` + web + `}`, "", "invalid_client_metadata"},

@@ -72,6 +72,8 @@ type Config struct {
 	DPoP DPoP `yaml:"dpop"`
 	// Registration is dynamic client registration (registration.go).
 	Registration Registration `yaml:"registration"`
+	// ClientIDMetadataDocuments are https URL client IDs (cimd.go).
+	ClientIDMetadataDocuments ClientIDMetadataDocuments `yaml:"client_id_metadata_documents"`
 	// Attributes and Scopes are the operator's own user attributes and
 	// the scopes releasing them (claims.go).
 	Attributes []Attribute `yaml:"attributes"`
@@ -681,6 +683,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validateClients()...)
 	errs = append(errs, c.validateResources()...)
 	errs = append(errs, c.validateRegistration()...)
+	errs = append(errs, c.validateCIMD()...)
 	errs = append(errs, c.validateUsers()...)
 	errs = append(errs, c.validateFederation()...)
 	errs = append(errs, c.validateUI()...)

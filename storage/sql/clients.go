@@ -19,7 +19,8 @@ var clientCols = []string{"id", "created_at", "secret_hash", "name", "redirect_u
 	"frontchannel_logout_session_required", "backchannel_logout_uri", "backchannel_logout_session_required",
 	"default_max_age", "require_auth_time", "access_token_format", "dpop_bound_access_tokens",
 	"software_id", "software_version", "registration", "registration_access_token_hash",
-	"client_secret_expires_at", "application_type", "client_uri"}
+	"client_secret_expires_at", "application_type", "client_uri", "subject_type",
+	"sector_identifier_uri", "sector"}
 
 var (
 	clientColumns = strings.Join(clientCols, ", ")
@@ -38,7 +39,8 @@ func clientArgs(c *storage.Client) []any {
 		c.BackchannelLogoutURI, b2i(c.BackchannelLogoutSessionRequired), c.DefaultMaxAge,
 		b2i(c.RequireAuthTime), c.AccessTokenFormat, b2i(c.DPoPBoundAccessTokens), c.SoftwareID,
 		c.SoftwareVersion, c.Registration, c.RegistrationAccessTokenHash,
-		storage.UnixMicro(c.ClientSecretExpiresAt), c.ApplicationType, c.ClientURI}
+		storage.UnixMicro(c.ClientSecretExpiresAt), c.ApplicationType, c.ClientURI, c.SubjectType,
+		c.SectorIdentifierURI, c.Sector}
 }
 
 // CreateClient implements storage.ClientStore.
@@ -130,7 +132,7 @@ func scanClient(r scanner) (*storage.Client, error) {
 		&c.RequestObjectSigningAlg, &requestURIs, &c.FrontchannelLogoutURI, &frontSession,
 		&c.BackchannelLogoutURI, &backSession, &c.DefaultMaxAge, &requireAuthTime, &c.AccessTokenFormat,
 		&dpop, &c.SoftwareID, &c.SoftwareVersion, &c.Registration, &c.RegistrationAccessTokenHash,
-		&secretExpires, &c.ApplicationType, &c.ClientURI)
+		&secretExpires, &c.ApplicationType, &c.ClientURI, &c.SubjectType, &c.SectorIdentifierURI, &c.Sector)
 	if err != nil {
 		return nil, mapErr(err)
 	}

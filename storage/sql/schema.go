@@ -277,6 +277,12 @@ ALTER TABLE clients ADD COLUMN client_uri TEXT NOT NULL DEFAULT '';
 	`
 ALTER TABLE sessions ADD COLUMN clients TEXT NOT NULL DEFAULT '[]';
 `,
+	// A client's subject type and sector (pairwise subject identifiers).
+	`
+ALTER TABLE clients ADD COLUMN subject_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN sector TEXT NOT NULL DEFAULT '';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

@@ -290,6 +290,13 @@ const (
 	KindOpenID        TokenKind = "openid" // OpenID request state keyed by authorization code
 	KindPKCE          TokenKind = "pkce"   // PKCE request state keyed by authorization code
 	KindPAR           TokenKind = "par"    // a pushed authorization request, keyed by its request_uri
+	// The device authorization grant (RFC 8628): a device code's request,
+	// keyed by the device code's signature; the user code pointing at it,
+	// keyed by the user code's; and the user's answer (approval or denial),
+	// keyed by the device code's signature.
+	KindDeviceCode   TokenKind = "device_code"
+	KindUserCode     TokenKind = "user_code"
+	KindDeviceAnswer TokenKind = "device_answer"
 )
 
 // Token is the server-side state of a code or token, keyed by (Kind,
@@ -451,6 +458,12 @@ type SessionStore interface {
 	// DeleteUserSessions ends every session of the user ("sign out
 	// everywhere", account deletion) and reports how many it ended.
 	DeleteUserSessions(ctx context.Context, userID string) (int, error)
+	// AddSessionClient appends clientID to the Clients of the live
+	// session id, unless it is listed already (the first add per client
+	// appends, once; the order of the adds is kept). Concurrent adds of
+	// different clients all land. ErrNotFound when the session has ended
+	// (deleted or expired): it is never brought back.
+	AddSessionClient(ctx context.Context, id, clientID string) error
 
 	PutInteraction(ctx context.Context, i *Interaction) error // create or replace
 	GetInteraction(ctx context.Context, id string) (*Interaction, error)
@@ -557,8 +570,15 @@ var ErrUnavailable = errors.New("storage: unavailable")
 // is {"user_id": ..., "deleted_at": RFC 3339 time}.
 const TopicUserDeleted = "user.deleted"
 
-// Topics are the topics of every outbox message Atrium writes.
+// Topics are the topics of the outbox messages Atrium writes for
+// downstream systems: the topics webhooks get.
 var Topics = []string{TopicUserDeleted}
+
+// TopicBackchannelLogout is the outbox topic of a back-channel logout
+// still to be delivered to a client (authz/backchannel.go); its payload is
+// {"client_id": ..., "sub": user ID, "sid": ...}. Atrium delivers these
+// itself: it is not one of Topics, and no webhook gets it.
+const TopicBackchannelLogout = "logout.backchannel"
 
 // Audit event types. An event names the account when one is known and
 // never holds a password, token, code, or an address typed for an account
@@ -646,6 +666,12 @@ type OutboxStore interface {
 	// PruneOutbox deletes the messages delivered before before, and
 	// reports how many it deleted. Undelivered messages stay.
 	PruneOutbox(ctx context.Context, before time.Time) (int, error)
+	// AddOutbox writes an undelivered message of topic with payload
+	// (JSON), due at once, and returns it. With an owner, the message is
+	// leased to owner for lease, as if it had claimed it (ClaimOutbox),
+	// so that the writer makes the first attempt and no one else sends
+	// it meanwhile; with owner "" it is free to claim.
+	AddOutbox(ctx context.Context, topic string, payload []byte, owner string, lease time.Duration) (*OutboxMessage, error)
 }
 
 // UserEraser erases accounts (the right to erasure).

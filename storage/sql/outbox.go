@@ -199,3 +199,21 @@ func (s *Store) PruneOutbox(ctx context.Context, before time.Time) (int, error) 
 	})
 	return int(n), err
 }
+
+// AddOutbox implements storage.OutboxStore.
+func (s *Store) AddOutbox(ctx context.Context, topic string, payload []byte, owner string, lease time.Duration) (*storage.OutboxMessage, error) {
+	if topic == "" || (owner != "" && lease <= 0) {
+		return nil, errors.New("add outbox: want a topic, and a positive lease with an owner")
+	}
+	now := s.now()
+	m := &storage.OutboxMessage{ID: auditID(now), Topic: topic, Payload: payload, CreatedAt: storage.FromUnixMicro(storage.UnixMicro(now))}
+	var until int64
+	if owner != "" {
+		until = storage.UnixMicro(now.Add(lease))
+	}
+	if _, err := s.exec(ctx, `INSERT INTO outbox (id, topic, payload, created_at, delivered_at, lease_owner, lease_until) VALUES (?, ?, ?, ?, NULL, ?, ?)`,
+		m.ID, topic, string(payload), storage.UnixMicro(now), owner, until); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

@@ -600,6 +600,20 @@ func (s *memStore) ListUserSessions(_ context.Context, userID string) ([]*storag
 	return out, nil
 }
 
+func (s *memStore) AddSessionClient(_ context.Context, id, clientID string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x, ok := s.sessions[id]
+	if !ok || s.expired(x.ExpiresAt) {
+		return storage.ErrNotFound
+	}
+	if !slices.Contains(x.Clients, clientID) {
+		x.Clients = append(slices.Clone(x.Clients), clientID)
+		s.sessions[id] = x
+	}
+	return nil
+}
+
 func (s *memStore) DeleteUserSessions(_ context.Context, userID string) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -142,6 +142,43 @@ var outboxTests = []erasureTest{
 		must(t, s.MarkDelivered(ctx, m[0]), "MarkDelivered")
 		wantErr(t, s.RetryOutbox(ctx, m[0], "worker-b", time.Minute), storage.ErrConflict, "RetryOutbox(delivered message)")
 	}},
+	{"Add", func(t *testing.T, s ErasureStore, clock *Clock) {
+		ctx := t.Context()
+		free, err := s.AddOutbox(ctx, storage.TopicBackchannelLogout, []byte(`{"n":1}`), "", 0)
+		must(t, err, "AddOutbox(free)")
+		clock.Advance(time.Second)
+		leased, err := s.AddOutbox(ctx, storage.TopicBackchannelLogout, []byte(`{"n":2}`), "writer", time.Minute)
+		must(t, err, "AddOutbox(leased)")
+		if free.ID == "" || free.ID >= leased.ID || !sameInstant(free.CreatedAt, clock.Now().Add(-time.Second)) {
+			t.Errorf("AddOutbox = %+v then %+v, want time-sortable IDs and the time of writing", free, leased)
+		}
+		listed, _, err := s.ListOutbox(ctx, true, storage.Page{})
+		must(t, err, "ListOutbox")
+		if len(listed) != 2 || listed[0].ID != free.ID || string(listed[1].Payload) != `{"n":2}` || listed[1].Topic != storage.TopicBackchannelLogout ||
+			listed[1].Attempts != 0 || !listed[1].NextAttemptAt.IsZero() || !listed[1].DeliveredAt.IsZero() {
+			t.Fatalf("ListOutbox after AddOutbox = %+v", listed)
+		}
+		// The leased one is its writer's until the lease runs out; the free
+		// one anyone's, and only workers of its topic's.
+		wantIDs(t, "ClaimOutbox(user.deleted)", claim(t, s, "worker-a", []string{storage.TopicUserDeleted}, time.Minute, 10), nil)
+		wantIDs(t, "ClaimOutbox(b) while the writer holds one", claim(t, s, "worker-b", []string{storage.TopicBackchannelLogout}, time.Hour, 10), []string{free.ID})
+		wantErr(t, s.RetryOutbox(ctx, leased.ID, "worker-b", time.Minute), storage.ErrConflict, "RetryOutbox by a worker without the writer's lease")
+		must(t, s.RetryOutbox(ctx, leased.ID, "writer", time.Minute), "RetryOutbox by the writer")
+		clock.Advance(time.Minute)
+		wantIDs(t, "ClaimOutbox(b) when the retry is due", claim(t, s, "worker-b", []string{storage.TopicBackchannelLogout}, time.Minute, 10), []string{leased.ID})
+
+		for _, bad := range []struct {
+			topic, owner string
+			lease        time.Duration
+		}{{"", "", 0}, {storage.TopicBackchannelLogout, "writer", 0}, {storage.TopicBackchannelLogout, "writer", -time.Second}} {
+			if _, err := s.AddOutbox(ctx, bad.topic, []byte(`{}`), bad.owner, bad.lease); err == nil {
+				t.Errorf("AddOutbox(%q, owner %q, lease %v) succeeded", bad.topic, bad.owner, bad.lease)
+			}
+		}
+		if all, _, _ := s.ListOutbox(ctx, false, storage.Page{}); len(all) != 2 {
+			t.Errorf("refused AddOutbox calls wrote messages: %d in the outbox, want 2", len(all))
+		}
+	}},
 	{"LeaseTakenOver", func(t *testing.T, s ErasureStore, clock *Clock) {
 		ctx := t.Context()
 		m := outboxMessages(t, s, clock, 1)

@@ -2,6 +2,7 @@ package storagetest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,6 +49,62 @@ var sessionTests = []stateTest{
 		got, err := s.ListUserSessions(t.Context(), "user-1")
 		must(t, err, "ListUserSessions")
 		checkList(t, "ListUserSessions after DeleteSession", got, []*storage.Session{keep}, sessionID)
+	}},
+	{"AddClient", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		ctx := t.Context()
+		sess := fullSession("sess-1", "user-1", clock.Now())
+		sess.Clients = nil
+		must(t, s.PutSession(ctx, clone(sess)), "PutSession")
+		for _, c := range []string{"client-b", "client-a", "client-b", "client-c", "client-a"} {
+			must(t, s.AddSessionClient(ctx, sess.ID, c), "AddSessionClient(%s)", c)
+		}
+		got, err := s.GetSession(ctx, sess.ID)
+		must(t, err, "GetSession")
+		sess.Clients = []string{"client-b", "client-a", "client-c"}
+		checkRecord(t, "GetSession after AddSessionClient b, a, b, c, a", got, sess)
+	}},
+	{"AddClientNeverRevives", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		ctx := t.Context()
+		wantErr(t, s.AddSessionClient(ctx, "nope", "client-a"), storage.ErrNotFound, "AddSessionClient(missing)")
+		must(t, s.PutSession(ctx, fullSession("sess-1", "user-1", clock.Now())), "PutSession")
+		must(t, s.DeleteSession(ctx, "sess-1"), "DeleteSession")
+		wantErr(t, s.AddSessionClient(ctx, "sess-1", "client-x"), storage.ErrNotFound, "AddSessionClient(deleted)")
+		_, err := s.GetSession(ctx, "sess-1")
+		wantErr(t, err, storage.ErrNotFound, "GetSession after AddSessionClient to a deleted session")
+
+		expiring := fullSession("sess-2", "user-1", clock.Now())
+		must(t, s.PutSession(ctx, clone(expiring)), "PutSession")
+		clock.Set(expiring.ExpiresAt.Add(time.Second))
+		wantErr(t, s.AddSessionClient(ctx, "sess-2", "client-x"), storage.ErrNotFound, "AddSessionClient(expired)")
+		clock.Set(expiring.CreatedAt)
+		got, err := s.GetSession(ctx, "sess-2")
+		if err == nil && slices.Contains(got.Clients, "client-x") {
+			t.Errorf("AddSessionClient to an expired session changed it: Clients %v", got.Clients)
+		}
+		list, err := s.ListUserSessions(ctx, "user-1")
+		must(t, err, "ListUserSessions")
+		for _, l := range list {
+			if l.ID == "sess-1" {
+				t.Errorf("AddSessionClient brought a deleted session back")
+			}
+		}
+	}},
+	{"AddClientConcurrent", func(t *testing.T, s storage.StateStore, clock *Clock) {
+		ctx := t.Context()
+		for round := range 5 {
+			sess := fullSession(pad("sess-", round), "user-1", clock.Now())
+			sess.Clients = []string{"first"}
+			must(t, s.PutSession(ctx, clone(sess)), "PutSession")
+			clients := []string{"client-a", "client-b"}
+			for i, err := range race(len(clients), func(i int) error { return s.AddSessionClient(ctx, sess.ID, clients[i]) }) {
+				must(t, err, "AddSessionClient(%s) racing another client", clients[i])
+			}
+			got, err := s.GetSession(ctx, sess.ID)
+			must(t, err, "GetSession")
+			if len(got.Clients) != 3 || got.Clients[0] != "first" || !slices.Contains(got.Clients, "client-a") || !slices.Contains(got.Clients, "client-b") {
+				t.Errorf("round %d: Clients after two concurrent adds = %v, want first, then client-a and client-b", round, got.Clients)
+			}
+		}
 	}},
 	{"Expiry", func(t *testing.T, s storage.StateStore, clock *Clock) {
 		sess := fullSession("sess-1", "user-1", clock.Now())

@@ -46,7 +46,7 @@ type Hook struct {
 	URL string
 	// Key is the HMAC key of the signatures (ParseSecret).
 	Key []byte
-	// Topics are the topics it gets; nil for every topic.
+	// Topics are the topics it gets; nil for every one of storage.Topics.
 	Topics []string
 }
 
@@ -73,7 +73,7 @@ type Config struct {
 type Worker struct {
 	store     storage.OutboxStore
 	hooks     []hook
-	topics    []string // of every hook; nil for every topic
+	topics    []string // of every hook
 	retention time.Duration
 	interval  time.Duration
 	client    *http.Client
@@ -148,7 +148,9 @@ func New(cfg Config) (*Worker, error) {
 		}
 	}
 	if all {
-		w.topics = nil
+		// Every topic webhooks get: the outbox also carries messages
+		// Atrium delivers itself (storage.TopicBackchannelLogout).
+		w.topics = slices.Clone(storage.Topics)
 	} else if w.topics == nil {
 		w.topics = []string{}
 	}

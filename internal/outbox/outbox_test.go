@@ -364,6 +364,29 @@ func TestTopics(t *testing.T) {
 	})
 }
 
+// TestInternalTopics: a hook of every topic gets the topics webhooks get,
+// never the back-channel logouts Atrium delivers itself from the same
+// outbox.
+func TestInternalTopics(t *testing.T) {
+	backends(t, func(t *testing.T, open func(*storagetest.Clock) *sqlstore.Store) {
+		clock := storagetest.NewClock(time.Now())
+		s := open(clock)
+		logout, err := s.AddOutbox(t.Context(), storage.TopicBackchannelLogout, []byte(`{"client_id":"app","sub":"u","sid":"s"}`), "", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eraseUsers(t, s, clock, 1)
+		r := newReceiver(t, secretA, clock)
+		deliverDue(t, newWorker(t, s, clock, nil, hookOf(t, r)), 1)
+		if got := r.deliveries(); len(got) != 1 || got[0].Type != storage.TopicUserDeleted {
+			t.Errorf("a hook of every topic got %+v, want the user.deleted message only", got)
+		}
+		if left := undelivered(t, s); len(left) != 1 || left[0].ID != logout.ID {
+			t.Errorf("undelivered after the webhooks' pass: %+v, want the back-channel logout", left)
+		}
+	})
+}
+
 func TestPrune(t *testing.T) {
 	backends(t, func(t *testing.T, open func(*storagetest.Clock) *sqlstore.Store) {
 		clock := storagetest.NewClock(time.Now())

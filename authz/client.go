@@ -12,7 +12,7 @@ import (
 )
 
 // client presents a storage.Client to fosite. fosite's interfaces still use
-// go-jose v3 for client key sets, so this file is the one that imports it.
+// go-jose v3 for client key sets, so this file and jwksfetch.go import it.
 type client struct {
 	c    *storage.Client
 	jwks *josev3.JSONWebKeySet

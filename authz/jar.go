@@ -151,10 +151,9 @@ func (p *Provider) applyRequestObject(ctx context.Context, form url.Values, raw 
 func (p *Provider) clientKeys(ctx context.Context, cl *client, kid string) ([]any, error) {
 	set := cl.jwks
 	if set == nil && cl.c.JWKSURI != "" {
-		fetch := p.fosite.Config.GetJWKSFetcherStrategy(ctx)
 		var err error
-		if set, err = fetch.Resolve(ctx, cl.c.JWKSURI, false); err == nil && kid != "" && len(set.Key(kid)) == 0 {
-			set, err = fetch.Resolve(ctx, cl.c.JWKSURI, true)
+		if set, err = p.jwks.keysOf(ctx, cl, false); err == nil && kid != "" && len(set.Key(kid)) == 0 {
+			set, err = p.jwks.keysOf(ctx, cl, true)
 		}
 		if err != nil {
 			return nil, err

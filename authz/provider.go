@@ -40,6 +40,8 @@ type Provider struct {
 	claims *claimSet
 	// logouts sends back-channel logout tokens (backchannel.go).
 	logouts *backchannel
+	// jwks fetches clients' key sets (jwksfetch.go).
+	jwks *jwksFetcher
 }
 
 // fositeConfig adds what fosite's Config cannot express: client assertions
@@ -73,6 +75,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	mac.Write([]byte("atrium remembered device"))
 	p.deviceKey = mac.Sum(nil)
 	p.logouts = newBackchannel()
+	p.jwks = newJWKSFetcher(!cfg.Registration.AllowPrivateNetwork, cfg.Now)
 
 	fc := &fositeConfig{issuer: cfg.Issuer, Config: &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,
@@ -96,6 +99,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		PushedAuthorizeContextLifespan:  cfg.PAR.Lifespan,
 		// Kept with the code: dpop.go checks the exchange's key against it.
 		SanitationWhiteList: []string{"dpop_jkt"},
+		JWKSFetcherStrategy: p.jwks,
 	}}
 	store := &fositeStore{clients: st.Clients, tokens: st.Tokens, now: cfg.Now, cache: newClientCache(cfg.ClientCacheTTL, cfg.Now)}
 	store.reused = p.revokeReused

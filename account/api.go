@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -49,7 +50,9 @@ type BearerAuthenticator interface {
 	// the client it was issued to and when the user signed in for it
 	// (zero when unknown). The token must have been granted scope. A
 	// refused token is an error with a method BearerChallenge() (status
-	// int, code, description, scope string), as RFC 6750 §3 describes it.
+	// int, code, description, scope string), as RFC 6750 §3 describes it,
+	// and optionally ChallengeHeader() http.Header, the headers to answer
+	// with instead of the Bearer challenge (a DPoP-bound token's).
 	BearerUser(r *http.Request, scope string) (user *storage.User, clientID string, authTime time.Time, err error)
 }
 
@@ -176,6 +179,12 @@ func (h *Handler) bearer(w http.ResponseWriter, r *http.Request, scope string) *
 	if errors.As(err, &bc) {
 		status, code, desc, sc := bc.BearerChallenge()
 		h.log.InfoContext(r.Context(), "account api refused", "reason", code, "path", r.URL.Path, "request_id", requestID(w, r))
+		if hc, ok := bc.(interface{ ChallengeHeader() http.Header }); ok && hc.ChallengeHeader() != nil {
+			// A DPoP-bound token's challenge (and nonce) instead of Bearer's.
+			maps.Copy(w.Header(), hc.ChallengeHeader())
+			apiJSON(w, status, map[string]string{"error": code, "error_description": desc})
+			return nil
+		}
 		challenge(w, status, code, desc, sc)
 		return nil
 	}

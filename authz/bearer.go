@@ -30,6 +30,10 @@ type BearerError struct {
 	Code        string
 	Description string
 	Scope       string
+	// Header, when set, is the challenge to answer with instead of the
+	// Bearer one: a DPoP-bound token's (RFC 9449 §7.1), with a DPoP-Nonce
+	// when one is wanted.
+	Header http.Header
 }
 
 func (e *BearerError) Error() string { return "bearer token refused: " + e.Code + ": " + e.Description }
@@ -39,6 +43,9 @@ func (e *BearerError) Error() string { return "bearer token refused: " + e.Code 
 func (e *BearerError) BearerChallenge() (status int, code, description, scope string) {
 	return e.Status, e.Code, e.Description, e.Scope
 }
+
+// ChallengeHeader returns Header.
+func (e *BearerError) ChallengeHeader() http.Header { return e.Header }
 
 // BearerUser returns the user of the request's bearer access token, the
 // client it was issued to, and when the user signed in for it (the SSO
@@ -67,7 +74,8 @@ func (p *Provider) BearerUser(r *http.Request, scope string) (*storage.User, str
 	}
 	if derr := p.checkResourceDPoP(r, token, scheme, ar); derr != nil {
 		// A DPoP-bound token needs the DPoP scheme and a proof of its key.
-		return nil, "", time.Time{}, &BearerError{Status: http.StatusUnauthorized, Code: derr.code, Description: derr.desc}
+		return nil, "", time.Time{}, &BearerError{Status: http.StatusUnauthorized, Code: derr.code, Description: derr.desc,
+			Header: p.dpopChallenge(derr)}
 	}
 	sig, ok := memoOf(ctx).accessBy[ar.GetID()]
 	if !ok {

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -427,12 +428,21 @@ func (p *Provider) checkResourceDPoP(r *http.Request, token, scheme string, ar f
 // proof or binding: 401 with a DPoP challenge (RFC 9449 §7.1) and, for
 // use_dpop_nonce, a fresh nonce.
 func (p *Provider) writeDPoPChallenge(w http.ResponseWriter, r *http.Request, e *dpopError) {
-	if e.code == "use_dpop_nonce" || p.cfg.DPoP.RequireNonce {
-		w.Header().Set("DPoP-Nonce", p.dpopNonce())
-		w.Header().Add("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate")
-	}
-	w.Header().Set("WWW-Authenticate", `DPoP algs="`+strings.Join(dpopAlgNames(), " ")+`", error="`+e.code+`", error_description="`+e.desc+`"`)
+	maps.Copy(w.Header(), p.dpopChallenge(e))
 	writeJSON(w, http.StatusUnauthorized, map[string]string{"error": e.code, "error_description": e.desc})
+}
+
+// dpopChallenge is the headers of a 401 refusing a DPoP-bound token's
+// request (RFC 9449 §7.1): the DPoP challenge and, when a nonce is
+// wanted, a fresh one.
+func (p *Provider) dpopChallenge(e *dpopError) http.Header {
+	h := http.Header{}
+	if e.code == "use_dpop_nonce" || p.cfg.DPoP.RequireNonce {
+		h.Set("DPoP-Nonce", p.dpopNonce())
+		h.Set("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate")
+	}
+	h.Set("WWW-Authenticate", `DPoP algs="`+strings.Join(dpopAlgNames(), " ")+`", error="`+e.code+`", error_description="`+e.desc+`"`)
+	return h
 }
 
 // introspectionDPoP adds the token type and, for a bound access token,

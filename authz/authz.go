@@ -153,6 +153,9 @@ type Config struct {
 	// Registration is dynamic client registration (register.go); its zero
 	// value turns it off.
 	Registration Registration
+	// ClientIDMetadata is https URL client IDs resolved from their client
+	// ID metadata documents (cimd.go); its zero value turns them off.
+	ClientIDMetadata ClientIDMetadataDocuments
 
 	// Resources are the operator's APIs (resource.go): resource
 	// indicators name them, and their metadata is published.
@@ -198,6 +201,7 @@ func (c *Config) setDefaults() {
 		c.Now = time.Now
 	}
 	c.Registration.setDefaults()
+	c.ClientIDMetadata.setDefaults()
 }
 
 func (c *Config) validate() error {

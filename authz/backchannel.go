@@ -94,7 +94,8 @@ func (p *Provider) backchannelLogout(ctx context.Context, s *storage.Session) <-
 			continue
 		}
 		deliveries = append(deliveries, logoutDelivery{clientID: c.ID, uri: c.BackchannelLogoutURI, token: token,
-			public: c.Registration == registrationDynamic && !p.cfg.Registration.AllowPrivateNetwork})
+			public: c.Registration == registrationDynamic && !p.cfg.Registration.AllowPrivateNetwork ||
+				c.Registration == registrationDocument && !p.cfg.ClientIDMetadata.AllowPrivateNetwork})
 	}
 	if len(deliveries) == 0 {
 		close(done)

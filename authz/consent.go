@@ -91,7 +91,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 			New: len(d.New) < len(optional) && slices.Contains(d.New, s), Declined: slices.Contains(d.Declined, s)})
 	}
 	p.render(w, r, status, "consent", pageData{
-		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, Scopes: scopes,
+		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, ClientHost: documentHost(cl), Scopes: scopes,
 		Locales: ix.Form.Get("ui_locales"), UserID: ix.UserID, Error: problem,
 	})
 }

@@ -36,6 +36,9 @@ type fositeStore struct {
 	// anonRefresh, when positive, caps the refresh tokens of dynamically
 	// registered clients (registration mode open, register.go).
 	anonRefresh time.Duration
+	// docRefresh caps the refresh tokens of clients resolved from client
+	// ID metadata documents (cimd.go).
+	docRefresh time.Duration
 	// accessRequest is an access token's request as it is stored, with
 	// the token's own audience (resource.go).
 	accessRequest func(ctx context.Context, r fosite.Requester) fosite.Requester
@@ -116,6 +119,11 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 	cl := s.cache.get(id)
 	if cl == nil {
 		c, err := s.clients.GetClient(ctx, id)
+		var de *documentError
+		if errors.As(err, &de) {
+			// fosite answers invalid_client, with why as the debug text.
+			return nil, err
+		}
 		if errors.Is(err, storage.ErrNotFound) {
 			return nil, fosite.ErrNotFound
 		}
@@ -125,8 +133,11 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 		if cl, err = newClient(c); err != nil {
 			return nil, err
 		}
-		if c.Registration == registrationDynamic {
+		switch c.Registration {
+		case registrationDynamic:
 			cl.refreshCap = s.anonRefresh
+		case registrationDocument:
+			cl.refreshCap = s.docRefresh
 		}
 		s.cache.put(id, cl)
 	}

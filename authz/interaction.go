@@ -203,6 +203,8 @@ func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, fro
 	switch {
 	case challenge == "" && ar.GetClient().IsPublic():
 		return ar, fosite.ErrInvalidRequest.WithHint("Public clients must use PKCE (code_challenge with code_challenge_method=S256).")
+	case challenge == "" && isDocumentClient(ar.GetClient()):
+		return ar, fosite.ErrInvalidRequest.WithHint("Clients identified by a metadata document must use PKCE (code_challenge with code_challenge_method=S256).")
 	case challenge != "" && method != "S256":
 		return ar, fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
 	}

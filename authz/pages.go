@@ -51,6 +51,9 @@ type pageData struct {
 	// Detail, on an error page, is the technical description for the
 	// app's developer, shown untranslated below Message.
 	Detail string
+	// ClientHost, on the consent page of a client identified by a
+	// metadata document, is its client ID's host (cimd.go).
+	ClientHost string
 	// Provider and Action name the upstream and the form target of the
 	// link page.
 	Provider string

@@ -109,6 +109,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 		store.anonRefresh = cfg.Registration.AnonymousRefreshTokenLifespan
 	}
 	p.store = store
+	p.enableDocumentClients(store)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               p.accessTokenStrategy(compose.NewOAuth2HMACStrategy(fc)),
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
@@ -276,6 +277,9 @@ func (p *Provider) discoveryDocument() map[string]any {
 	}
 	if p.cfg.Registration.enabled() {
 		doc["registration_endpoint"] = p.url(pathRegister)
+	}
+	if p.cfg.ClientIDMetadata.Enabled {
+		doc["client_id_metadata_document_supported"] = true
 	}
 	return doc
 }

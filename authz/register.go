@@ -427,7 +427,12 @@ func needsSecret(c *storage.Client) bool {
 // Registration §2, and the operator's policy) and sets the client's
 // metadata from it. It changes nothing of c on error.
 func (p *Provider) applyMetadata(c *storage.Client, md *clientMetadata) error {
-	pol := &p.cfg.Registration
+	return p.applyClientMetadata(&p.cfg.Registration, c, md)
+}
+
+// applyClientMetadata is applyMetadata under the policy pol (client ID
+// metadata documents have their own, cimd.go).
+func (p *Provider) applyClientMetadata(pol *Registration, c *storage.Client, md *clientMetadata) error {
 	n := *c
 	n.ApplicationType = md.ApplicationType
 	if n.ApplicationType == "" {

@@ -381,6 +381,17 @@ func authzRegistration(cfg *config.Config) (authz.Registration, error) {
 	}, nil
 }
 
+// authzClientIDMetadata is the provider's client ID metadata documents
+// from the client_id_metadata_documents key.
+func authzClientIDMetadata(cfg *config.Config) authz.ClientIDMetadataDocuments {
+	m := cfg.ClientIDMetadataDocuments
+	return authz.ClientIDMetadataDocuments{
+		Enabled: m.Enabled, AllowPrivateNetwork: m.AllowPrivateNetwork,
+		CacheTTL: m.CacheTTL.D, MinCacheTTL: m.MinCacheTTL.D, MaxCacheTTL: m.MaxCacheTTL.D, FailureCacheTTL: m.FailureCacheTTL.D,
+		MaxBytes: m.MaxBytes, Timeout: m.Timeout.D,
+	}
+}
+
 // authzResources are the provider's resources from the resources key.
 func authzResources(rs []config.Resource) []authz.Resource {
 	out := make([]authz.Resource, 0, len(rs))

@@ -193,6 +193,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Scopes:                authzScopes(cfg.Scopes),
 		Attributes:            attributeDefs(cfg.Attributes),
 		Registration:          registration,
+		ClientIDMetadata:      authzClientIDMetadata(cfg),
 		Resources:             authzResources(cfg.Resources),
 		// Capped apart: resource servers accept JWTs until they expire.
 		JWTAccessTokenLifespan: cfg.Tokens.JWTAccessTokenLifespan.D,

@@ -123,59 +123,100 @@ func TestOIDCCRPInitiatedLogoutNoPostLogoutRedirectURI(t *testing.T) {
 }
 
 // TestOIDCCRPInitiatedLogoutNoParams mirrors
-// oidcc-rp-initiated-logout-no-params and -only-state: the person
-// confirms, then sees the signed-out page.
+// oidcc-rp-initiated-logout-no-params: the person confirms, then sees the
+// signed-out page.
 func TestOIDCCRPInitiatedLogoutNoParams(t *testing.T) {
+	logoutConfirmed(t, url.Values{})
+}
+
+// TestOIDCCRPInitiatedLogoutOnlyState mirrors
+// oidcc-rp-initiated-logout-only-state: as without parameters.
+func TestOIDCCRPInitiatedLogoutOnlyState(t *testing.T) {
+	logoutConfirmed(t, url.Values{"state": {"only-state"}})
+}
+
+func logoutConfirmed(t *testing.T, params url.Values) {
 	t.Parallel()
-	for _, params := range []url.Values{{}, {"state": {"only-state"}}} {
-		b, c, _, _ := logoutSignIn(t, "logout-no-params", nil)
-		first := b.endSession(t, params)
-		if !b.stillSignedIn(t, c) {
-			t.Fatalf("%v: signed out before confirming", params)
-		}
-		p := b.confirmLogout(t, first)
-		if p.Redirect != nil || p.Status != http.StatusOK || !strings.Contains(p.Text, "You are signed out") {
-			t.Fatalf("%v: want the signed-out page, got %s", params, p.describe())
-		}
-		if b.stillSignedIn(t, c) {
-			t.Errorf("%v: still signed in after confirming", params)
-		}
+	b, c, _, _ := logoutSignIn(t, "logout-no-params", nil)
+	first := b.endSession(t, params)
+	if !b.stillSignedIn(t, c) {
+		t.Fatalf("%v: signed out before confirming", params)
+	}
+	p := b.confirmLogout(t, first)
+	if p.Redirect != nil || p.Status != http.StatusOK || !strings.Contains(p.Text, "You are signed out") {
+		t.Fatalf("%v: want the signed-out page, got %s", params, p.describe())
+	}
+	if b.stillSignedIn(t, c) {
+		t.Errorf("%v: still signed in after confirming", params)
 	}
 }
 
-// TestOIDCCRPInitiatedLogoutRefused mirrors
-// oidcc-rp-initiated-logout-bad-post-logout-redirect-uri,
-// -query-added-to-post-logout-redirect-uri, -modified-id-token-hint,
-// -bad-id-token-hint and -no-id-token-hint: none redirects to the
-// client, and none signs out without the person's confirmation.
-func TestOIDCCRPInitiatedLogoutRefused(t *testing.T) {
+// TestOIDCCRPInitiatedLogoutBadPostLogoutRedirectURI mirrors
+// oidcc-rp-initiated-logout-bad-post-logout-redirect-uri.
+func TestOIDCCRPInitiatedLogoutBadPostLogoutRedirectURI(t *testing.T) {
+	logoutRefused(t, func(hint, _ string) url.Values {
+		return url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://attacker.rp.test/signed-out"}, "state": {"s"}}
+	})
+}
+
+// TestOIDCCRPInitiatedLogoutQueryAddedToPostLogoutRedirectURI mirrors
+// oidcc-rp-initiated-logout-query-added-to-post-logout-redirect-uri.
+func TestOIDCCRPInitiatedLogoutQueryAddedToPostLogoutRedirectURI(t *testing.T) {
+	logoutRefused(t, func(hint, postLogout string) url.Values {
+		return url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {postLogout + "?foo=bar"}, "state": {"s"}}
+	})
+}
+
+// TestOIDCCRPInitiatedLogoutModifiedIDTokenHint mirrors
+// oidcc-rp-initiated-logout-modified-id-token-hint: the hint changed to
+// alg none.
+func TestOIDCCRPInitiatedLogoutModifiedIDTokenHint(t *testing.T) {
+	logoutRefused(t, func(hint, postLogout string) url.Values {
+		parts := strings.Split(hint, ".")
+		algNone := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
+		return url.Values{"id_token_hint": {algNone}, "post_logout_redirect_uri": {postLogout}, "state": {"s"}}
+	})
+}
+
+// TestOIDCCRPInitiatedLogoutBadIDTokenHint mirrors
+// oidcc-rp-initiated-logout-bad-id-token-hint: the hint's claims signed
+// with a key of the suite.
+func TestOIDCCRPInitiatedLogoutBadIDTokenHint(t *testing.T) {
+	logoutRefused(t, nil)
+}
+
+// TestOIDCCRPInitiatedLogoutNoIDTokenHint mirrors
+// oidcc-rp-initiated-logout-no-id-token-hint.
+func TestOIDCCRPInitiatedLogoutNoIDTokenHint(t *testing.T) {
+	logoutRefused(t, func(_, postLogout string) url.Values {
+		return url.Values{"post_logout_redirect_uri": {postLogout}, "state": {"s"}}
+	})
+}
+
+// logoutRefused checks a logout request the modules expect to be refused:
+// no redirect to the client, and no sign-out without the person's
+// confirmation (an error page or a confirmation page). params builds the
+// request from the ID token and the registered post_logout_redirect_uri;
+// nil sends a forged ID token (fakeIDToken).
+func logoutRefused(t *testing.T, params func(hint, postLogout string) url.Values) {
 	t.Parallel()
 	b, c, l, postLogout := logoutSignIn(t, "logout-refused", nil)
-	hint := l.rawIDToken(t)
-	parts := strings.Split(hint, ".")
-	algNone := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + parts[1] + "."
-	for _, tc := range []struct {
-		module string
-		params url.Values
-	}{
-		{"bad-post-logout-redirect-uri", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://attacker.rp.test/signed-out"}, "state": {"s"}}},
-		{"query-added-to-post-logout-redirect-uri", url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {postLogout + "?x=1"}, "state": {"s"}}},
-		{"modified-id-token-hint", url.Values{"id_token_hint": {algNone}, "post_logout_redirect_uri": {postLogout}, "state": {"s"}}},
-		{"bad-id-token-hint", url.Values{"id_token_hint": {fakeIDToken(t, c, l)}, "post_logout_redirect_uri": {postLogout}, "state": {"s"}}},
-		{"no-id-token-hint", url.Values{"post_logout_redirect_uri": {postLogout}, "state": {"s"}}},
-	} {
-		p := b.endSession(t, tc.params)
-		if p.Redirect != nil {
-			t.Errorf("%s: redirected to %s", tc.module, p.Redirect)
-			continue
-		}
-		confirm := p.Status == http.StatusOK && len(p.Forms) == 1 && p.Forms[0].Values.Get("csrf_token") != ""
-		if p.Status != http.StatusBadRequest && !confirm {
-			t.Errorf("%s: want an error page or a confirmation, got %s", tc.module, p.describe())
-		}
-		if !b.stillSignedIn(t, c) {
-			t.Fatalf("%s: signed out", tc.module)
-		}
+	var v url.Values
+	if params == nil {
+		v = url.Values{"id_token_hint": {fakeIDToken(t, c, l)}, "post_logout_redirect_uri": {postLogout}, "state": {"s"}}
+	} else {
+		v = params(l.rawIDToken(t), postLogout)
+	}
+	p := b.endSession(t, v)
+	if p.Redirect != nil {
+		t.Fatalf("redirected to %s", p.Redirect)
+	}
+	confirm := p.Status == http.StatusOK && len(p.Forms) == 1 && p.Forms[0].Values.Get("csrf_token") != ""
+	if p.Status != http.StatusBadRequest && !confirm {
+		t.Errorf("want an error page or a confirmation, got %s", p.describe())
+	}
+	if !b.stillSignedIn(t, c) {
+		t.Fatal("signed out without confirmation")
 	}
 }
 

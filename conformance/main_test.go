@@ -152,7 +152,13 @@ func startServer(tmp string, m *smtptest.Server, mailPassword string) (*server, 
 		return nil, err
 	}
 	s.cmd = exec.Command(bin, "serve", "--dev", "--addr", addr, "--issuer", s.issuer, "--data", s.dataDir, "--config", config)
-	s.cmd.Env = append(cleanEnv(), mailEnv(m, mailPassword)...)
+	// It trusts the certificate of httptest's TLS servers, so that tests
+	// can serve https endpoints of relying parties (a jwks_uri).
+	roots, err := httptestRoots(tmp)
+	if err != nil {
+		return nil, err
+	}
+	s.cmd.Env = append(cleanEnv(), append(mailEnv(m, mailPassword), "SSL_CERT_FILE="+roots)...)
 	s.cmd.Stdout = io.Discard
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {

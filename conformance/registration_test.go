@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
-	"golang.org/x/oauth2"
 )
 
 // The OpenID Foundation's Dynamic plan: clients register themselves at
@@ -57,36 +55,6 @@ func TestOIDCCRedirectURIRegfrag(t *testing.T) {
 		if r.Status != http.StatusBadRequest || r.str("error") != "invalid_redirect_uri" {
 			t.Errorf("registering %q = %s, want 400 invalid_redirect_uri", uri, r)
 		}
-	}
-}
-
-// TestOIDCCRegistrationLogoPolicyTosURI mirrors
-// oidcc-registration-logo-uri, -policy-uri and -tos-uri: the registered
-// URIs show on the consent page.
-func TestOIDCCRegistrationLogoPolicyTosURI(t *testing.T) {
-	t.Parallel()
-	c := registerRP(t, "logo", map[string]any{"client_name": "Dynamic logo app",
-		"logo_uri": "https://logo.rp.test/logo.png", "policy_uri": "https://logo.rp.test/privacy", "tos_uri": "https://logo.rp.test/tos"})
-	u := account(t, "dynamic-logo")
-	b := newBrowser(t)
-	verifier := oauth2.GenerateVerifier()
-	first := b.get(c.config("openid", "profile").AuthCodeURL(randomString(12), oauth2.S256ChallengeOption(verifier)))
-	f := first.loginForm()
-	if f == nil {
-		t.Fatalf("no login form: %s", first.describe())
-	}
-	consent := b.submit(f, map[string][]string{"email": {u.Email}, "password": {u.Password}})
-	if consent.consentForm() == nil {
-		t.Fatalf("a registered client is not asked for consent: %s", consent.describe())
-	}
-	for _, want := range []string{`src="https://logo.rp.test/logo.png"`, `href="https://logo.rp.test/privacy"`, `href="https://logo.rp.test/tos"`, "Dynamic logo app"} {
-		if !strings.Contains(consent.Body, want) {
-			t.Errorf("the consent page lacks %s", want)
-		}
-	}
-	o := b.authorizeFrom(consent, actor{user: u})
-	if o.Params.Get("code") == "" {
-		t.Errorf("the flow did not end with a code: %s", o.describe())
 	}
 }
 

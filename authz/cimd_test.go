@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/atrium-id/atrium/internal/redistest"
 	"github.com/atrium-id/atrium/storage"
+	redisstore "github.com/atrium-id/atrium/storage/redis"
 )
 
 // docServer serves client ID metadata documents over TLS and counts the
@@ -87,7 +89,7 @@ func nativeDoc(id string) map[string]any {
 
 // newDocEnv is a test provider with client ID metadata documents on,
 // trusting d's certificate; configure adjusts the settings.
-func newDocEnv(t *testing.T, d *docServer, clock *pkClock, configure func(*ClientIDMetadataDocuments)) *testEnv {
+func newDocEnv(t *testing.T, d *docServer, clock *pkClock, configure func(*ClientIDMetadataDocuments), state ...storage.StateStore) *testEnv {
 	t.Helper()
 	e := newTestEnvWith(t, func(c *Config) {
 		c.ClientIDMetadata = ClientIDMetadataDocuments{Enabled: true, AllowPrivateNetwork: true, Timeout: 2 * time.Second}
@@ -97,7 +99,7 @@ func newDocEnv(t *testing.T, d *docServer, clock *pkClock, configure func(*Clien
 		if clock != nil {
 			c.Now = clock.now
 		}
-	})
+	}, state...)
 	if r := e.resolver(); r != nil {
 		tr := r.http.Transport.(*http.Transport)
 		tr.TLSClientConfig = d.srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
@@ -124,16 +126,35 @@ func (e *testEnv) revokeCount(clientID string) int {
 	return n
 }
 
+// TestDocumentClientCodeFlow: a public document client pushes a request,
+// signs a user in with PKCE, refreshes, and has its tokens introspected
+// and revoked, with the grant state on SQLite and on Redis.
 func TestDocumentClientCodeFlow(t *testing.T) {
+	t.Run("sql", func(t *testing.T) { testDocumentClientCodeFlow(t) })
+	t.Run("redis", func(t *testing.T) {
+		rs, err := redisstore.Open(context.Background(), redistest.URL(t), redisstore.WithPrefix("cimd-test:"+randomToken()[:12]+":"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		testDocumentClientCodeFlow(t, rs)
+	})
+}
+
+func testDocumentClientCodeFlow(t *testing.T, state ...storage.StateStore) {
 	d := newDocServer(t)
 	id := d.url("/client.json")
 	d.serveJSON("/client.json", nativeDoc(id), "max-age=600")
-	e := newDocEnv(t, d, nil, nil)
+	e := newDocEnv(t, d, nil, nil, state...)
 	before := e.clientIDs()
 
 	b := e.browser()
 	verifier, challenge := pkcePair()
 	params := codeParams(id, "openid email offline_access", challenge)
+	// The client authenticates at /par by its document (none).
+	if status, out := e.push(params, "", ""); status != http.StatusCreated || out["request_uri"] == nil {
+		t.Fatalf("/par: %d %v", status, out)
+	}
 	resp, err := b.Get(e.authorizeURL(params))
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/atrium-id/atrium/internal/redistest"
 	"github.com/atrium-id/atrium/storage"
@@ -235,7 +238,7 @@ func testDocumentClientCodeFlow(t *testing.T, state ...storage.StateStore) {
 func TestDocumentPrivateKeyJWT(t *testing.T) {
 	d := newDocServer(t)
 	id := d.url("/pkjwt.json")
-	_, pub, _ := rsaJWKS(t)
+	key, pub, _ := rsaJWKS(t)
 	doc := nativeDoc(id)
 	doc["token_endpoint_auth_method"] = "private_key_jwt"
 	doc["jwks_uri"] = d.url("/jwks.json")
@@ -252,8 +255,50 @@ func TestDocumentPrivateKeyJWT(t *testing.T) {
 	if c.TokenEndpointAuthMethod != "private_key_jwt" || c.Public || len(c.JWKS) == 0 || c.JWKSURI != "" || c.FirstParty {
 		t.Errorf("client = %+v: want private_key_jwt with the fetched key set", c)
 	}
-	if d.count("/jwks.json") != 1 {
-		t.Errorf("jwks_uri fetched %d times, want 1", d.count("/jwks.json"))
+
+	// The client signs in a user and redeems the code with an assertion
+	// signed by the key its jwks_uri published; one signed by another
+	// key is invalid_client.
+	sign := func(k *rsa.PrivateKey) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: k, KeyID: "k1"}}, (&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		payload, _ := json.Marshal(map[string]any{"iss": id, "sub": id, "aud": e.srv.URL + pathToken, "jti": randomToken(),
+			"iat": time.Now().Unix(), "exp": time.Now().Add(time.Minute).Unix()})
+		jws, err := signer.Sign(payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return must(jws.CompactSerialize())
+	}
+	// Though confidential, it must use PKCE.
+	noPKCE := codeParams(id, "openid", "")
+	noPKCE.Del("code_challenge")
+	noPKCE.Del("code_challenge_method")
+	resp, err := e.browser().Get(e.authorizeURL(noPKCE))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if l, _ := resp.Location(); l == nil || l.Query().Get("error") != "invalid_request" {
+		t.Errorf("authorize without PKCE: %d %v, want invalid_request", resp.StatusCode, l)
+	}
+	verifier, challenge := pkcePair()
+	loc := e.signIn(e.browser(), codeParams(id, "openid", challenge))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect},
+		"code_verifier": {verifier}, "client_id": {id}, "client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}}
+	other, _, _ := rsaJWKS(t)
+	form.Set("client_assertion", sign(other))
+	if status, out := e.postToken(form, "", ""); status != http.StatusUnauthorized || out["error"] != "invalid_client" {
+		t.Errorf("assertion signed by another key: %d %v, want invalid_client", status, out)
+	}
+	form.Set("client_assertion", sign(key))
+	if status, out := e.postToken(form, "", ""); status != http.StatusOK || out["access_token"] == nil {
+		t.Errorf("assertion signed by the published key: %d %v, want tokens", status, out)
+	}
+	if d.count("/jwks.json") != 1 || d.count("/pkjwt.json") != 1 {
+		t.Errorf("document fetched %d times and jwks_uri %d, want once each", d.count("/pkjwt.json"), d.count("/jwks.json"))
 	}
 }
 

@@ -74,7 +74,8 @@ func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
 }
 
 // Erase deletes the account userID and everything naming it: first, in
-// the state store, every SSO session and every token of the user; then,
+// the state store, every SSO session and every token of the user (the
+// apps of those sessions are told, d.Logout); then,
 // in one SQL transaction (storage.UserEraser), the user and their
 // records, leaving an audit tombstone and a user.deleted outbox message;
 // then the state store once more, for whatever a request in flight wrote
@@ -93,8 +94,21 @@ func Erase(ctx context.Context, d *DataStores, userID string, now time.Time) (bo
 		}
 		return nil
 	}
+	// Listed before they go, so their apps can be told.
+	var ended []*storage.Session
+	if d.Logout != nil {
+		var err error
+		if ended, err = d.Sessions.ListUserSessions(ctx, userID); err != nil {
+			return false, fmt.Errorf("erase sessions: %w", err)
+		}
+	}
 	if err := sweep(); err != nil {
 		return false, err
+	}
+	if len(ended) > 0 {
+		if err := d.Logout.LogoutSessions(ctx, ended); err != nil {
+			return false, fmt.Errorf("erase sessions: telling their apps: %w", err)
+		}
 	}
 	erased, err := d.Eraser.EraseUser(ctx, userID, now)
 	if err != nil {

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,16 @@ type DataStores struct {
 	Tokens   storage.TokenStore
 	Audit    storage.AuditStore
 	Eraser   storage.UserEraser
+	// Logout tells the apps of the sessions a deletion ends
+	// (back-channel logout); nil tells no one.
+	Logout SessionsLogout
+}
+
+// SessionsLogout tells the apps of ended sessions that they ended
+// (*authz.Provider sends the logouts; authz.LogoutQueue leaves them to
+// the servers).
+type SessionsLogout interface {
+	LogoutSessions(ctx context.Context, sessions []*storage.Session) error
 }
 
 // Paths of the data pages.

@@ -42,6 +42,9 @@ type Stores struct {
 	Identities storage.IdentityStore
 	// Audit keeps the audit events (audit.go); nil only logs them.
 	Audit storage.AuditStore
+	// Outbox keeps the back-channel logouts until they are delivered
+	// (backchannel.go); nil keeps them in this process only.
+	Outbox storage.OutboxStore
 }
 
 // Sealer encrypts secrets at rest, binding each to aad (a *secretbox.Box).

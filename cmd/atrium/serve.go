@@ -39,6 +39,9 @@ const (
 	shutdownTimeout   = 15 * time.Second
 	cleanupInterval   = time.Minute
 	healthTimeout     = 3 * time.Second
+	// backchannelDrain bounds the wait for back-channel logouts in
+	// flight at shutdown.
+	backchannelDrain = 5 * time.Second
 )
 
 // The demo user and client serve --dev creates.
@@ -207,6 +210,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Counters:    state,
 		Identities:  st,
 		Audit:       st,
+		Outbox:      st,
 	}, km, log)
 	if err != nil {
 		return fmt.Errorf("provider: %w", err)
@@ -229,7 +233,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Clients:       st,
 		Tokens:        state,
 		Audit:         st,
-		Data:          &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st},
+		Data:          &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st, Logout: provider},
 		Preferences:   st,
 		Purposes:      accountPurposes(cfg.Consent.Purposes),
 		PolicyVersion: cfg.Consent.PolicyVersion,
@@ -272,6 +276,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	defer stopLoop()
 	wg.Go(func() { cleanupLoop(loopCtx, st, cfg.Audit.Retention.D, log) })
 	wg.Go(func() { events.Run(loopCtx) })
+	wg.Go(func() { provider.RunBackchannel(loopCtx) })
 	wg.Go(func() { km.RunSchedule(loopCtx, log) })
 
 	errc := make(chan error, 1)
@@ -289,6 +294,11 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 	err = srv.Shutdown(sctx)
 	stopLoop()
 	wg.Wait()
+	// Back-channel logouts being sent get a moment to finish; any cut
+	// off is in the outbox, for another node or the next start.
+	if !provider.WaitBackchannel(backchannelDrain) {
+		log.Warn("stopped with back-channel logouts in flight; they are retried from the outbox")
+	}
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

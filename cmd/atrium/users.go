@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/atrium-id/atrium/account"
+	"github.com/atrium-id/atrium/authz"
 	"github.com/atrium-id/atrium/authz/login"
 	"github.com/atrium-id/atrium/internal/config"
 	"github.com/atrium-id/atrium/storage"
@@ -143,8 +144,16 @@ func (c *cli) usersSetPassword(args []string) error {
 		return fmt.Errorf("password set, but ending the user's sessions failed: %w", err)
 	}
 	defer closeState()
+	ended, err := state.ListUserSessions(c.ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("password set, but ending the user's sessions failed: %w", err)
+	}
 	if _, err := state.DeleteUserSessions(c.ctx, u.ID); err != nil {
 		return fmt.Errorf("password set, but ending the user's sessions failed: %w", err)
+	}
+	// Their apps hear of it from the servers (back-channel logout).
+	if err := (authz.LogoutQueue{Clients: st, Outbox: st}).LogoutSessions(c.ctx, ended); err != nil {
+		return fmt.Errorf("password set and sessions ended, but writing their back-channel logouts failed: %w", err)
 	}
 	return printJSON(c.stdout, viewUser(u))
 }
@@ -319,7 +328,10 @@ func (c *cli) usersDelete(args []string) error {
 		return fmt.Errorf("delete user: %w", err)
 	}
 	defer closeState()
-	erased, err := account.Erase(c.ctx, &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st}, *id, time.Now())
+	// The apps of the user's sessions hear of it from the servers, which
+	// deliver the back-channel logouts written to the outbox.
+	erased, err := account.Erase(c.ctx, &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st,
+		Logout: authz.LogoutQueue{Clients: st, Outbox: st}}, *id, time.Now())
 	if err != nil {
 		return fmt.Errorf("delete user: %w", err)
 	}

@@ -511,3 +511,38 @@ func TestBackchannelDurableAccountDeletion(t *testing.T) {
 		}
 	})
 }
+
+// TestBackchannelPasswordReset: a password reset ends every session of
+// the account and tells their apps.
+func TestBackchannelPasswordReset(t *testing.T) {
+	durableBackends(t, func(t *testing.T, e *durableEnv) {
+		rp := newReceiver(t, e, 0)
+		e.addApp("bc", rp)
+		s := e.session("sess-1", e.userID, "bc")
+		pwAt, err := e.p.passwordSetAt(t.Context(), e.userID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		link, err := e.p.newLink(t.Context(), kindPasswordReset, pathResetPassword, linkToken{UserID: e.userID, Email: testEmail, PasswordAt: pwAt}, time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := e.browser()
+		resp, err := b.Get(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		form := readBody(t, resp)
+		newPassword := "a new and long passphrase"
+		resp = submitForm(t, b, link, form, "reset-password", url.Values{"password": {newPassword}, "password_confirm": {newPassword}})
+		if body := readBody(t, resp); resp.StatusCode != http.StatusOK {
+			t.Fatalf("reset: %d %s", resp.StatusCode, body)
+		}
+		e.p.logouts.wait()
+		if _, tokens := rp.got(); len(tokens) != 1 {
+			t.Fatalf("after the reset the app got %d logout tokens, want 1", len(tokens))
+		} else {
+			wantToken(t, "the reset's", tokens[0], "bc", s)
+		}
+	})
+}

@@ -235,9 +235,16 @@ func (p *Provider) resetSubmit(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
+	// Listed before they end, so their apps are told (back-channel logout).
+	ended, err := p.stores.Sessions.ListUserSessions(ctx, u.ID)
+	if err != nil {
+		p.log.WarnContext(ctx, "listing sessions before a password reset ends them", "user_id", u.ID, "err", err)
+	}
 	n, err := p.stores.Sessions.DeleteUserSessions(ctx, u.ID)
 	if err != nil {
 		p.log.ErrorContext(ctx, "ending sessions after a password reset", "user_id", u.ID, "err", err)
+	} else {
+		_ = p.LogoutSessions(ctx, ended) // failures are logged
 	}
 	if !u.EmailVerified {
 		u.EmailVerified, u.UpdatedAt = true, p.now()

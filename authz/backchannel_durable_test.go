@@ -546,3 +546,46 @@ func TestBackchannelPasswordReset(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitBackchannel: a shutdown waits for the logouts in flight, up to
+// its bound; one cut off stays in the outbox.
+func TestWaitBackchannel(t *testing.T) {
+	durableBackends(t, func(t *testing.T, e *durableEnv) {
+		release := make(chan struct{})
+		arrived := make(chan struct{}, 1)
+		slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			arrived <- struct{}{}
+			<-release
+		}))
+		t.Cleanup(slow.Close)
+		t.Cleanup(func() {
+			select {
+			case <-release:
+			default:
+				close(release)
+			}
+		})
+		rp := &receiver{srv: slow}
+		e.addApp("slow", rp)
+		if !e.p.WaitBackchannel(time.Millisecond) {
+			t.Fatal("WaitBackchannel with nothing in flight = false")
+		}
+		if err := e.p.LogoutSessions(t.Context(), []*storage.Session{e.session("sess-1", e.userID, "slow")}); err != nil {
+			t.Fatal(err)
+		}
+		<-arrived
+		if e.p.WaitBackchannel(10 * time.Millisecond) {
+			t.Error("WaitBackchannel = true while a logout is in flight")
+		}
+		if left := e.undelivered(t); len(left) != 1 {
+			t.Errorf("in flight, %d logouts in the outbox, want 1", len(left))
+		}
+		close(release)
+		if !e.p.WaitBackchannel(time.Minute) {
+			t.Error("WaitBackchannel = false once the logout was answered")
+		}
+		if left := e.undelivered(t); len(left) != 0 {
+			t.Errorf("answered, %d logouts left", len(left))
+		}
+	})
+}

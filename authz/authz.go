@@ -88,6 +88,8 @@ type Config struct {
 	PAR PAR
 	// DPoP is sender-constrained tokens (dpop.go).
 	DPoP DPoP
+	// TokenExchange is OAuth 2.0 Token Exchange (tokenexchange.go).
+	TokenExchange TokenExchange
 
 	// LoginAttempts is how many failed sign-ins (or second-factor codes)
 	// an account gets within 15 minutes before each further attempt waits

@@ -104,6 +104,9 @@ func (s *jwtAccessStrategy) GenerateAccessToken(ctx context.Context, r fosite.Re
 	if scopes := r.GetGrantedScopes(); len(scopes) > 0 {
 		claims["scope"] = strings.Join(scopes, " ")
 	}
+	if act, ok := ctx.Value(exchangeActKey{}).(map[string]any); ok {
+		claims["act"] = act // an exchanged token's (tokenexchange.go)
+	}
 	if m := memoOf(ctx); m != nil && m.bindAccess != "" {
 		// Bound to a DPoP key (dpop.go): a resource server validating
 		// the JWT itself checks the proof against it (RFC 9449 §6.1).
@@ -127,6 +130,9 @@ func (s *jwtAccessStrategy) GenerateAccessToken(ctx context.Context, r fosite.Re
 // ValidateAccessToken checks a JWT's signature against the published keys
 // and its expiry against the stored grant, by the provider's clock.
 func (s *jwtAccessStrategy) ValidateAccessToken(ctx context.Context, r fosite.Requester, token string) error {
+	if err := s.p.checkOrigin(ctx, r); err != nil {
+		return err
+	}
 	if !isJWT(token) {
 		return s.CoreStrategy.ValidateAccessToken(ctx, r, token)
 	}

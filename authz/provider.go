@@ -147,6 +147,9 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 			fc.PushedAuthorizeEndpointHandlers.Append(ph)
 		}
 	}
+	if cfg.TokenExchange.Enabled {
+		fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, quietTokenHandler{&tokenExchangeHandler{p: p, strategy: strategy.CoreStrategy}})
+	}
 	doc := p.discoveryDocument()
 	maps.Copy(doc, p.logoutMetadata())
 	if len(p.cfg.Resources) > 0 {
@@ -278,6 +281,9 @@ func (p *Provider) discoveryDocument() map[string]any {
 	if p.cfg.Registration.enabled() {
 		doc["registration_endpoint"] = p.url(pathRegister)
 	}
+	if p.cfg.TokenExchange.Enabled {
+		doc["grant_types_supported"] = append(doc["grant_types_supported"].([]string), grantTokenExchange)
+	}
 	if p.cfg.ClientIDMetadata.Enabled {
 		doc["client_id_metadata_document_supported"] = true
 	}
@@ -315,6 +321,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			p.writeTokenError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not supported.", gt))
 			return
 		}
+	}
+	if r.PostForm.Get("grant_type") == grantTokenExchange && !p.cfg.TokenExchange.Enabled {
+		p.writeTokenError(w, r, fosite.ErrUnsupportedGrantType.WithHintf("The grant type %q is not enabled.", grantTokenExchange))
+		return
 	}
 	p.setDPoPNonce(w, r)
 	proof, derr := p.readDPoP(r, "")
@@ -443,6 +453,8 @@ var supportedGrantTypes = map[string]bool{
 	"authorization_code": true,
 	"refresh_token":      true,
 	"client_credentials": true,
+	// Only when Config.TokenExchange.Enabled (token).
+	grantTokenExchange: true,
 }
 
 // writeTokenError writes an RFC 6749 §5.2 error.
@@ -531,6 +543,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	introspectionDPoP(ir)
+	introspectionAct(ir)
 	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
 }
 

@@ -453,6 +453,9 @@ func (p *Provider) applyClientMetadata(pol *Registration, c *storage.Client, md 
 			return badMetadata("The grant type %q is not allowed (allowed: %s).", g, strings.Join(pol.AllowedGrantTypes, ", "))
 		}
 	}
+	if slices.Contains(n.GrantTypes, config.GrantTokenExchange) && !p.cfg.TokenExchange.Enabled {
+		return badMetadata("The grant type %q is not enabled.", config.GrantTokenExchange)
+	}
 	code := slices.Contains(n.GrantTypes, config.GrantAuthorizationCode)
 	n.ResponseTypes = md.ResponseTypes
 	if len(n.ResponseTypes) == 0 && code {
@@ -484,6 +487,9 @@ func (p *Provider) applyClientMetadata(pol *Registration, c *storage.Client, md 
 	n.Public = n.TokenEndpointAuthMethod == config.AuthNone
 	if n.Public && slices.Contains(n.GrantTypes, config.GrantClientCredentials) {
 		return badMetadata("A public client (token_endpoint_auth_method none) cannot use client_credentials.")
+	}
+	if n.Public && slices.Contains(n.GrantTypes, config.GrantTokenExchange) {
+		return badMetadata("A public client (token_endpoint_auth_method none) cannot exchange tokens.")
 	}
 	n.JWKS, n.JWKSURI = nil, md.JWKSURI
 	switch {

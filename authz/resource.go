@@ -85,7 +85,8 @@ func (p *Provider) authorizeResources(ar fosite.AuthorizeRequester) error {
 // issues (resourcesKey) to them, and each must be within the grant's.
 func (p *Provider) tokenResources(ctx context.Context, ar fosite.AccessRequester) (context.Context, error) {
 	form := ar.GetRequestForm()
-	if len(form["resource"]) == 0 {
+	if len(form["resource"]) == 0 || ar.GetGrantTypes().ExactOne(grantTokenExchange) {
+		// A token exchange has applied them (exchangeAudience).
 		return ctx, nil
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {

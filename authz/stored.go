@@ -34,6 +34,11 @@ type storedRequest struct {
 	// JKT is the thumbprint of the DPoP key an access or refresh token is
 	// bound to (dpop.go); it is read back into the form under formJKT.
 	JKT string `json:"jkt,omitempty"`
+	// Act and Origin are an exchanged access token's (tokenexchange.go):
+	// its act claim (JSON) and the signatures of the access tokens it
+	// descends from, read back under formAct and formOrigin.
+	Act    string `json:"act,omitempty"`
+	Origin string `json:"o,omitempty"`
 }
 
 // storedSession is an openid.DefaultSession at rest.
@@ -121,6 +126,7 @@ func encodeRequest(kind storage.TokenKind, r fosite.Requester) ([]byte, error) {
 	switch kind {
 	case storage.KindAccessToken:
 		sr.JKT = r.GetRequestForm().Get(formJKT)
+		sr.Act, sr.Origin = r.GetRequestForm().Get(formAct), r.GetRequestForm().Get(formOrigin)
 	case storage.KindRefreshToken:
 		sr.JKT = r.GetRequestForm().Get(formRefreshJKT)
 	}
@@ -202,6 +208,12 @@ func decodeRequest(t *storage.Token, client fosite.Client, session fosite.Sessio
 	}
 	if sr.JKT != "" {
 		req.Form.Set(formJKT, sr.JKT)
+	}
+	if sr.Act != "" {
+		req.Form.Set(formAct, sr.Act)
+	}
+	if sr.Origin != "" {
+		req.Form.Set(formOrigin, sr.Origin)
 	}
 	ds, ok := session.(*openid.DefaultSession)
 	if session == nil || sr.Session == nil {

@@ -95,6 +95,9 @@ var clientSpecs = map[string]clientSpec{
 	"openid-client-post":   {authMethod: authPost},
 	"openid-client-public": {public: true},
 	"openid-client-pkjwt":  {authMethod: authPrivateJWT},
+	// Token exchange (tokenexchange_test.go).
+	"exchange":       {grants: []string{grantCode, grantRefresh, grantClientCr, grantTokenExchange}},
+	"exchange-other": {grants: []string{grantClientCr, grantTokenExchange}, scopes: []string{"openid", "email"}},
 }
 
 // userNames are the fixture users, one per test that signs in.
@@ -104,7 +107,7 @@ var userNames = []string{
 	"prompt-login", "max-age-1", "max-age-10000", "params", "post-authz",
 	"login-errors", "csrf", "consent-deny", "form-post", "no-nonce", "rotate",
 	"errors", "openid-client", "par", "request-object", "dynamic-logo",
-	"dynamic-userinfo",
+	"dynamic-userinfo", "exchange",
 }
 
 // rp is a registered client: a relying party the tests act as.

@@ -182,7 +182,9 @@ func startServer(tmp string, m *smtptest.Server, mailPassword string) (*server, 
 
 // serverConfig is the suite's config file; flags and the environment
 // set the rest.
-const serverConfig = `attributes:
+const serverConfig = `token_exchange:
+  enabled: true # the "exchange" clients (tokenexchange_test.go)
+attributes:
   - {name: member_number, label: Member number}
   - {name: favourite_colour, label: Favourite colour, editable: true, max_length: 40}
 consent:
@@ -193,6 +195,8 @@ registration:
   allowed_grant_types: [authorization_code, refresh_token, client_credentials]
   hourly_per_ip: -1
   allow_private_network: true # the suite's relying parties listen on loopback
+dpop:
+  require_nonce: true # openid-client's DPoP step then retries with the server's nonce
 `
 
 // waitReady polls discovery until it answers 200, the process exits or

@@ -191,7 +191,7 @@ func TestClientsCreateRefuses(t *testing.T) {
 		want string
 	}{
 		{"unknown grant type", []string{"--grant-type", "password", "--redirect-uri", "https://a.example.com/cb"},
-			`--grant-type: unknown grant type "password" (accepted: authorization_code, refresh_token, client_credentials)`},
+			`--grant-type: unknown grant type "password" (accepted: authorization_code, refresh_token, client_credentials`},
 		{"unknown auth method", []string{"--token-endpoint-auth-method", "client_secret_jwt", "--redirect-uri", "https://a.example.com/cb"},
 			`--token-endpoint-auth-method: unknown method "client_secret_jwt" (accepted: client_secret_basic, client_secret_post, private_key_jwt, none)`},
 		{"relative redirect URI", []string{"--redirect-uri", "/callback"}, `--redirect-uri: "/callback" is not an absolute URL`},

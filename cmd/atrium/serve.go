@@ -181,6 +181,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		InteractionLifespan:   cfg.Session.InteractionLifespan.D,
 		PAR:                   authz.PAR{Required: cfg.PAR.Required, Lifespan: cfg.PAR.Lifespan.D},
 		DPoP:                  authz.DPoP{RequireNonce: cfg.DPoP.RequireNonce},
+		TokenExchange:         authzTokenExchange(cfg),
 		LoginAttempts:         cfg.Login.MaxAttempts,
 		TrustedProxies:        proxies,
 		Federation:            fed,

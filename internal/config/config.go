@@ -70,6 +70,8 @@ type Config struct {
 	PAR PAR `yaml:"par"`
 	// DPoP is sender-constrained tokens (dpop.go).
 	DPoP DPoP `yaml:"dpop"`
+	// TokenExchange is OAuth 2.0 Token Exchange (tokenexchange.go).
+	TokenExchange TokenExchange `yaml:"token_exchange"`
 	// Registration is dynamic client registration (registration.go).
 	Registration Registration `yaml:"registration"`
 	// ClientIDMetadataDocuments are https URL client IDs (cimd.go).
@@ -260,6 +262,9 @@ type Client struct {
 	Resources []string `yaml:"resources"`
 	// AccessTokenFormat is opaque (the default) or jwt (RFC 9068).
 	AccessTokenFormat string `yaml:"access_token_format"`
+	// TokenExchange widens whose tokens the client may exchange
+	// (tokenexchange.go).
+	TokenExchange *ClientTokenExchange `yaml:"token_exchange"`
 }
 
 // User is an end user declared in the config file.
@@ -681,6 +686,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateClaims()...)
 	errs = append(errs, c.validateClients()...)
+	errs = append(errs, c.validateTokenExchange()...)
 	errs = append(errs, c.validateResources()...)
 	errs = append(errs, c.validateRegistration()...)
 	errs = append(errs, c.validateCIMD()...)

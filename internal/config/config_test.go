@@ -52,7 +52,7 @@ func TestBadConfigs(t *testing.T) {
 		{"missing_master_secret_file", []string{"master_secret_file: open testdata/does-not-exist"}},
 		{"client_missing_id", []string{"clients[0].id: required"}},
 		{"client_duplicate_id", []string{`clients[1].id: "web" is declared twice`}},
-		{"client_unknown_grant_type", []string{`clients[0].grant_types[1]: unknown grant type "password" (accepted: authorization_code, refresh_token, client_credentials)`}},
+		{"client_unknown_grant_type", []string{`clients[0].grant_types[1]: unknown grant type "password" (accepted: authorization_code, refresh_token, client_credentials`}},
 		{"client_unknown_auth_method", []string{`clients[0].token_endpoint_auth_method: unknown method "client_secret_jwt" (accepted: client_secret_basic, client_secret_post, private_key_jwt, none)`}},
 		{"client_relative_redirect_uri", []string{`clients[0].redirect_uris[0]: "/callback" is not an absolute URL`}},
 		{"client_redirect_uri_fragment", []string{`clients[0].redirect_uris[0]: "https://app.example.com/callback#top" must not contain a fragment`}},

@@ -87,6 +87,9 @@ const (
 	maxDocumentJWKS = 64 << 10
 	// maxCachedDocuments bounds the cache; past it the cache starts over.
 	maxCachedDocuments = 10000
+	// maxDocumentFetches bounds the fetches under way: a flood of new
+	// client IDs is refused past it rather than fetched.
+	maxDocumentFetches = 64
 )
 
 // isDocumentClientID reports whether id names a client ID metadata
@@ -165,6 +168,9 @@ type cimdResolver struct {
 	now   func() time.Time
 	apply func(c *storage.Client, md *clientMetadata) error
 
+	// fetching holds a token per fetch under way (maxDocumentFetches).
+	fetching chan struct{}
+
 	mu    sync.Mutex
 	cache map[string]cachedDocument
 	calls map[string]*documentCall
@@ -200,7 +206,7 @@ func (p *Provider) enableDocumentClients(store *fositeStore) {
 	}
 	r := &cimdResolver{
 		cfg: m, http: outboundClient(m.Timeout, !m.AllowPrivateNetwork), now: p.cfg.Now,
-		cache: map[string]cachedDocument{}, calls: map[string]*documentCall{},
+		cache: map[string]cachedDocument{}, calls: map[string]*documentCall{}, fetching: make(chan struct{}, maxDocumentFetches),
 	}
 	pol := documentPolicy
 	r.apply = func(c *storage.Client, md *clientMetadata) error { return p.applyClientMetadata(&pol, c, md) }
@@ -237,6 +243,12 @@ func (r *cimdResolver) client(ctx context.Context, id string) (*storage.Client, 
 	}
 	call, ok := r.calls[id]
 	if !ok {
+		select {
+		case r.fetching <- struct{}{}:
+		default:
+			r.mu.Unlock()
+			return nil, docErr("too many documents are being fetched")
+		}
 		call = &documentCall{done: make(chan struct{})}
 		r.calls[id] = call
 		// Fetched apart from the request: a waiter that goes away does
@@ -267,6 +279,7 @@ func (r *cimdResolver) resolve(id string, call *documentCall) {
 	r.cache[id] = cachedDocument{c: c, err: err, exp: r.now().Add(ttl)}
 	delete(r.calls, id)
 	r.mu.Unlock()
+	<-r.fetching
 	close(call.done)
 }
 

@@ -573,5 +573,22 @@ func TestDocumentCache(t *testing.T) {
 	if n := d.count("/shared.json"); n != 1 {
 		t.Errorf("20 concurrent lookups fetched %d times, want 1", n)
 	}
+
+	// With as many fetches under way as allowed, a new client ID is
+	// refused, not fetched, and not remembered as failed.
+	for range cap(r.fetching) {
+		r.fetching <- struct{}{}
+	}
+	busy := d.url("/busy.json")
+	d.serveJSON("/busy.json", nativeDoc(busy), "")
+	if _, err := r.client(ctx, busy); err == nil || !strings.Contains(err.Error(), "too many documents") {
+		t.Errorf("lookup with every fetch slot taken: %v, want a refusal", err)
+	}
+	for range cap(r.fetching) {
+		<-r.fetching
+	}
+	if c, err := r.client(ctx, busy); err != nil || c.ID != busy || d.count("/busy.json") != 1 {
+		t.Errorf("lookup once slots are free: %v, %d fetches, want the client and 1", err, d.count("/busy.json"))
+	}
 	var _ storage.ClientStore = documentClients{}
 }

@@ -296,7 +296,7 @@ func (p *Provider) logoutToken(ctx context.Context, c *storage.Client, s logoutS
 		"iat":    now.Unix(),
 		"exp":    now.Add(logoutTokenLifespan).Unix(),
 		"jti":    randomToken(),
-		"sub":    s.UserID,
+		"sub":    p.subjectFor(c, s.UserID),
 		"sid":    s.SID,
 		"events": map[string]any{eventBackchannelLogout: map[string]any{}},
 	}

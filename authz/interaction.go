@@ -575,7 +575,9 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 	os := &openid.DefaultSession{
 		Subject: user.ID,
 		Claims: &jwt.IDTokenClaims{
-			Subject:                             user.ID,
+			// As the client sees it: fosite compares an id_token_hint
+			// with it (pairwise.go). The stored state keeps user.ID.
+			Subject:                             p.releasedSubject(ar.GetClient(), user.ID),
 			AuthTime:                            sess.AuthTime,
 			RequestedAt:                         ix.RequestedAt,
 			AuthenticationContextClassReference: acr,

@@ -88,7 +88,7 @@ func (s *jwtAccessStrategy) GenerateAccessToken(ctx context.Context, r fosite.Re
 		"jti":       randomToken(),
 	}
 	sess := r.GetSession()
-	sub := sess.GetSubject()
+	sub := p.releasedSubject(r.GetClient(), sess.GetSubject())
 	if sub == "" {
 		sub = clientID // a client_credentials grant (RFC 9068 §2.2)
 	}

@@ -191,13 +191,14 @@ func (p *Provider) verifyHint(ctx context.Context, hint string) (jwt.MapClaims, 
 
 // silent reports whether the request may end sess without asking: its
 // hint is an ID token of sess (same user, and same session when the hint
-// names one), and logout_hint, if any, names that user.
-func (lr *logoutRequest) silent(sess *storage.Session, user *storage.User) bool {
-	if lr.sub == "" || lr.sub != sess.UserID || lr.sid != "" && lr.sid != sid(sess.ID) {
+// names one), and logout_hint, if any, names that user. sub is the user's
+// sub as the request's client sees it (pairwise.go).
+func (lr *logoutRequest) silent(sess *storage.Session, user *storage.User, sub string) bool {
+	if lr.sub == "" || lr.sub != sub || lr.sid != "" && lr.sid != sid(sess.ID) {
 		return false
 	}
 	h := lr.form.Get("logout_hint")
-	return h == "" || h == user.ID || strings.EqualFold(h, user.Email)
+	return h == "" || h == sub || h == user.ID || strings.EqualFold(h, user.Email)
 }
 
 // logoutRefused shows why a logout request is refused; nothing ends.
@@ -240,7 +241,7 @@ func (p *Provider) logout(w http.ResponseWriter, r *http.Request) {
 	case sess == nil:
 		p.clearSessionCookie(w)
 		p.signedOut(w, r, lr, nil)
-	case lr.silent(sess, user):
+	case lr.silent(sess, user, p.subjectFor(lr.client, sess.UserID)):
 		p.endBrowserSession(w, r, lr, sess)
 	default:
 		p.render(w, r, http.StatusOK, "logout", pageData{Title: "Sign out?", Client: lr.client,

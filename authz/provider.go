@@ -40,6 +40,8 @@ type Provider struct {
 	claims *claimSet
 	// logouts sends back-channel logout tokens (backchannel.go).
 	logouts *backchannel
+	// pairwise keys pairwise subs and fetches sector documents (pairwise.go).
+	pairwise *pairwise
 	// jwks fetches clients' key sets (jwksfetch.go).
 	jwks *jwksFetcher
 }
@@ -75,6 +77,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	mac.Write([]byte("atrium remembered device"))
 	p.deviceKey = mac.Sum(nil)
 	p.logouts = newBackchannel()
+	p.pairwise = newPairwise(cfg.Secret)
 	p.jwks = newJWKSFetcher(!cfg.Registration.AllowPrivateNetwork, cfg.Now)
 
 	fc := &fositeConfig{issuer: cfg.Issuer, Config: &fosite.Config{
@@ -112,7 +115,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	p.enableDocumentClients(store)
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               p.accessTokenStrategy(compose.NewOAuth2HMACStrategy(fc)),
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: keys.Signer(), Config: fc},
+		OpenIDConnectTokenStrategy: p.idTokenStrategy(&openid.DefaultStrategy{Signer: keys.Signer(), Config: fc}),
 		Signer:                     keys.Signer(),
 	}
 	store.codeSignature = strategy.CoreStrategy.AuthorizeCodeSignature
@@ -255,7 +258,7 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"response_types_supported":                                 []string{"code"},
 		"response_modes_supported":                                 []string{"query", "fragment", "form_post"},
 		"grant_types_supported":                                    []string{"authorization_code", "refresh_token", "client_credentials"},
-		"subject_types_supported":                                  []string{"public"},
+		"subject_types_supported":                                  []string{subjectPublic, subjectPairwise},
 		"id_token_signing_alg_values_supported":                    []string{"RS256", "ES256", "EdDSA"},
 		"token_endpoint_auth_methods_supported":                    append(authMethods, "none"),
 		"token_endpoint_auth_signing_alg_values_supported":         []string{"RS256"},
@@ -543,6 +546,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	introspectionDPoP(ir)
+	p.releaseIntrospected(ir)
 	introspectionAct(ir)
 	p.oauth.WriteIntrospectionResponse(ctx, w, ir)
 }
@@ -602,7 +606,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := p.userClaims(user, ar.GetGrantedScopes())
-	claims["sub"] = user.ID
+	claims["sub"] = p.releasedSubject(ar.GetClient(), user.ID)
 	if cl, ok := ar.GetClient().(*client); ok && cl.c.UserinfoSignedResponseAlg != "" {
 		p.writeSignedUserinfo(w, r, cl, claims)
 		return

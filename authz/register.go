@@ -146,6 +146,7 @@ type clientMetadata struct {
 	JWKSURI                           string          `json:"jwks_uri,omitempty"`
 	JWKS                              json.RawMessage `json:"jwks,omitempty"`
 	SubjectType                       string          `json:"subject_type,omitempty"`
+	SectorIdentifierURI               string          `json:"sector_identifier_uri,omitempty"`
 	IDTokenSignedResponseAlg          string          `json:"id_token_signed_response_alg,omitempty"`
 	UserinfoSignedResponseAlg         string          `json:"userinfo_signed_response_alg,omitempty"`
 	RequestObjectSigningAlg           string          `json:"request_object_signing_alg,omitempty"`
@@ -240,6 +241,10 @@ func (p *Provider) register(w http.ResponseWriter, r *http.Request) {
 		p.writeRegistrationError(w, r, err)
 		return
 	}
+	if err := p.checkSectorDocument(r.Context(), c); err != nil {
+		p.writeRegistrationError(w, r, err)
+		return
+	}
 	var secret string
 	if needsSecret(c) {
 		secret = GenerateSecret()
@@ -289,6 +294,10 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 	next := &storage.Client{ID: c.ID, Registration: c.Registration, RegistrationAccessTokenHash: c.RegistrationAccessTokenHash,
 		SecretHash: c.SecretHash, CreatedAt: c.CreatedAt}
 	if err := p.applyMetadata(next, md); err != nil {
+		p.writeRegistrationError(w, r, err)
+		return
+	}
+	if err := p.checkSectorDocument(r.Context(), next); err != nil {
 		p.writeRegistrationError(w, r, err)
 		return
 	}
@@ -548,8 +557,8 @@ func (p *Provider) applyClientMetadata(pol *Registration, c *storage.Client, md 
 	n.Name = md.ClientName
 
 	// Tokens and claims.
-	if md.SubjectType != "" && md.SubjectType != "public" {
-		return badMetadata("subject_type must be public.")
+	if err := applySubjectType(&n, md); err != nil {
+		return err
 	}
 	for _, f := range []struct{ name, v string }{
 		{"id_token_signed_response_alg", md.IDTokenSignedResponseAlg},
@@ -695,7 +704,8 @@ func (p *Provider) writeRegistration(w http.ResponseWriter, status int, c *stora
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, ResponseTypes: c.ResponseTypes,
 		GrantTypes: c.GrantTypes, ApplicationType: c.ApplicationType, Contacts: c.Contacts, ClientName: c.Name,
 		LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TOSURI: c.TOSURI,
-		JWKSURI: c.JWKSURI, JWKS: json.RawMessage(c.JWKS), SubjectType: "public",
+		JWKSURI: c.JWKSURI, JWKS: json.RawMessage(c.JWKS), SubjectType: subjectTypeOf(c),
+		SectorIdentifierURI:      c.SectorIdentifierURI,
 		IDTokenSignedResponseAlg: c.IDTokenSignedResponseAlg, UserinfoSignedResponseAlg: c.UserinfoSignedResponseAlg,
 		RequestObjectSigningAlg: c.RequestObjectSigningAlg,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, RequireAuthTime: c.RequireAuthTime,

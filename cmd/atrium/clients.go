@@ -35,11 +35,16 @@ type clientView struct {
 	Contacts     []string `json:"contacts,omitempty"`
 	// Resources are the resources (APIs) it may ask for; AccessTokenFormat
 	// is jwt for JWT access tokens.
-	Resources         []string        `json:"resources,omitempty"`
-	AccessTokenFormat string          `json:"access_token_format,omitempty"`
-	JWKS              json.RawMessage `json:"jwks,omitempty"`
-	CreatedAt         time.Time       `json:"created_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
+	Resources         []string `json:"resources,omitempty"`
+	AccessTokenFormat string   `json:"access_token_format,omitempty"`
+	// SubjectType is pairwise when the client sees pairwise subs of
+	// Sector (from SectorIdentifierURI when it registered one).
+	SubjectType         string          `json:"subject_type,omitempty"`
+	Sector              string          `json:"sector,omitempty"`
+	SectorIdentifierURI string          `json:"sector_identifier_uri,omitempty"`
+	JWKS                json.RawMessage `json:"jwks,omitempty"`
+	CreatedAt           time.Time       `json:"created_at"`
+	UpdatedAt           time.Time       `json:"updated_at"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -65,6 +70,9 @@ func viewClient(c *storage.Client) clientView {
 		Contacts:                 c.Contacts,
 		Resources:                c.Audience,
 		AccessTokenFormat:        c.AccessTokenFormat,
+		SubjectType:              c.SubjectType,
+		Sector:                   c.Sector,
+		SectorIdentifierURI:      c.SectorIdentifierURI,
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}
@@ -88,6 +96,8 @@ type clientSpec struct {
 	jwks             []byte
 	resources        []string
 	tokenFormat      string
+	subjectType      string
+	sector           string
 }
 
 // build validates s and returns the client to store (its digest set) and
@@ -174,6 +184,14 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 	if s.tokenFormat != "" && !slices.Contains(config.AccessTokenFormats, s.tokenFormat) {
 		bad("access-token-format", "%q is not one of %s", s.tokenFormat, strings.Join(config.AccessTokenFormats, ", "))
 	}
+	sector, err := config.ClientSector(s.subjectType, s.sector, s.redirectURIs)
+	if err != nil {
+		flag := "subject-type"
+		if s.subjectType == config.SubjectPairwise {
+			flag = "sector"
+		}
+		bad(flag, "%v", err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, "", err
 	}
@@ -193,8 +211,12 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 		JWKS:                     s.jwks,
 		Audience:                 s.resources,
 		AccessTokenFormat:        s.tokenFormat,
+		Sector:                   sector,
 		CreatedAt:                now,
 		UpdatedAt:                now,
+	}
+	if s.subjectType == config.SubjectPairwise {
+		c.SubjectType = config.SubjectPairwise
 	}
 	secret := s.secret
 	if !s.public && s.authMethod != config.AuthPrivateKeyJWT {
@@ -231,6 +253,8 @@ func (c *cli) clientsCreate(args []string) error {
 	fs.StringVar(&s.idTokenAlg, "id-token-alg", "", "`algorithm` of the client's ID tokens: "+strings.Join(config.Algorithms, ", ")+" (default signing.algorithm; ES256 and EdDSA sign ~25x faster than RS256)")
 	fs.Var(res, "resource", "`URI` of a resource (API) the client may ask for with the resource parameter (repeatable)")
 	fs.StringVar(&s.tokenFormat, "access-token-format", "", "`format` of the client's access tokens: opaque (default) or jwt (RFC 9068)")
+	fs.StringVar(&s.subjectType, "subject-type", "", "`type` of the sub the client sees: public (default, the user's ID) or pairwise (OpenID Connect Core §8)")
+	fs.StringVar(&s.sector, "sector", "", "`host` a pairwise client's subs are computed for (default: the one host of its redirect URIs)")
 	fs.StringVar(&jwksFile, "jwks-file", "", "JSON Web Key Set `file` of the client's public keys (private_key_jwt)")
 	if err := parse(fs, args); err != nil {
 		return err

@@ -469,6 +469,11 @@ func upsertStatic(ctx context.Context, st staticStores, cfg *config.Config, log 
 			CreatedAt:                now,
 			UpdatedAt:                now,
 		}
+		if sc.SubjectType == config.SubjectPairwise {
+			// Validated with the config: the sector cannot fail here.
+			cl.SubjectType = config.SubjectPairwise
+			cl.Sector, _ = config.ClientSector(sc.SubjectType, sc.Sector, sc.RedirectURIs)
+		}
 		if sc.Secret != "" {
 			cl.SecretHash = authz.HashClientSecret(sc.Secret)
 		}

@@ -262,6 +262,11 @@ type Client struct {
 	Resources []string `yaml:"resources"`
 	// AccessTokenFormat is opaque (the default) or jwt (RFC 9068).
 	AccessTokenFormat string `yaml:"access_token_format"`
+	// SubjectType is public (the default) or pairwise; Sector is the host
+	// a pairwise client's subs are computed for, by default the one host
+	// of its redirect URIs (subject.go).
+	SubjectType string `yaml:"subject_type"`
+	Sector      string `yaml:"sector"`
 	// TokenExchange widens whose tokens the client may exchange
 	// (tokenexchange.go).
 	TokenExchange *ClientTokenExchange `yaml:"token_exchange"`
@@ -686,6 +691,7 @@ func (c *Config) Validate() error {
 	}
 	errs = append(errs, c.validateClaims()...)
 	errs = append(errs, c.validateClients()...)
+	errs = append(errs, c.validateSubjects()...)
 	errs = append(errs, c.validateTokenExchange()...)
 	errs = append(errs, c.validateResources()...)
 	errs = append(errs, c.validateRegistration()...)

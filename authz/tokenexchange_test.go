@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
+
 	"github.com/atrium-id/atrium/internal/redistest"
 	"github.com/atrium-id/atrium/storage"
 	redisstore "github.com/atrium-id/atrium/storage/redis"
@@ -332,5 +334,50 @@ func TestTokenExchangeDisabled(t *testing.T) {
 		if slices.Contains(doc.Grants, grantTokenExchange) != enabled {
 			t.Fatalf("enabled %v: grant_types_supported %v", enabled, doc.Grants)
 		}
+	}
+}
+
+// A DPoP-bound subject token is exchanged only with a proof of its key,
+// and the new token is bound to it; a proof with an unbound subject
+// token binds the new token.
+func TestTokenExchangeDPoP(t *testing.T) {
+	x := newExchangeEnv(t)
+	key, other := newDPoPKey(t, jose.ES256), newDPoPKey(t, jose.EdDSA)
+	tokenURL := x.srv.URL + pathToken
+	proof := func(k dpopKey) string { return k.proof(t, "POST", tokenURL, x.now(), proofOpts{}) }
+
+	loc, verifier := x.authorizeWith(t, "rsapp", "openid email api", url.Values{"resource": {apiOrders}})
+	a := x.dpopToken(url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {testRedirect}, "code_verifier": {verifier}}, "rsapp", proof(key))
+	if a.status != 200 || a.body["token_type"] != "DPoP" {
+		t.Fatalf("bound code exchange: %d %v", a.status, a.body)
+	}
+	bound := a.body["access_token"].(string)
+
+	for name, proofs := range map[string][]string{"no proof": nil, "another key's proof": {proof(other)}} {
+		a := x.dpopToken(exchangeForm(bound, "resource", apiBilling), "orders", proofs...)
+		if a.status != 400 || a.body["error"] != "invalid_request" || !strings.Contains(a.body["error_description"].(string), "DPoP") || a.body["access_token"] != nil {
+			t.Fatalf("exchange of a bound token with %s: %d %v", name, a.status, a.body)
+		}
+	}
+	if n, err := x.p.stores.Tokens.RevokeUserClientTokens(context.Background(), x.userID, "orders"); err != nil || n != 0 {
+		t.Fatalf("refused exchanges stored %d tokens (%v)", n, err)
+	}
+	a = x.dpopToken(exchangeForm(bound, "resource", apiBilling), "orders", proof(key))
+	if a.status != 200 || a.body["token_type"] != "DPoP" {
+		t.Fatalf("exchange of a bound token with its key's proof: %d %v", a.status, a.body)
+	}
+	in := x.introspectAll(t, a.body["access_token"].(string))
+	if cnf, _ := in["cnf"].(map[string]any); in["token_type"] != "DPoP" || cnf["jkt"] != key.jkt(t) {
+		t.Fatalf("introspection of the exchanged bound token: %v", in)
+	}
+
+	// An unbound subject token and a proof: the new token is bound.
+	subject := x.userTokens(t)["access_token"].(string)
+	a = x.dpopToken(exchangeForm(subject, "resource", apiBilling), "orders", proof(other))
+	if a.status != 200 || a.body["token_type"] != "DPoP" {
+		t.Fatalf("exchange with a proof: %d %v", a.status, a.body)
+	}
+	if cnf, _ := x.introspectAll(t, a.body["access_token"].(string))["cnf"].(map[string]any); cnf["jkt"] != other.jkt(t) {
+		t.Fatal("the token exchanged with a proof is not bound to its key")
 	}
 }

@@ -328,6 +328,10 @@ func (r *cimdResolver) check(id string, body []byte) (*storage.Client, error) {
 		return nil, docErr("a document must not contain client_secret or client_secret_expires_at")
 	case len(md.RedirectURIs) == 0:
 		return nil, docErr("the document has no redirect_uris")
+	case md.SectorIdentifierURI != "":
+		// Its document is fetched and checked at registration only; a
+		// pairwise document client's sector is its redirect URIs' host.
+		return nil, docErr("sector_identifier_uri is not supported in a client ID metadata document")
 	}
 	if string(md.JWKS) == "null" {
 		md.JWKS = nil

@@ -375,6 +375,9 @@ func TestDocumentClientRefused(t *testing.T) {
 		{"client_secret_basic", withDoc("/basic.json", func(m map[string]any) { m["token_endpoint_auth_method"] = "client_secret_basic" }), "/basic.json", 1, `"client_secret_basic" is not allowed`},
 		{"client_credentials", withDoc("/cc.json", func(m map[string]any) { m["grant_types"] = []string{"client_credentials"} }), "/cc.json", 1, `"client_credentials" is not allowed`},
 		{"javascript redirect_uri", withDoc("/js.json", func(m map[string]any) { m["redirect_uris"] = []string{"javascript:alert(1)"} }), "/js.json", 1, `scheme of "javascript:alert(1)" is not allowed`},
+		{"sector_identifier_uri", withDoc("/sector.json", func(m map[string]any) {
+			m["subject_type"], m["sector_identifier_uri"] = "pairwise", d.url("/sector")
+		}), "/sector.json", 1, `sector_identifier_uri is not supported`},
 		{"no redirect_uris", withDoc("/noredirect.json", func(m map[string]any) { delete(m, "redirect_uris") }), "/noredirect.json", 1, `no redirect_uris`},
 		{"account API scope", withDoc("/scope.json", func(m map[string]any) { m["scope"] = "openid " + ScopeAccountWrite }), "/scope.json", 1, `cannot be registered`},
 		{"private_key_jwt without keys", withDoc("/nokeys.json", func(m map[string]any) { m["token_endpoint_auth_method"] = "private_key_jwt" }), "/nokeys.json", 1, `needs jwks or jwks_uri`},

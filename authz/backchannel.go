@@ -270,6 +270,33 @@ func (q LogoutQueue) LogoutSessions(ctx context.Context, sessions []*storage.Ses
 	return nil
 }
 
+// EndUserSessions ends every SSO session of the user as the account
+// area's "sign out everywhere" does, revoking the tokens issued under
+// each, and writes their back-channel logouts (LogoutSessions). The
+// sessions are listed before they go; one started meanwhile is ended
+// too, its tokens left. It reports how many sessions it ended.
+func (q LogoutQueue) EndUserSessions(ctx context.Context, sessions storage.SessionStore, tokens storage.TokenStore, userID string) (int, error) {
+	list, err := sessions.ListUserSessions(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	var ended []*storage.Session
+	for _, s := range list {
+		if err := sessions.DeleteSession(ctx, s.ID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			return len(ended), err
+		}
+		if _, err := tokens.RevokeSessionTokens(ctx, s.UserID, sid(s.ID)); err != nil {
+			return len(ended), err
+		}
+		ended = append(ended, s)
+	}
+	n, err := sessions.DeleteUserSessions(ctx, userID)
+	if err != nil {
+		return len(ended), err
+	}
+	return len(ended) + n, q.LogoutSessions(ctx, ended)
+}
+
 // sessionClients are the clients of s that still exist, in the order
 // they joined it.
 func (p *Provider) sessionClients(ctx context.Context, s *storage.Session) []*storage.Client {

@@ -589,3 +589,52 @@ func TestWaitBackchannel(t *testing.T) {
 		}
 	})
 }
+
+// TestLogoutQueueEndUserSessions: signing a user out everywhere without a
+// provider (atrium users sign-out) ends their sessions, revokes the tokens
+// issued under them, and leaves a logout per app in the outbox for the
+// servers, which deliver it.
+func TestLogoutQueueEndUserSessions(t *testing.T) {
+	durableBackends(t, func(t *testing.T, e *durableEnv) {
+		ctx := t.Context()
+		rp := newReceiver(t, e, 0)
+		e.addApp("bc", rp)
+		mine := e.session("sess-1", e.userID, "app", "bc")
+		e.session("sess-2", e.userID)
+		e.session("sess-grace", "user-grace", "bc")
+		for _, tok := range []*storage.Token{
+			{Kind: storage.KindAccessToken, Signature: "mine", RequestID: "r1", ClientID: "bc", Subject: e.userID, SessionID: sid(mine.ID)},
+			{Kind: storage.KindAccessToken, Signature: "grace", RequestID: "r2", ClientID: "bc", Subject: "user-grace", SessionID: sid("sess-grace")},
+		} {
+			tok.Active, tok.CreatedAt, tok.ExpiresAt = true, e.clock.Now(), e.clock.Now().Add(time.Hour)
+			if err := e.state.CreateToken(ctx, tok); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := LogoutQueue{Clients: e.store, Outbox: e.store}.EndUserSessions(ctx, e.state, e.state, e.userID)
+		if err != nil || n != 2 {
+			t.Fatalf("EndUserSessions = %d, %v; want 2 ended", n, err)
+		}
+		if list, _ := e.state.ListUserSessions(ctx, e.userID); len(list) != 0 {
+			t.Errorf("%d sessions left", len(list))
+		}
+		if _, err := e.state.GetSession(ctx, "sess-grace"); err != nil {
+			t.Errorf("another user's session: %v", err)
+		}
+		if tok, err := e.state.GetToken(ctx, storage.KindAccessToken, "mine"); err == nil && tok.Active {
+			t.Error("a token issued under an ended session is still active")
+		}
+		if tok, err := e.state.GetToken(ctx, storage.KindAccessToken, "grace"); err != nil || !tok.Active {
+			t.Errorf("another user's token: %+v, %v", tok, err)
+		}
+		if calls, _ := rp.got(); calls != 0 {
+			t.Errorf("the queue sent %d logouts itself", calls)
+		}
+		deliverDue(t, e.p, 1)
+		if _, tokens := rp.got(); len(tokens) != 1 {
+			t.Fatalf("the app got %d logout tokens, want 1", len(tokens))
+		} else {
+			wantToken(t, "sign-out's", tokens[0], "bc", mine)
+		}
+	})
+}

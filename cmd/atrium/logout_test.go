@@ -11,8 +11,8 @@ import (
 	"github.com/atrium-id/atrium/storage"
 )
 
-// TestUsersCommandsQueueBackchannelLogouts: users set-password and users
-// delete end the user's sessions and write a back-channel logout to the
+// TestUsersCommandsQueueBackchannelLogouts: users set-password, users
+// sign-out and users delete end the user's sessions and write a back-channel logout to the
 // outbox for each of their clients with a back-channel logout URI, for
 // the servers to send.
 func TestUsersCommandsQueueBackchannelLogouts(t *testing.T) {
@@ -85,6 +85,23 @@ func TestUsersCommandsQueueBackchannelLogouts(t *testing.T) {
 		t.Fatalf("after set-password the outbox holds logouts %v, want one for bc with the user and the session's sid", got)
 	}
 
+	seed("session-a", "session-b")
+	out := mustRun(t, nil, "users", "sign-out", "--data", data, "--id", userID)
+	if v := decode[map[string]any](t, out); v["sessions_ended"] != float64(2) || v["id"] != userID {
+		t.Errorf("users sign-out printed %s, want 2 sessions ended", out)
+	}
+	if got := logouts(); len(got) != 3 {
+		t.Fatalf("after sign-out the outbox holds %d logouts, want 3 (one from set-password, two new)", len(got))
+	}
+	for _, args := range [][]string{{}, {"--id", "x", "--email", "y"}, {"--email", "nobody@example.com"}} {
+		if _, err := atrium(t, nil, append([]string{"users", "sign-out", "--data", data}, args...)...); err == nil {
+			t.Errorf("users sign-out %v succeeded", args)
+		}
+	}
+	if got := logouts(); len(got) != 3 {
+		t.Errorf("refused sign-outs wrote logouts: %d in the outbox, want 3", len(got))
+	}
+
 	seed("session-2", "session-3")
 	mustRun(t, nil, "users", "delete", "--data", data, "--email", "ada@example.com")
 	got = logouts()
@@ -95,7 +112,7 @@ func TestUsersCommandsQueueBackchannelLogouts(t *testing.T) {
 		}
 		sids = append(sids, l["sid"])
 	}
-	if len(got) != 3 || len(slices.Compact(slices.Sorted(slices.Values(sids)))) != 3 {
-		t.Errorf("after users delete the outbox holds logouts %v, want 3 of 3 sessions", got)
+	if len(got) != 5 || len(slices.Compact(slices.Sorted(slices.Values(sids)))) != 5 {
+		t.Errorf("after users delete the outbox holds logouts %v, want 5 of 5 sessions", got)
 	}
 }

@@ -31,7 +31,7 @@ Commands:
   serve                           run the server (--dev to try it out)
   migrate                         apply database migrations
   clients create|list|get|delete  manage relying parties
-  users create|list|delete|set-password|set-attribute
+  users create|list|delete|set-password|set-attribute|sign-out
                                   manage end users
   keys list|rotate                manage ID token signing keys
   resources metadata              print the RFC 9728 metadata of your APIs
@@ -80,7 +80,7 @@ func (c *cli) dispatch(args []string) error {
 	case "users":
 		return c.group("users", rest, map[string]func([]string) error{
 			"create": c.usersCreate, "list": c.usersList, "delete": c.usersDelete, "set-password": c.usersSetPassword,
-			"set-attribute": c.usersSetAttribute,
+			"set-attribute": c.usersSetAttribute, "sign-out": c.usersSignOut,
 		})
 	case "keys":
 		return c.group("keys", rest, map[string]func([]string) error{

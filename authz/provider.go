@@ -120,6 +120,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	}
 	store.codeSignature = strategy.CoreStrategy.AuthorizeCodeSignature
 	p.fosite = fosite.NewOAuth2Provider(store, fc)
+	fc.ClientAuthenticationStrategy = assertionErrors(p.fosite.DefaultClientAuthenticationStrategy)
 	p.oauth = p.fosite
 	for _, factory := range []compose.Factory{
 		compose.OAuth2AuthorizeExplicitFactory,

@@ -384,3 +384,20 @@ func httptestRoots(dir string) (string, error) {
 	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
 	return file, os.WriteFile(file, b, 0o600)
 }
+
+// TestClientAssertionUnknownKID: an assertion naming a kid the set at the
+// client's jwks_uri lacks is a failed client authentication, answered
+// invalid_client (RFC 7523 §3.2), and spends nothing: the refresh token
+// still works with an assertion of the published key.
+func TestClientAssertionUnknownKID(t *testing.T) {
+	t.Parallel()
+	kc := newKeyClient(t, "unknown-kid", true, nil)
+	u := dynamicUser(t, "unknown-kid")
+	l := newBrowser(t).signIn(kc.rp, u, request{scopes: []string{"openid", "offline_access"}, extra: url.Values{"prompt": {"consent"}}})
+	stranger := *kc.rp
+	stranger.key, stranger.kid = newRSAKey(t), "unpublished-"+randomString(4)
+	wantOAuthError(t, stranger.refresh(t, l.token.RefreshToken), status401, "invalid_client")
+	if r := kc.refresh(t, l.token.RefreshToken); r.Status != http.StatusOK {
+		t.Errorf("refresh with the published key after the refused one: %s", r)
+	}
+}

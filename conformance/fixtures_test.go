@@ -91,7 +91,8 @@ var clientSpecs = map[string]clientSpec{
 	"par-other":      {},
 	"request-object": {authMethod: authPrivateJWT},
 	// The openid-client relying party (TestOpenIDClientRP).
-	"openid-client-basic":  {postLogout: []string{"https://openid-client-basic.rp.test/signed-out"}},
+	"openid-client-basic": {postLogout: []string{"https://openid-client-basic.rp.test/signed-out"},
+		grants: []string{grantCode, grantRefresh, grantTokenExchange}},
 	"openid-client-post":   {authMethod: authPost},
 	"openid-client-public": {public: true},
 	"openid-client-pkjwt":  {authMethod: authPrivateJWT},

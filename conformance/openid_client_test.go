@@ -31,7 +31,7 @@ const rpTimeout = 3 * time.Minute
 // rpSteps are the steps rp.mjs must report as passed.
 var rpSteps = []string{
 	"discovery", "discovery-oauth",
-	"code-basic", "userinfo", "refresh", "introspection", "revocation", "code-form-post",
+	"code-basic", "userinfo", "refresh", "introspection", "token-exchange", "revocation", "code-form-post",
 	"code-post", "introspection-post", "revocation-post",
 	"code-private-key-jwt", "introspection-private-key-jwt", "revocation-private-key-jwt",
 	"code-public", "userinfo-public", "refresh-public", "revocation-public",

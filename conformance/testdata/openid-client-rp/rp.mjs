@@ -218,6 +218,27 @@ async function confidential() {
     const rt = await client.tokenIntrospection(config, tokens.refresh_token);
     check(rt.active === true, `refresh token active = ${rt.active}`);
   });
+  // Token exchange (RFC 8693): the client trades its access token for a
+  // narrower one (scope openid only), which introspects as the user's.
+  const grantTokenExchange = 'urn:ietf:params:oauth:grant-type:token-exchange';
+  if (!(meta.grant_types_supported ?? []).includes(grantTokenExchange)) {
+    skip('token-exchange', 'grant_types_supported has no token exchange');
+  } else {
+    await step('token-exchange', async () => {
+      const exchanged = await client.genericGrantRequest(config, grantTokenExchange, {
+        subject_token: tokens.access_token,
+        subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        scope: 'openid',
+      });
+      check(exchanged.issued_token_type === 'urn:ietf:params:oauth:token-type:access_token', `issued_token_type ${exchanged.issued_token_type}`);
+      check(!exchanged.refresh_token && !exchanged.id_token, 'a refresh or ID token came with the exchanged token');
+      const info = await client.tokenIntrospection(config, exchanged.access_token);
+      check(info.active === true && info.sub === sub && info.client_id === c.id && info.scope === 'openid',
+        `introspection of the exchanged token: ${JSON.stringify(info)}`);
+      await client.fetchUserInfo(config, exchanged.access_token, sub);
+      return { scope: exchanged.scope };
+    });
+  }
   await step('revocation', async () => {
     await client.tokenRevocation(config, tokens.access_token);
     const at = await client.tokenIntrospection(config, tokens.access_token);

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -379,5 +380,47 @@ func TestTokenExchangeDPoP(t *testing.T) {
 	}
 	if cnf, _ := x.introspectAll(t, a.body["access_token"].(string))["cnf"].(map[string]any); cnf["jkt"] != other.jkt(t) {
 		t.Fatal("the token exchanged with a proof is not bound to its key")
+	}
+}
+
+// Revoking the user's consent to the app whose token was exchanged
+// revokes the exchanged token too.
+func TestTokenExchangeConsentRevoked(t *testing.T) {
+	x := newExchangeEnv(t)
+	subject := x.userTokens(t)["access_token"].(string)
+	status, tok := x.postToken(exchangeForm(subject, "resource", apiBilling), "orders", testSecret)
+	if status != 200 {
+		t.Fatalf("exchange: %d %v", status, tok)
+	}
+	if err := x.p.RevokeConsent(httptest.NewRequest(http.MethodPost, "/account/apps", nil), x.userID, "rsapp"); err != nil {
+		t.Fatal(err)
+	}
+	if x.introspect(t, tok["access_token"].(string)) {
+		t.Fatal("exchanged token active after the user revoked the consent to the subject token's app")
+	}
+}
+
+// Registration offers the grant only when token exchange is on, and never
+// to a public client.
+func TestTokenExchangeRegistration(t *testing.T) {
+	md := func(auth string) map[string]any {
+		return map[string]any{"token_endpoint_auth_method": auth, "redirect_uris": []string{"https://rp.example/cb"},
+			"grant_types": []string{"authorization_code", grantTokenExchange}}
+	}
+	allow := func(r *Registration) { r.AllowedGrantTypes = []string{"authorization_code", grantTokenExchange} }
+	off := newRegistrationEnv(t, RegistrationOpen, nil, allow)
+	if status, out := off.registerJSON("", md("client_secret_basic")); status != 400 || out["error"] != "invalid_client_metadata" {
+		t.Fatalf("registration with the grant while token exchange is off: %d %v", status, out)
+	}
+	on := newTestEnvWith(t, func(c *Config) {
+		c.Registration.Mode = RegistrationOpen
+		allow(&c.Registration)
+		c.TokenExchange.Enabled = true
+	})
+	if status, out := on.registerJSON("", md("none")); status != 400 || out["error"] != "invalid_client_metadata" {
+		t.Fatalf("registration of a public client with the grant: %d %v", status, out)
+	}
+	if status, out := on.registerJSON("", md("client_secret_basic")); status != 201 {
+		t.Fatalf("registration with the grant while token exchange is on: %d %v", status, out)
 	}
 }

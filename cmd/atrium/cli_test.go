@@ -199,6 +199,7 @@ func TestClientsCreateRefuses(t *testing.T) {
 		{"no redirect URI", nil, "--redirect-uri: required for the authorization_code grant"},
 		{"public with secret", []string{"--public", "--secret", "x", "--redirect-uri", "https://a.example.com/cb"}, "--secret: a public client has no secret"},
 		{"public client_credentials", []string{"--public", "--grant-type", "client_credentials"}, "--grant-type: a public client cannot use client_credentials"},
+		{"public token exchange", []string{"--public", "--grant-type", "urn:ietf:params:oauth:grant-type:token-exchange"}, "--grant-type: a public client cannot exchange tokens"},
 		{"unknown ID token algorithm", []string{"--id-token-alg", "HS256", "--redirect-uri", "https://a.example.com/cb"},
 			`--id-token-alg: "HS256" is not one of RS256, ES256, EdDSA`},
 		{"public with basic auth", []string{"--public", "--token-endpoint-auth-method", "client_secret_basic", "--redirect-uri", "https://a.example.com/cb"},

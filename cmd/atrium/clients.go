@@ -148,6 +148,9 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 	if s.public && slices.Contains(s.grantTypes, config.GrantClientCredentials) {
 		bad("grant-type", "a public client cannot use client_credentials")
 	}
+	if s.public && slices.Contains(s.grantTypes, config.GrantTokenExchange) {
+		bad("grant-type", "a public client cannot exchange tokens (%s)", config.GrantTokenExchange)
+	}
 	switch {
 	case s.authMethod == config.AuthPrivateKeyJWT && s.jwks == nil:
 		bad("jwks-file", "required for private_key_jwt")

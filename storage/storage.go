@@ -619,7 +619,8 @@ const (
 const AuditUserDeleted = "user.deleted"
 
 // OutboxMessage is an event recorded for systems downstream, written in
-// the same transaction as the change it reports.
+// the same transaction as the change it reports, or a delivery Atrium
+// makes itself (TopicBackchannelLogout, AddOutbox).
 type OutboxMessage struct {
 	// ID is time-sortable: messages list in the order they were written.
 	ID          string

@@ -3,7 +3,9 @@
 // deletes delivered messages once their retention has passed. Like
 // internal/mail it is transport: which messages exist and what they say is
 // decided where they are written (an account erasure writes user.deleted
-// in its own transaction); this package only carries them.
+// in its own transaction); this package only carries them. It carries
+// the topics of storage.Topics only: the outbox also holds back-channel
+// logouts, which the provider delivers itself (authz/backchannel.go).
 //
 // Delivery is at least once: a message is sent again when a hook did not
 // answer 2xx, when the worker stopped before recording the answer, or when

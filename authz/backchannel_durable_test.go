@@ -567,7 +567,7 @@ func TestWaitBackchannel(t *testing.T) {
 		})
 		rp := &receiver{srv: slow}
 		e.addApp("slow", rp)
-		if !e.p.WaitBackchannel(time.Millisecond) {
+		if !e.p.WaitBackchannel(time.Minute) {
 			t.Fatal("WaitBackchannel with nothing in flight = false")
 		}
 		if err := e.p.LogoutSessions(t.Context(), []*storage.Session{e.session("sess-1", e.userID, "slow")}); err != nil {

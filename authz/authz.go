@@ -90,6 +90,8 @@ type Config struct {
 	DPoP DPoP
 	// TokenExchange is OAuth 2.0 Token Exchange (tokenexchange.go).
 	TokenExchange TokenExchange
+	// Device is the device authorization grant (device.go).
+	Device Device
 
 	// LoginAttempts is how many failed sign-ins (or second-factor codes)
 	// an account gets within 15 minutes before each further attempt waits
@@ -184,6 +186,7 @@ func (c *Config) setDefaults() {
 	def(&c.SessionLifespan, 24*time.Hour)
 	def(&c.InteractionLifespan, 30*time.Minute)
 	def(&c.PAR.Lifespan, time.Minute)
+	c.Device.setDefaults()
 	if c.ClientCacheTTL == 0 {
 		c.ClientCacheTTL = 5 * time.Second
 	}

@@ -92,7 +92,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 	}
 	p.render(w, r, status, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, ClientHost: documentHost(cl), Scopes: scopes,
-		Locales: ix.Form.Get("ui_locales"), UserID: ix.UserID, Error: problem,
+		Locales: ix.Form.Get("ui_locales"), UserID: ix.UserID, Error: problem, Device: consentDevice(ix),
 	})
 }
 
@@ -111,6 +111,10 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	switch r.PostFormValue("action") {
 	case "allow":
 	case "deny":
+		if ix.Device != nil {
+			p.denyDevice(w, r, ix)
+			return
+		}
 		_ = p.stores.Sessions.DeleteInteraction(ctx, ix.ID)
 		p.writeAuthorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return

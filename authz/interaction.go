@@ -99,6 +99,9 @@ type interaction struct {
 	// Passkey is the passkey ceremony the login or MFA page began
 	// (passkey.go), spent by the response to it.
 	Passkey *login.Ceremony `json:"passkey,omitempty"`
+	// Device is the device authorization request (device.go) the
+	// interaction answers; it has no redirect URI.
+	Device *deviceFlow `json:"device,omitempty"`
 }
 
 // forAccount reports whether ix is an account sign-in or link, tied to no
@@ -213,6 +216,9 @@ func (p *Provider) newAuthorizeRequest(ctx context.Context, r *http.Request, fro
 
 // resume re-validates the authorization request stored in ix.
 func (p *Provider) resume(ctx context.Context, ix *interaction) (fosite.AuthorizeRequester, error) {
+	if ix.Device != nil {
+		return p.deviceRequest(ctx, ix)
+	}
 	r, err := http.NewRequestWithContext(ctx, http.MethodGet, p.url(pathAuthorize)+"?"+ix.Form.Encode(), nil)
 	if err != nil {
 		return nil, err
@@ -595,6 +601,10 @@ func (p *Provider) issue(w http.ResponseWriter, r *http.Request, ar fosite.Autho
 		return
 	} else if err != nil {
 		p.writeAuthorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err).WithDebug(err.Error()))
+		return
+	}
+	if ix.Device != nil {
+		p.approveDevice(w, r, ar, ix, os)
 		return
 	}
 	resp, err := p.newAuthorizeResponse(ctx, ar, os)

@@ -77,6 +77,9 @@ type pageData struct {
 	Fields []fieldView
 	// Passkey is the passkey form of the login and MFA pages (passkey.go).
 	Passkey *passkeyView
+	// Device is the user code of the device page and of the consent
+	// screen of a device request (device.go).
+	Device *deviceView
 }
 
 type providerButton struct {

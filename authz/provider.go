@@ -55,7 +55,7 @@ type fositeConfig struct {
 }
 
 func (c *fositeConfig) GetTokenURLs(context.Context) []string {
-	return []string{c.TokenURL, c.issuer, c.issuer + pathPAR}
+	return []string{c.TokenURL, c.issuer, c.issuer + pathPAR, c.issuer + pathDeviceAuthorization}
 }
 
 // New builds a provider. It validates cfg and returns every problem at once.
@@ -154,8 +154,12 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	if cfg.TokenExchange.Enabled {
 		fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, quietTokenHandler{&tokenExchangeHandler{p: p, strategy: strategy.CoreStrategy}})
 	}
+	// Off, it answers unsupported_grant_type (device.go).
+	fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, quietTokenHandler{&deviceGrant{p: p, lifes: fc.Config,
+		tokens: strategy.CoreStrategy, idToken: strategy.OpenIDConnectTokenStrategy}})
 	doc := p.discoveryDocument()
 	maps.Copy(doc, p.logoutMetadata())
+	p.deviceMetadata(doc)
 	if len(p.cfg.Resources) > 0 {
 		doc["protected_resources"] = p.protectedResources()
 	}
@@ -210,6 +214,7 @@ func (p *Provider) routes() {
 	p.selfServiceRoutes(m)
 	p.passkeyRoutes(m)
 	p.registrationRoutes(m)
+	p.deviceRoutes(m)
 }
 
 // ServeHTTP implements http.Handler.
@@ -454,6 +459,9 @@ func unavailable(err error) error {
 }
 
 var supportedGrantTypes = map[string]bool{
+	// Off unless Config.Device.Enabled (device.go).
+	grantDeviceCode: true,
+
 	"authorization_code": true,
 	"refresh_token":      true,
 	"client_credentials": true,

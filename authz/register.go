@@ -478,8 +478,12 @@ func (p *Provider) applyClientMetadata(pol *Registration, c *storage.Client, md 
 	if len(n.ResponseTypes) > 0 != code {
 		return badMetadata("The response type code and the grant type authorization_code go together.")
 	}
-	if slices.Contains(n.GrantTypes, config.GrantRefreshToken) && !code {
-		return badMetadata("The grant type refresh_token needs authorization_code.")
+	device := slices.Contains(n.GrantTypes, config.GrantDeviceCode)
+	if device && !p.cfg.Device.Enabled {
+		return badMetadata("The grant type %q is not enabled.", config.GrantDeviceCode)
+	}
+	if slices.Contains(n.GrantTypes, config.GrantRefreshToken) && !code && !device {
+		return badMetadata("The grant type refresh_token needs authorization_code or %s.", config.GrantDeviceCode)
 	}
 
 	// Authentication at the token endpoint.

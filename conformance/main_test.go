@@ -197,6 +197,8 @@ registration:
   allow_private_network: true # the suite's relying parties listen on loopback
 dpop:
   require_nonce: true # openid-client's DPoP step then retries with the server's nonce
+device:
+  enabled: true # device_test.go and openid-client's device step
 `
 
 // waitReady polls discovery until it answers 200, the process exits or

@@ -50,6 +50,7 @@ var rpFeatures = []struct{ step, metadata string }{
 	{"par", "pushed_authorization_request_endpoint"},
 	{"dpop", "dpop_signing_alg_values_supported"},
 	{"logout", "end_session_endpoint"},
+	{"device", "device_authorization_endpoint"},
 }
 
 // rpTamper changes the authorization response of a flow before the
@@ -125,6 +126,12 @@ func TestOpenIDClientRP(t *testing.T) {
 		}
 		clients[key] = rc
 	}
+	// The device grant's client (device_test.go), registered now.
+	dc, err := srv.createClient(t.TempDir(), "openid-client-device", clientSpec{public: true, grants: []string{grantDeviceCode, grantRefresh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients["device"] = rpClient{ID: dc.ID}
 	config, err := json.Marshal(map[string]any{"issuer": srv.issuer, "sub": u.Sub, "clients": clients})
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +184,8 @@ func TestOpenIDClientRP(t *testing.T) {
 			rpAnswer(t, stdin, rpAuthorize(b, u, m))
 		case "navigate":
 			rpAnswer(t, stdin, rpNavigate(b, m))
+		case "device-verify":
+			rpAnswer(t, stdin, rpDeviceVerify(b, u, m))
 		case "done":
 			done = true
 		default:
@@ -290,6 +299,43 @@ func rpNavigate(b *browser, m rpMessage) map[string]any {
 		return map[string]any{"redirect": p.Redirect.String()}
 	}
 	return map[string]any{"status": p.Status, "text": tail(p.Text, 300)}
+}
+
+// rpDeviceVerify opens a device request's verification_uri_complete as
+// the user, confirms the code, signs in if asked, checks the consent
+// screen shows the code, and allows.
+func rpDeviceVerify(b *browser, u *user, m rpMessage) map[string]any {
+	b.t.Helper()
+	fail := func(format string, args ...any) map[string]any {
+		return map[string]any{"error": fmt.Sprintf(format, args...)}
+	}
+	link, err := url.Parse(m.URL)
+	if err != nil || link.Query().Get("user_code") == "" {
+		return fail("verification_uri_complete %q has no user_code", m.URL)
+	}
+	code := link.Query().Get("user_code")
+	p := b.get(m.URL)
+	var f *form
+	for _, g := range p.Forms {
+		if g.Values.Get("user_code") == code {
+			f = g
+		}
+	}
+	if f == nil {
+		return fail("the device page does not fill in %s: %s", code, p.describe())
+	}
+	p = b.submit(f, nil)
+	if lf := p.loginForm(); lf != nil {
+		p = b.submit(lf, url.Values{"email": {u.Email}, "password": {u.Password}})
+	}
+	cf := p.consentForm()
+	if cf == nil || !strings.Contains(p.Text, code) {
+		return fail("no consent screen showing %s: %s", code, p.describe())
+	}
+	if p = b.submit(cf, url.Values{"action": {"allow"}}); p.Status != 200 || !strings.Contains(p.Text, "Your device is connected") {
+		return fail("after allow: %s", p.describe())
+	}
+	return map[string]any{"ok": true}
 }
 
 // rpAnswer writes an answer line to rp.mjs.

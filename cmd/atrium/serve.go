@@ -182,6 +182,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		PAR:                   authz.PAR{Required: cfg.PAR.Required, Lifespan: cfg.PAR.Lifespan.D},
 		DPoP:                  authz.DPoP{RequireNonce: cfg.DPoP.RequireNonce},
 		TokenExchange:         authzTokenExchange(cfg),
+		Device:                authz.Device{Enabled: cfg.Device.Enabled, Lifespan: cfg.Device.Lifespan.D, Interval: cfg.Device.Interval.D},
 		LoginAttempts:         cfg.Login.MaxAttempts,
 		TrustedProxies:        proxies,
 		Federation:            fed,

@@ -28,7 +28,7 @@ const (
 
 // Client rules shared by the config file and the clients command.
 var (
-	GrantTypes        = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantTokenExchange}
+	GrantTypes        = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode, GrantTokenExchange}
 	AuthMethods       = []string{AuthClientSecretBasic, AuthClientSecretPost, AuthPrivateKeyJWT, AuthNone}
 	DefaultGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 	DefaultScopes     = []string{"openid", "profile", "email", "offline_access"}

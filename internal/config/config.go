@@ -72,6 +72,8 @@ type Config struct {
 	DPoP DPoP `yaml:"dpop"`
 	// TokenExchange is OAuth 2.0 Token Exchange (tokenexchange.go).
 	TokenExchange TokenExchange `yaml:"token_exchange"`
+	// Device is the device authorization grant (device.go).
+	Device Device `yaml:"device"`
 	// Registration is dynamic client registration (registration.go).
 	Registration Registration `yaml:"registration"`
 	// ClientIDMetadataDocuments are https URL client IDs (cimd.go).
@@ -659,6 +661,7 @@ func (c *Config) Validate() error {
 	errs = append(errs, c.validatePurposes()...)
 	errs = append(errs, c.validateEvents()...)
 	errs = append(errs, c.validatePAR()...)
+	errs = append(errs, c.validateDevice()...)
 	errs = append(errs, c.validateSigning()...)
 	if !slices.Contains(Algorithms, c.Signing.Algorithm) {
 		bad("signing.algorithm", "%q is not one of %s", c.Signing.Algorithm, strings.Join(Algorithms, ", "))

@@ -17,14 +17,19 @@
 //   {"step": "navigate", "url"}            asks the browser to open url; the
 //                                          answer: {"redirect": url} or
 //                                          {"status": n, "text": "..."}
+//   {"step": "device-verify", "url"}       asks the browser to open a device
+//                                          request's verification_uri_complete,
+//                                          sign in and allow; the answer:
+//                                          {"ok": true} or {"error": "..."}
 //   {"step": "done", "failed": n}          last line; exit status 1 when a
 //                                          step failed
 //
 // Env: RP_CONFIG, a JSON object: issuer, sub (the user's id), clients
 // (basic, post, public, pkjwt: {id, secret, redirect_uri, jwk,
-// post_logout_redirect_uri}), initialAccessToken (for registration).
+// post_logout_redirect_uri}; device: {id}, a public client of the device
+// grant), initialAccessToken (for registration).
 //
-// Features a server may leave out (registration, PAR, DPoP, logout) run
+// Features a server may leave out (registration, PAR, DPoP, device, logout) run
 // only when discovery advertises them, and are otherwise reported skipped
 // with the metadata they wait for.
 import * as readline from 'node:readline';
@@ -176,6 +181,7 @@ async function discovery() {
         par: !!meta.pushed_authorization_request_endpoint,
         dpop: !!meta.dpop_signing_alg_values_supported,
         logout: !!meta.end_session_endpoint,
+        device: !!meta.device_authorization_endpoint,
       },
     };
   });
@@ -397,6 +403,31 @@ async function dpop() {
   });
 }
 
+// device runs the device authorization grant (RFC 8628) with a public
+// client: the library starts it and polls the token endpoint while the
+// browser enters the code, signs in and allows; the tokens then serve
+// userinfo and a refresh.
+async function device() {
+  if (!meta.device_authorization_endpoint) {
+    return skip('device', 'discovery has no device_authorization_endpoint');
+  }
+  const c = cfg.clients.device;
+  const config = configFor(c, client.None());
+  await step('device', async () => {
+    const started = await client.initiateDeviceAuthorization(config, { scope: 'openid email offline_access' });
+    check(/^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/.test(started.user_code), `user_code ${started.user_code}`);
+    const answer = await ask({ step: 'device-verify', url: started.verification_uri_complete });
+    check(answer.ok, `the browser could not allow the device: ${answer.error}`);
+    const tokens = await client.pollDeviceAuthorizationGrant(config, started);
+    check(tokens.claims()?.sub === sub, `ID token sub ${tokens.claims()?.sub}, want ${sub}`);
+    check(tokens.refresh_token, 'no refresh_token for offline_access');
+    await client.fetchUserInfo(config, tokens.access_token, sub);
+    const fresh = await client.refreshTokenGrant(config, tokens.refresh_token);
+    await client.fetchUserInfo(config, fresh.access_token, sub);
+    return { interval: started.interval };
+  });
+}
+
 // logout ends the session (RP-initiated logout) with the client's
 // post_logout_redirect_uri and a state, which must come back, and checks
 // it ended: an authorization with prompt=none then answers
@@ -444,6 +475,7 @@ if (meta) {
   await registration();
   await par();
   await dpop();
+  await device();
   await logout();
 }
 emit({ step: 'done', failed });

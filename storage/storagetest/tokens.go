@@ -13,6 +13,10 @@ var allKinds = []storage.TokenKind{
 	storage.KindRefreshToken,
 	storage.KindOpenID,
 	storage.KindPKCE,
+	// Kinds Redis has no one-letter code for (device flow state).
+	storage.KindDeviceCode,
+	storage.KindUserCode,
+	storage.KindDeviceAnswer,
 }
 
 var tokenTests = []stateTest{

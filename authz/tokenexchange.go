@@ -268,7 +268,10 @@ func (h *tokenExchangeHandler) HandleTokenEndpointRequest(ctx context.Context, a
 			return exchangeError("This client may not present tokens issued to the client %q as actor_token.", actor.t.ClientID)
 		}
 		next := map[string]any{"sub": actor.subject()}
-		if actor.t.ClientID != actor.subject() {
+		if actor.t.Subject != "" {
+			// A user acting: named as this client sees users, like the
+			// token's own sub (pairwise.go).
+			next["sub"] = p.releasedSubject(cl, actor.t.Subject)
 			next["client_id"] = actor.t.ClientID
 		}
 		if len(act) > 0 {

@@ -424,3 +424,31 @@ func TestTokenExchangeRegistration(t *testing.T) {
 		t.Fatalf("registration with the grant while token exchange is on: %d %v", status, out)
 	}
 }
+
+// TestTokenExchangePairwiseActor: a user acting, named in act, is named
+// as the exchanging client sees users; a pairwise client never sees the
+// user's ID there.
+func TestTokenExchangePairwiseActor(t *testing.T) {
+	x := newExchangeEnv(t)
+	ctx := context.Background()
+	orders, err := x.store.GetClient(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orders.SubjectType, orders.Sector = subjectPairwise, "orders.example"
+	if err := x.store.UpdateClient(ctx, orders); err != nil {
+		t.Fatal(err)
+	}
+	subject := x.userTokens(t)["access_token"].(string)
+	status, tok := x.postToken(exchangeForm(subject, "audience", "billing", "scope", "api",
+		"actor_token", subject, "actor_token_type", tokenTypeAccessToken), "orders", testSecret)
+	if status != 200 {
+		t.Fatalf("exchange: %d %v", status, tok)
+	}
+	in := x.introspectAll(t, tok["access_token"].(string))
+	act, _ := in["act"].(map[string]any)
+	want := x.p.subjectFor(orders, x.userID)
+	if want == x.userID || in["sub"] != want || act["sub"] != want || act["client_id"] != "rsapp" {
+		t.Fatalf("introspection sub %v act %v, want both %q (pairwise), act client_id rsapp", in["sub"], act, want)
+	}
+}

@@ -195,6 +195,8 @@ registration:
   allowed_grant_types: [authorization_code, refresh_token, client_credentials]
   hourly_per_ip: -1
   allow_private_network: true # the suite's relying parties listen on loopback
+login:
+  attempts_per_ip: -1 # every test signs in from loopback
 dpop:
   require_nonce: true # openid-client's DPoP step then retries with the server's nonce
 device:

@@ -184,6 +184,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		TokenExchange:         authzTokenExchange(cfg),
 		Device:                authz.Device{Enabled: cfg.Device.Enabled, Lifespan: cfg.Device.Lifespan.D, Interval: cfg.Device.Interval.D},
 		LoginAttempts:         cfg.Login.MaxAttempts,
+		LoginAttemptsPerIP:    cfg.Login.AttemptsPerIP,
 		TrustedProxies:        proxies,
 		Federation:            fed,
 		UpstreamTokens:        upstreamTokens,

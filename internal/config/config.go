@@ -131,6 +131,10 @@ type Login struct {
 	// minutes before each further attempt waits a doubling backoff; 0
 	// means the default (5), -1 no limit.
 	MaxAttempts int `yaml:"max_attempts"`
+	// AttemptsPerIP is how many sign-in attempts one client address (an
+	// IPv6 address by its /64) gets per 15 minutes; 0 means the default
+	// (100), -1 no limit.
+	AttemptsPerIP int `yaml:"attempts_per_ip"`
 	// RequireMFA asks every user for a second factor; users without one
 	// set up an authenticator app at their next sign-in. Without it, users
 	// who set one up, and apps that ask (acr_values), get the second step.
@@ -650,6 +654,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Login.MaxAttempts < -1 {
 		bad("login.max_attempts", "must be -1 (no limit), 0 (the default, 5) or positive, got %d", c.Login.MaxAttempts)
+	}
+	if c.Login.AttemptsPerIP < -1 {
+		bad("login.attempts_per_ip", "must be -1 (no limit), 0 (the default, 100) or positive, got %d", c.Login.AttemptsPerIP)
 	}
 	if _, err := clientip.ParsePrefixes(c.TrustedProxies); err != nil {
 		bad("trusted_proxies", "%v", err)

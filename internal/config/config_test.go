@@ -68,6 +68,7 @@ func TestBadConfigs(t *testing.T) {
 		{"user_duplicate_email", []string{`users[1].email: "Ada@Example.com" is declared twice`}},
 		{"user_missing_password", []string{"users[0].password: required"}},
 		{"bad_login_max_attempts", []string{"login.max_attempts: must be -1 (no limit), 0 (the default, 5) or positive, got -3"}},
+		{"bad_login_attempts_per_ip", []string{"login.attempts_per_ip: must be -1 (no limit), 0 (the default, 100) or positive, got -2"}},
 		{"bad_trusted_proxies", []string{`trusted_proxies: not a CIDR prefix or an IP address: "10.0.0.0/33", "proxy.internal"`}},
 		{"bad_audit_retention", []string{"audit.retention: must be positive, got -24h0m0s"}},
 		{"consent_policy_version_too_long", []string{"consent.policy_version: must be at most 100 characters"}},

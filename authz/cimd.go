@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -357,49 +355,15 @@ func (r *cimdResolver) check(id string, body []byte) (*storage.Client, error) {
 // get fetches url: no redirect followed, 200 with a JSON content type
 // only, at most limit bytes read.
 func (r *cimdResolver) get(ctx context.Context, u string, limit int64) ([]byte, http.Header, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	body, h, err := outboundGet(ctx, r.http, u, "application/json", limit)
 	if err != nil {
-		return nil, nil, docErr("the URL cannot be fetched")
+		return nil, nil, docErr("%v", err)
 	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := r.http.Do(req)
-	if err != nil {
-		var ne net.Error
-		switch {
-		case errors.Is(err, errPrivateTarget):
-			return nil, nil, docErr("the URL is not on a public address")
-		case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-			return nil, nil, docErr("fetching it timed out")
-		}
-		return nil, nil, docErr("it could not be fetched")
-	}
-	defer resp.Body.Close()
-	switch {
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		return nil, nil, docErr("the server answered with a redirect, which is not followed")
-	case resp.StatusCode != http.StatusOK:
-		return nil, nil, docErr("the server answered with HTTP status %d", resp.StatusCode)
-	}
-	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil ||
+	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil ||
 		mt != "application/json" && !(strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
 		return nil, nil, docErr("the server did not answer with JSON (Content-Type application/json)")
 	}
-	if resp.ContentLength > limit {
-		return nil, nil, docErr("the document is larger than %d bytes", limit)
-	}
-	// Read up to the limit and one more byte, not past it.
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	switch {
-	case err != nil:
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
-			return nil, nil, docErr("fetching it timed out")
-		}
-		return nil, nil, docErr("it could not be read")
-	case int64(len(body)) > limit:
-		return nil, nil, docErr("the document is larger than %d bytes", limit)
-	}
-	return body, resp.Header, nil
+	return body, h, nil
 }
 
 // lifetime is how long a document is cached: its Cache-Control max-age

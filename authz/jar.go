@@ -3,8 +3,10 @@ package authz
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -12,6 +14,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
+
+	"github.com/atrium-id/atrium/internal/config"
 )
 
 // Request objects (RFC 9101, OpenID Connect Core §6.1): the request
@@ -21,15 +25,15 @@ import (
 // requestObjectAlgs; unsigned ("none") and encrypted request objects are
 // refused. Its iss is the client ID, its aud names the issuer, its exp (if
 // any) is in the future and its nbf (if any) past. Its claims are the
-// request's parameters and take precedence over the query's. A request_uri
-// naming a request object elsewhere is not supported (par.go takes only its
-// own).
+// request's parameters and take precedence over the query's. A request
+// object may also be unsigned (alg none, OpenID Connect Core §6.1) when the
+// client registered no signing algorithm (or none): it then counts for no
+// more than the query's parameters, and needs no iss or aud. A request
+// object published by the client is fetched from its request_uri
+// (requesturi.go).
 
 // requestObjectAlgs are the algorithms request objects may be signed with.
 var requestObjectAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA}
-
-// requestObjectAlgNames are requestObjectAlgs, for discovery.
-var requestObjectAlgNames = []string{string(jose.RS256), string(jose.ES256), string(jose.EdDSA)}
 
 // requestObjectLeeway is the clock skew allowed for exp and nbf.
 const requestObjectLeeway = 30 * time.Second
@@ -42,78 +46,42 @@ var requestObjectJWTClaims = []string{"iss", "aud", "exp", "nbf", "iat", "jti"}
 // form's client_id and sets form's parameters from its claims.
 func (p *Provider) applyRequestObject(ctx context.Context, form url.Values, raw string) error {
 	clientID := form.Get("client_id")
-	if clientID == "" {
-		return fosite.ErrInvalidRequest.WithHint("client_id is required with a request object.")
-	}
-	fc, err := p.store.GetClient(ctx, clientID)
+	cl, err := p.requestClient(ctx, clientID, "a request object")
 	if err != nil {
-		// fosite reports the unknown client.
-		return fosite.ErrInvalidClient.WithHint("The requested client does not exist.").WithWrap(err)
+		return err
 	}
-	cl, ok := fc.(*client)
-	if !ok {
-		return fosite.ErrServerError.WithDebug("client of an unexpected type")
-	}
-	bad := func(hint string, err error) error {
-		e := fosite.ErrInvalidRequestObject.WithHint(hint)
-		if err != nil {
-			e = e.WithWrap(err).WithDebug(err.Error())
-		}
-		return e
-	}
-	algs := requestObjectAlgs
-	if a := jose.SignatureAlgorithm(cl.c.RequestObjectSigningAlg); a != "" {
-		if !slices.Contains(requestObjectAlgs, a) {
-			return bad("The client's request_object_signing_alg is not supported.", nil)
-		}
-		algs = []jose.SignatureAlgorithm{a}
-	}
-	jws, err := jose.ParseSigned(raw, algs)
+	payload, signed, err := p.requestObjectPayload(ctx, cl, raw)
 	if err != nil {
-		return bad("The request object must be a JWT signed with "+algNames(algs)+".", err)
-	}
-	if len(jws.Signatures) != 1 {
-		return bad("The request object must carry exactly one signature.", nil)
-	}
-	keys, err := p.clientKeys(ctx, cl, jws.Signatures[0].Header.KeyID)
-	if err != nil {
-		return bad("The client's keys could not be read.", err)
-	}
-	var payload []byte
-	for _, k := range keys {
-		if payload, err = jws.Verify(k); err == nil {
-			break
-		}
-	}
-	if payload == nil {
-		return bad("The request object is not signed by a key of the client.", nil)
+		return err
 	}
 	var claims map[string]any
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.UseNumber()
 	if err := dec.Decode(&claims); err != nil || claims == nil {
-		return bad("The request object's claims are not a JSON object.", err)
+		return badRequestObject("The request object's claims are not a JSON object.", err)
 	}
-	if iss, _ := claims["iss"].(string); iss != clientID {
-		return bad("The request object's iss must be the client ID.", nil)
+	// An unsigned request object proves nothing: iss and aud may be
+	// left out, but may not be wrong.
+	if iss, ok := claims["iss"]; (ok || signed) && iss != clientID {
+		return badRequestObject("The request object's iss must be the client ID.", nil)
 	}
-	if !audienceHas(claims["aud"], p.cfg.Issuer) {
-		return bad("The request object's aud must name the issuer.", nil)
+	if aud, ok := claims["aud"]; (ok || signed) && !audienceHas(aud, p.cfg.Issuer) {
+		return badRequestObject("The request object's aud must name the issuer.", nil)
 	}
 	if id, ok := claims["client_id"]; ok && id != clientID {
-		return bad("The request object's client_id is not the request's.", nil)
+		return badRequestObject("The request object's client_id is not the request's.", nil)
 	}
 	now := p.now()
 	if exp, ok := claims["exp"]; ok {
 		t, ok := numericDate(exp)
 		if !ok || !now.Before(t.Add(requestObjectLeeway)) {
-			return bad("The request object has expired.", nil)
+			return badRequestObject("The request object has expired.", nil)
 		}
 	}
 	if nbf, ok := claims["nbf"]; ok {
 		t, ok := numericDate(nbf)
 		if !ok || now.Add(requestObjectLeeway).Before(t) {
-			return bad("The request object is not valid yet.", nil)
+			return badRequestObject("The request object is not valid yet.", nil)
 		}
 	}
 	params := url.Values{}
@@ -122,7 +90,7 @@ func (p *Provider) applyRequestObject(ctx context.Context, form url.Values, raw 
 		case slices.Contains(requestObjectJWTClaims, k):
 			continue
 		case k == "request" || k == "request_uri":
-			return bad("A request object cannot carry request or request_uri.", nil)
+			return badRequestObject("A request object cannot carry request or request_uri.", nil)
 		}
 		switch v := v.(type) {
 		case nil:
@@ -134,7 +102,7 @@ func (p *Provider) applyRequestObject(ctx context.Context, form url.Values, raw 
 			// claims (an object), booleans, arrays: as JSON.
 			b, err := json.Marshal(v)
 			if err != nil {
-				return bad("The request object's claims could not be read.", err)
+				return badRequestObject("The request object's claims could not be read.", err)
 			}
 			params.Set(k, string(b))
 		}
@@ -143,6 +111,89 @@ func (p *Provider) applyRequestObject(ctx context.Context, form url.Values, raw 
 		form[k] = v
 	}
 	return nil
+}
+
+// badRequestObject is the invalid_request_object error with hint, wrapping
+// err if any.
+func badRequestObject(hint string, err error) error {
+	e := fosite.ErrInvalidRequestObject.WithHint(hint)
+	if err != nil {
+		e = e.WithWrap(err).WithDebug(err.Error())
+	}
+	return e
+}
+
+// requestObjectPayload returns the claims of the request object raw of
+// cl: verified with cl's keys, or, when raw is unsigned (alg none) and cl
+// did not register a signing algorithm, as they are (signed false).
+func (p *Provider) requestObjectPayload(ctx context.Context, cl *client, raw string) (payload []byte, signed bool, err error) {
+	registered := cl.c.RequestObjectSigningAlg
+	if payload, ok, err := unsignedJWT(raw); ok {
+		switch {
+		case err != nil:
+			return nil, false, badRequestObject("The unsigned request object is malformed.", err)
+		case registered != "" && registered != config.RequestObjectNone:
+			return nil, false, badRequestObject("The client's request objects must be signed with "+registered+".", nil)
+		}
+		return payload, false, nil
+	}
+	algs := requestObjectAlgs
+	switch a := jose.SignatureAlgorithm(registered); {
+	case registered == config.RequestObjectNone:
+		return nil, false, badRequestObject("The client's request objects are unsigned (request_object_signing_alg none).", nil)
+	case a == "":
+	case !slices.Contains(requestObjectAlgs, a):
+		return nil, false, badRequestObject("The client's request_object_signing_alg is not supported.", nil)
+	default:
+		algs = []jose.SignatureAlgorithm{a}
+	}
+	jws, err := jose.ParseSigned(raw, algs)
+	if err != nil {
+		return nil, false, badRequestObject("The request object must be a JWT signed with "+algNames(algs)+", or unsigned.", err)
+	}
+	if len(jws.Signatures) != 1 {
+		return nil, false, badRequestObject("The request object must carry exactly one signature.", nil)
+	}
+	keys, err := p.clientKeys(ctx, cl, jws.Signatures[0].Header.KeyID)
+	if err != nil {
+		return nil, false, badRequestObject("The client's keys could not be read.", err)
+	}
+	for _, k := range keys {
+		if payload, err = jws.Verify(k); err == nil {
+			return payload, true, nil
+		}
+	}
+	return nil, false, badRequestObject("The request object is not signed by a key of the client.", nil)
+}
+
+// unsignedJWT reports whether raw is a JWT with alg none (ok) and returns
+// its payload; err says what is wrong with one that is.
+func unsignedJWT(raw string) (payload []byte, ok bool, err error) {
+	head, rest, found := strings.Cut(raw, ".")
+	if !found {
+		return nil, false, nil
+	}
+	h, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return nil, false, nil
+	}
+	var header struct {
+		Alg *string `json:"alg"`
+	}
+	if json.Unmarshal(h, &header) != nil || header.Alg == nil || *header.Alg != "none" {
+		return nil, false, nil
+	}
+	body, sig, found := strings.Cut(rest, ".")
+	switch {
+	case !found || strings.Contains(sig, "."):
+		return nil, true, errors.New("an unsigned JWT has three parts")
+	case sig != "":
+		return nil, true, errors.New("an unsigned JWT has an empty signature")
+	}
+	if payload, err = base64.RawURLEncoding.DecodeString(body); err != nil {
+		return nil, true, fmt.Errorf("its payload is not base64url: %w", err)
+	}
+	return payload, true, nil
 }
 
 // clientKeys are the public keys of the client that may have signed a JWS

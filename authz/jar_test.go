@@ -97,14 +97,15 @@ func requestObject(t *testing.T, alg jose.SignatureAlgorithm, key any, kid strin
 }
 
 // newJAREnv is a provider with the client "jar" (secret testSecret) that
-// registered keys' public keys, and "jar-es256" that registered them with
-// request_object_signing_alg ES256.
+// registered keys' public keys, "jar-es256" that registered them with
+// request_object_signing_alg ES256, and "jar-none" with none.
 func newJAREnv(t *testing.T, keys jarKeys) *testEnv {
 	t.Helper()
 	e := newTestEnv(t)
 	for _, c := range []*storage.Client{
 		{ID: "jar", SecretHash: HashClientSecret(testSecret), JWKS: keys.jwks(t), RedirectURIs: []string{testRedirect}, Scopes: []string{"openid", "email", "profile"}},
 		{ID: "jar-es256", SecretHash: HashClientSecret(testSecret), JWKS: keys.jwks(t), RequestObjectSigningAlg: "ES256", RedirectURIs: []string{testRedirect}, Scopes: []string{"openid"}},
+		{ID: "jar-none", SecretHash: HashClientSecret(testSecret), JWKS: keys.jwks(t), RequestObjectSigningAlg: "none", RedirectURIs: []string{testRedirect}, Scopes: []string{"openid", "email"}},
 	} {
 		if err := e.store.CreateClient(context.Background(), c); err != nil {
 			t.Fatal(err)
@@ -171,6 +172,32 @@ func TestRequestObject(t *testing.T) {
 			t.Fatalf("authorization response %v: want a code with the request object's state", q)
 		}
 	})
+	// Unsigned (OpenID Connect Core §6.1): for a client that registered no
+	// algorithm, or none; iss and aud may be left out.
+	for _, id := range []string{"jar", "jar-none"} {
+		t.Run("unsigned "+id, func(t *testing.T) {
+			verifier, challenge := pkcePair()
+			claims := e.jarClaims(id, challenge)
+			delete(claims, "iss")
+			delete(claims, "aud")
+			front := url.Values{"client_id": {id}, "response_type": {"code"}, "scope": {"openid"}, "request": {unsignedObject(claims)}}
+			q := e.signIn(e.browser(), front).Query()
+			if q.Get("code") == "" || q.Get("state") != "state-from-jwt" {
+				t.Fatalf("authorization response %v: want a code with the request object's state", q)
+			}
+			status, tok := e.postToken(url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")},
+				"redirect_uri": {testRedirect}, "code_verifier": {verifier}}, id, testSecret)
+			if status != 200 || tok["scope"] != "openid email" {
+				t.Fatalf("token: %d %v, want the request object's scopes", status, tok)
+			}
+		})
+	}
+}
+
+// unsignedObject is an unsigned request object (alg none) of claims.
+func unsignedObject(claims map[string]any) string {
+	b, _ := json.Marshal(claims)
+	return "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + base64.RawURLEncoding.EncodeToString(b) + "."
 }
 
 // TestRequestObjectRejects: /authorize (by redirect, with the query's
@@ -187,10 +214,7 @@ func TestRequestObjectRejects(t *testing.T) {
 		return c
 	}
 	good := func(c map[string]any) string { return requestObject(t, jose.RS256, keys.rsa, "r1", c) }
-	unsigned := func(c map[string]any) string {
-		b, _ := json.Marshal(c)
-		return "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + base64.RawURLEncoding.EncodeToString(b) + "."
-	}
+	unsigned := unsignedObject
 	tests := []struct {
 		name    string
 		client  string
@@ -207,7 +231,13 @@ func TestRequestObjectRejects(t *testing.T) {
 		{"not yet valid", "jar", good(with(func(c map[string]any) { c["nbf"] = time.Now().Add(5 * time.Minute).Unix() })), "invalid_request_object"},
 		{"client_id mismatch", "jar", good(with(func(c map[string]any) { c["client_id"] = "app" })), "invalid_request_object"},
 		{"request_uri inside", "jar", good(with(func(c map[string]any) { c["request_uri"] = parURIPrefix + "x" })), "invalid_request_object"},
-		{"alg none", "jar", unsigned(e.jarClaims("jar", challenge)), "invalid_request_object"},
+		{"alg none from a client that registered ES256", "jar-es256", unsigned(e.jarClaims("jar-es256", challenge)), "invalid_request_object"},
+		{"alg none from a client that registered none, signed", "jar-none", good(e.jarClaims("jar-none", challenge)), "invalid_request_object"},
+		{"alg none, iss another client", "jar", unsigned(with(func(c map[string]any) { c["iss"] = "app" })), "invalid_request_object"},
+		{"alg none, aud another issuer", "jar", unsigned(with(func(c map[string]any) { c["aud"] = "https://other.example" })), "invalid_request_object"},
+		{"alg none, expired", "jar", unsigned(with(func(c map[string]any) { c["exp"] = time.Now().Add(-5 * time.Minute).Unix() })), "invalid_request_object"},
+		{"alg none with a signature", "jar", unsigned(e.jarClaims("jar", challenge)) + "c2ln", "invalid_request_object"},
+		{"alg none, payload not base64url", "jar", "eyJhbGciOiJub25lIn0.***.", "invalid_request_object"},
 		{"HS256 with the client secret", "jar", requestObject(t, jose.HS256, []byte(testSecret+strings.Repeat("-", 32)), "", e.jarClaims("jar", challenge)), "invalid_request_object"},
 		{"malformed", "jar", "not-a-jwt", "invalid_request_object"},
 		{"JSON, not a JWT", "jar", `{"iss":"jar"}`, "invalid_request_object"},
@@ -238,8 +268,8 @@ func TestRequestObjectRejects(t *testing.T) {
 	}
 }
 
-// TestDiscoveryRequestObjects: discovery advertises request objects and
-// their algorithms, and no request_uri but /par's.
+// TestDiscoveryRequestObjects: discovery advertises request objects, by
+// value and by registered reference, and their algorithms.
 func TestDiscoveryRequestObjects(t *testing.T) {
 	e := newTestEnv(t)
 	resp, err := http.Get(e.srv.URL + "/.well-known/openid-configuration")
@@ -250,8 +280,9 @@ func TestDiscoveryRequestObjects(t *testing.T) {
 	json.NewDecoder(resp.Body).Decode(&doc)
 	resp.Body.Close()
 	algs, _ := json.Marshal(doc["request_object_signing_alg_values_supported"])
-	if doc["request_parameter_supported"] != true || doc["request_uri_parameter_supported"] != false ||
-		string(algs) != `["RS256","ES256","EdDSA"]` || doc["require_pushed_authorization_requests"] != false ||
+	if doc["request_parameter_supported"] != true || doc["request_uri_parameter_supported"] != true ||
+		doc["require_request_uri_registration"] != true ||
+		string(algs) != `["RS256","ES256","EdDSA","none"]` || doc["require_pushed_authorization_requests"] != false ||
 		doc["pushed_authorization_request_endpoint"] != e.srv.URL+pathPAR {
 		t.Fatalf("discovery: %v", doc)
 	}

@@ -3,9 +3,7 @@ package authz
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -131,28 +129,10 @@ func (f *jwksFetcher) resolve(ctx context.Context, location string, ignoreCache,
 	return set, nil
 }
 
-var errJWKSTooLarge = errors.New("the key set is larger than allowed")
-
 func fetchJWKS(ctx context.Context, hc *http.Client, location string) (*josev3.JSONWebKeySet, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, location, nil)
+	body, _, err := outboundGet(ctx, hc, location, "application/json, application/jwk-set+json", jwksMaxBytes)
 	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Accept", "application/json, application/jwk-set+json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %d", location, resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, jwksMaxBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > jwksMaxBytes {
-		return nil, errJWKSTooLarge
+		return nil, fmt.Errorf("%s: %w", location, err)
 	}
 	var set josev3.JSONWebKeySet
 	if err := json.Unmarshal(body, &set); err != nil {

@@ -1,8 +1,10 @@
 package authz
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -77,4 +79,50 @@ func outboundClient(timeout time.Duration, public bool) *http.Client {
 		Transport:     t,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
+}
+
+// outboundGet fetches u with hc, asking for accept: a 200 answer only (a
+// redirect is not followed), its body read up to max bytes. Its errors
+// are sentences for the people who registered u.
+func outboundGet(ctx context.Context, hc *http.Client, u, accept string, max int64) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, errors.New("the URL cannot be fetched")
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := hc.Do(req)
+	if err != nil {
+		switch {
+		case errors.Is(err, errPrivateTarget):
+			return nil, nil, errors.New("the URL is not on a public address")
+		case timedOut(err):
+			return nil, nil, errors.New("fetching it timed out")
+		}
+		return nil, nil, errors.New("it could not be fetched")
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		return nil, nil, errors.New("the server answered with a redirect, which is not followed")
+	case resp.StatusCode != http.StatusOK:
+		return nil, nil, fmt.Errorf("the server answered with HTTP status %d", resp.StatusCode)
+	case resp.ContentLength > max:
+		return nil, nil, fmt.Errorf("the document is larger than %d bytes", max)
+	}
+	// Read up to the limit and one more byte, not past it.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
+	switch {
+	case err != nil && timedOut(err):
+		return nil, nil, errors.New("fetching it timed out")
+	case err != nil:
+		return nil, nil, errors.New("it could not be read")
+	case int64(len(body)) > max:
+		return nil, nil, fmt.Errorf("the document is larger than %d bytes", max)
+	}
+	return body, resp.Header, nil
+}
+
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded)
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -236,28 +234,9 @@ func (p *Provider) fetchSector(ctx context.Context, raw string) ([]string, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, sectorTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, raw, nil)
+	body, _, err := outboundGet(ctx, hc, raw, "application/json", sectorMaxBytes)
 	if err != nil {
-		return nil, errors.New("the URL cannot be fetched")
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := hc.Do(req)
-	if err != nil {
-		if errors.Is(err, errPrivateTarget) {
-			return nil, errors.New("the document is not on a public address")
-		}
-		return nil, errors.New("the document could not be fetched")
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching the document answered HTTP %d", resp.StatusCode)
-	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, sectorMaxBytes+1))
-	switch {
-	case err != nil:
-		return nil, errors.New("the document could not be read")
-	case len(body) > sectorMaxBytes:
-		return nil, fmt.Errorf("the document is larger than %d KiB", sectorMaxBytes>>10)
+		return nil, err
 	}
 	var uris []string
 	if err := json.Unmarshal(body, &uris); err != nil || uris == nil {

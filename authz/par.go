@@ -96,9 +96,6 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 // pushedRequest redeems a request_uri of /par for the client clientID and
 // returns the parameters pushed with it.
 func (p *Provider) pushedRequest(ctx context.Context, clientID, requestURI string) (url.Values, error) {
-	if !strings.HasPrefix(requestURI, parURIPrefix) {
-		return nil, fosite.ErrRequestURINotSupported.WithHint("Only a request_uri issued by the pushed authorization request endpoint is accepted.")
-	}
 	ar, err := p.store.GetPARSession(ctx, requestURI)
 	switch {
 	case errors.Is(err, errPARSpent):
@@ -134,7 +131,7 @@ func (p *Provider) resolveRequest(ctx context.Context, r *http.Request, from aut
 		return fosite.ErrInvalidRequest.WithHint("request and request_uri cannot be used together.")
 	case reqURI != "" && from == fromPush:
 		return fosite.ErrInvalidRequest.WithHint("A pushed authorization request cannot carry a request_uri.")
-	case reqURI != "":
+	case strings.HasPrefix(reqURI, parURIPrefix):
 		// RFC 9126 §4: the browser's other parameters are ignored.
 		form, err := p.pushedRequest(ctx, r.Form.Get("client_id"), reqURI)
 		if err != nil {
@@ -142,8 +139,15 @@ func (p *Provider) resolveRequest(ctx context.Context, r *http.Request, from aut
 		}
 		r.Form = form
 	case from == fromBrowser && p.cfg.PAR.Required:
-		// A request object by value too: only /par may bring parameters.
+		// A request object by value or by reference too: only /par may
+		// bring parameters.
 		return fosite.ErrInvalidRequest.WithHint("Authorization requests must first be pushed to the pushed authorization request endpoint.")
+	case reqURI != "":
+		raw, err := p.referencedRequest(ctx, r.Form.Get("client_id"), reqURI)
+		if err != nil {
+			return err
+		}
+		return p.applyRequestObject(ctx, r.Form, raw)
 	case reqObj != "":
 		return p.applyRequestObject(ctx, r.Form, reqObj)
 	}

@@ -164,7 +164,7 @@ func TestPARRejects(t *testing.T) {
 			v.Del("code_challenge")
 			v.Del("code_challenge_method")
 		}, "", "", 400, "invalid_request"},
-		{"unsigned request object", func(v url.Values) { v.Set("request", "eyJhbGciOiJub25lIn0.e30.") }, "app", testSecret, 400, "invalid_request_object"},
+		{"unsigned request object of another client", func(v url.Values) { v.Set("request", "eyJhbGciOiJub25lIn0.eyJpc3MiOiJzcGEifQ.") }, "app", testSecret, 400, "invalid_request_object"},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -211,7 +211,7 @@ func TestPARRedeemRejects(t *testing.T) {
 	}
 
 	want("unknown request_uri", redeem("app", parURIPrefix+randomToken()), "invalid_request_uri")
-	want("request_uri not from /par", redeem("app", "https://app.example/request.jwt"), "request_uri_not_supported")
+	want("request_uri not from /par, not registered", redeem("app", "https://app.example/request.jwt"), "invalid_request_uri")
 
 	uri := push()
 	want("another client's request_uri", redeem("spa", uri), "invalid_request_uri")

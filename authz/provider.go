@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/atrium-id/atrium/internal/config"
 	"github.com/atrium-id/atrium/internal/page"
 	"github.com/atrium-id/atrium/storage"
 )
@@ -44,6 +45,8 @@ type Provider struct {
 	pairwise *pairwise
 	// jwks fetches clients' key sets (jwksfetch.go).
 	jwks *jwksFetcher
+	// requestURIs fetches request objects by reference (requesturi.go).
+	requestURIs *requestURIFetcher
 }
 
 // fositeConfig adds what fosite's Config cannot express: client assertions
@@ -79,6 +82,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	p.logouts = newBackchannel()
 	p.pairwise = newPairwise(cfg.Secret)
 	p.jwks = newJWKSFetcher(!cfg.Registration.AllowPrivateNetwork, cfg.Now)
+	p.requestURIs = newRequestURIFetcher(!cfg.Registration.AllowPrivateNetwork)
 
 	fc := &fositeConfig{issuer: cfg.Issuer, Config: &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,
@@ -278,8 +282,9 @@ func (p *Provider) discoveryDocument() map[string]any {
 		"acr_values_supported":                                     p.acrValues(),
 		"claims_parameter_supported":                               false,
 		"request_parameter_supported":                              true,
-		"request_object_signing_alg_values_supported":              requestObjectAlgNames,
-		"request_uri_parameter_supported":                          false,
+		"request_object_signing_alg_values_supported":              config.RequestObjectAlgs,
+		"request_uri_parameter_supported":                          true,
+		"require_request_uri_registration":                         true,
 		"pushed_authorization_request_endpoint":                    p.url(pathPAR),
 		"require_pushed_authorization_requests":                    p.cfg.PAR.Required,
 		"authorization_response_iss_parameter_supported":           true,

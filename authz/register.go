@@ -573,8 +573,8 @@ func (p *Provider) applyClientMetadata(pol *Registration, c *storage.Client, md 
 		}
 	}
 	n.IDTokenSignedResponseAlg, n.UserinfoSignedResponseAlg = md.IDTokenSignedResponseAlg, md.UserinfoSignedResponseAlg
-	if a := md.RequestObjectSigningAlg; a != "" && !slices.Contains(requestObjectAlgNames, a) {
-		return badMetadata("request_object_signing_alg must be one of %s.", strings.Join(requestObjectAlgNames, ", "))
+	if err := config.CheckRequestObjectAlg(md.RequestObjectSigningAlg, n.JWKS != nil || n.JWKSURI != ""); err != nil {
+		return badMetadata("request_object_signing_alg: %v.", err)
 	}
 	n.RequestObjectSigningAlg = md.RequestObjectSigningAlg
 	switch {
@@ -583,7 +583,7 @@ func (p *Provider) applyClientMetadata(pol *Registration, c *storage.Client, md 
 	}
 	n.DPoPBoundAccessTokens = md.DPoPBoundAccessTokens
 	for _, u := range md.RequestURIs {
-		if err := checkHTTPSURL(strings.SplitN(u, "#", 2)[0]); err != nil {
+		if err := config.CheckRequestURI(u); err != nil {
 			return badMetadata("request_uris: %v.", err)
 		}
 	}

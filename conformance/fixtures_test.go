@@ -37,6 +37,7 @@ type clientSpec struct {
 	scopes       []string // default openid profile email offline_access
 	redirectURIs []string // default https://<name>.rp.test/callback
 	postLogout   []string // post-logout redirect URIs; default none
+	requestAlg   string   // request_object_signing_alg; default any
 }
 
 // clientSpecs are the fixture clients, registered with the CLI before the
@@ -85,11 +86,12 @@ var clientSpecs = map[string]clientSpec{
 	"no-nonce":      {},
 	"rotate":        {},
 	// Pushed authorization requests and request objects (par_test.go).
-	"par-basic":      {},
-	"par-public":     {public: true},
-	"par-pkjwt":      {authMethod: authPrivateJWT},
-	"par-other":      {},
-	"request-object": {authMethod: authPrivateJWT},
+	"par-basic":        {},
+	"par-public":       {public: true},
+	"par-pkjwt":        {authMethod: authPrivateJWT},
+	"par-other":        {},
+	"request-object":   {authMethod: authPrivateJWT, requestAlg: "RS256"},
+	"request-unsigned": {},
 	// The openid-client relying party (TestOpenIDClientRP).
 	"openid-client-basic": {postLogout: []string{"https://openid-client-basic.rp.test/signed-out"},
 		grants: []string{grantCode, grantRefresh, grantTokenExchange}},
@@ -107,7 +109,7 @@ var userNames = []string{
 	"refresh", "refresh-reuse", "introspect", "revoke", "sso", "prompt-none",
 	"prompt-login", "max-age-1", "max-age-10000", "params", "post-authz",
 	"login-errors", "csrf", "consent-deny", "form-post", "no-nonce", "rotate",
-	"errors", "openid-client", "par", "request-object", "dynamic-logo",
+	"errors", "openid-client", "par", "request-object", "request-unsigned", "dynamic-logo",
 	"dynamic-userinfo", "exchange",
 }
 
@@ -217,6 +219,9 @@ func (s *server) createClient(tmp, name string, spec clientSpec) (*rp, error) {
 		args = append(args, "--public")
 	} else {
 		args = append(args, "--token-endpoint-auth-method", c.AuthMethod)
+	}
+	if spec.requestAlg != "" {
+		args = append(args, "--request-object-signing-alg", spec.requestAlg)
 	}
 	if c.AuthMethod == authPrivateJWT {
 		key, err := rsa.GenerateKey(rand.Reader, 2048)

@@ -306,53 +306,103 @@ func TestOIDCCRefreshTokenRPKeyRotation(t *testing.T) {
 	}
 }
 
-// requestURIModule sends a request_uri naming a request object the client
-// serves. Atrium does not fetch request objects by reference: it
-// advertises request_uri_parameter_supported false and answers
-// request_uri_not_supported (OpenID Connect Core §3.1.2.6), by redirect
-// with the query's state, never ignoring the parameter. The Dynamic plan's
-// oidcc-request-uri-unsigned and -signed-rs256 fail such a provider
-// (request_uri is mandatory for dynamic OPs, Core §15.2); this is the
-// behaviour of a provider without the feature.
-func requestURIModule(t *testing.T, signed bool) {
+// requestURIModule registers a client with a request_uri at a server of
+// its own (request_uris), and, when signed, request_object_signing_alg
+// RS256 and its keys; it then sends the browser to the authorization
+// endpoint with client_id, response_type, scope and that request_uri, the
+// request object served there (RS256, or unsigned without iss and aud, as
+// the Foundation's suite builds them) carrying the request. The flow
+// completes with the object's parameters; discovery advertises
+// request_uri_parameter_supported and require_request_uri_registration. A
+// request_uri the client did not register is refused with
+// invalid_request_uri, by redirect with the query's state, and never
+// fetched.
+func requestURIModule(t *testing.T, name string, signed bool) {
 	t.Parallel()
-	if srv.discovery["request_uri_parameter_supported"] != false {
-		t.Errorf("request_uri_parameter_supported = %v, want false", srv.discovery["request_uri_parameter_supported"])
+	if srv.discovery["request_uri_parameter_supported"] != true || srv.discovery["require_request_uri_registration"] != true {
+		t.Errorf("request_uri_parameter_supported = %v, require_request_uri_registration = %v, want both true",
+			srv.discovery["request_uri_parameter_supported"], srv.discovery["require_request_uri_registration"])
 	}
-	kc := newKeyClient(t, "request-uri", false, nil)
-	form, z := parRequest(kc.rp)
-	object := kc.signedRequest(t, requestClaims(kc.rp, form), signed)
-	served := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	var (
+		mu      sync.Mutex
+		object  string
+		fetches = map[string]int{}
+	)
+	served := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches[r.URL.Path]++
+		if r.URL.Path != "/requesturi/"+name {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "application/oauth-authz-req+jwt")
 		_, _ = w.Write([]byte(object))
 	}))
 	t.Cleanup(served.Close)
-	q := cloneValues(form)
-	q.Set("request_uri", served.URL+"/request.jwt")
+	requestURI := served.URL + "/requesturi/" + name
+	md := map[string]any{"request_uris": []string{requestURI}}
+	if signed {
+		md["request_object_signing_alg"] = "RS256"
+	}
+	kc := newKeyClient(t, name, false, md)
+	u := dynamicUser(t, name)
+
+	form, z := parRequest(kc.rp)
+	claims := requestClaims(kc.rp, form)
+	if !signed {
+		delete(claims, "iss")
+		delete(claims, "aud")
+	}
+	mu.Lock()
+	object = kc.signedRequest(t, claims, signed)
+	mu.Unlock()
+	q := url.Values{"client_id": {kc.ID}, "response_type": {"code"}, "scope": {"openid"}, "request_uri": {requestURI}}
 	b := newBrowser(t)
+	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{user: u})
+	tok := z.finish(t, kc.rp, u)
+	if sc, _ := tok.Extra("scope").(string); sc != "openid profile email" {
+		t.Errorf("scope %q, want the request object's", sc)
+	}
+
+	unregistered := served.URL + "/requesturi/" + name + "-other"
+	form, z = parRequest(kc.rp)
+	q = cloneValues(form)
+	q.Set("request_uri", unregistered)
+	b = newBrowser(t)
 	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{})
-	if e := z.authError(t, kc.rp); e != "request_uri_not_supported" {
-		t.Errorf("request_uri: error %q, want request_uri_not_supported", e)
+	if e := z.authError(t, kc.rp); e != "invalid_request_uri" {
+		t.Errorf("unregistered request_uri: error %q, want invalid_request_uri", e)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := fetches["/requesturi/"+name+"-other"]; n != 0 {
+		t.Errorf("the unregistered request_uri was fetched %d times", n)
 	}
 }
 
 // TestOIDCCRequestURIUnsigned mirrors oidcc-request-uri-unsigned (see
-// requestURIModule: not supported).
-func TestOIDCCRequestURIUnsigned(t *testing.T) { requestURIModule(t, false) }
+// requestURIModule).
+func TestOIDCCRequestURIUnsigned(t *testing.T) { requestURIModule(t, "request-uri-unsigned", false) }
+
+// TestOIDCCRequestURIUnsignedSupportedCorrectlyOrRejectedAsUnsupported
+// mirrors
+// oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported:
+// Atrium supports it, so it is the test above (requestURIModule).
+func TestOIDCCRequestURIUnsignedSupportedCorrectlyOrRejectedAsUnsupported(t *testing.T) {
+	requestURIModule(t, "request-uri-unsigned-or-rejected", false)
+}
 
 // TestOIDCCRequestURISignedRS256 mirrors oidcc-request-uri-signed-rs256
-// (see requestURIModule: not supported).
-func TestOIDCCRequestURISignedRS256(t *testing.T) { requestURIModule(t, true) }
+// (see requestURIModule).
+func TestOIDCCRequestURISignedRS256(t *testing.T) { requestURIModule(t, "request-uri-rs256", true) }
 
 // TestOIDCCEnsureRequestObjectWithRedirectURIOuter mirrors
 // oidcc-ensure-request-object-with-redirect-uri as the suite sends it:
 // the query's redirect_uri is one the client never registered, the
-// request object's a registered one. A signed request object's wins (RFC
-// 9101 §5: only its parameters are used). The module's request object is
-// unsigned, which Atrium refuses (no none among
-// request_object_signing_alg_values_supported); as the redirect_uri it
-// could answer to is unverified, it shows an error page, never
-// redirecting to the query's.
+// request object's a registered one. The request object's wins (RFC 9101
+// §5: only its parameters are used), signed or, as the module sends it,
+// unsigned.
 func TestOIDCCEnsureRequestObjectWithRedirectURIOuter(t *testing.T) {
 	t.Parallel()
 	kc := newKeyClient(t, "request-object-outer", false, nil)
@@ -367,11 +417,16 @@ func TestOIDCCEnsureRequestObjectWithRedirectURIOuter(t *testing.T) {
 		z.finish(t, kc.rp, u)
 	})
 	t.Run("unsigned", func(t *testing.T) {
-		form, _ := parRequest(kc.rp)
+		form, z := parRequest(kc.rp)
+		claims := requestClaims(kc.rp, form)
+		delete(claims, "iss")
+		delete(claims, "aud")
 		q := cloneValues(form)
 		q.Set("redirect_uri", outer)
-		q.Set("request", kc.signedRequest(t, requestClaims(kc.rp, form), false))
-		wantErrorPage(t, rawAuthorize(t, q))
+		q.Set("request", kc.signedRequest(t, claims, false))
+		b := newBrowser(t)
+		z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{user: u})
+		z.finish(t, kc.rp, u)
 	})
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -221,45 +222,28 @@ func TestOIDCCEnsureRequestObjectWithRedirectURI(t *testing.T) {
 }
 
 // TestOIDCCUnsignedRequestObjectSupportedCorrectlyOrRejectedAsUnsupported
-// mirrors the module of that name: discovery offers no "none" among
-// request_object_signing_alg_values_supported, and an unsigned request
-// object is rejected with an error to the client, never ignored.
+// mirrors the module of that name: discovery offers none among
+// request_object_signing_alg_values_supported, so an unsigned request
+// object (without iss and aud, as the module sends it) is used: the flow
+// completes with its parameters. The object of a client that registered a
+// signing algorithm must be signed with it (TestFAPI1RequestObjectRejects).
 func TestOIDCCUnsignedRequestObjectSupportedCorrectlyOrRejectedAsUnsupported(t *testing.T) {
 	t.Parallel()
-	c := client(t, "request-object")
+	c, u := client(t, "request-unsigned"), account(t, "request-unsigned")
 	algs, _ := srv.discovery["request_object_signing_alg_values_supported"].([]any)
-	for _, a := range algs {
-		if a == "none" {
-			t.Fatalf("request_object_signing_alg_values_supported lists none: %v", algs)
-		}
+	if !slices.Contains(algs, any("none")) {
+		t.Fatalf("request_object_signing_alg_values_supported = %v, want none among them", algs)
 	}
 	form, z := parRequest(c)
-	q := cloneValues(form)
-	q.Set("request", c.signedRequest(t, requestClaims(c, form), false))
+	claims := requestClaims(c, form)
+	delete(claims, "iss")
+	delete(claims, "aud")
+	q := url.Values{"client_id": {c.ID}, "response_type": {"code"}, "scope": {"openid"}, "request": {c.signedRequest(t, claims, false)}}
 	b := newBrowser(t)
-	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{})
-	if e := z.authError(t, c); e != "invalid_request_object" && e != "request_not_supported" {
-		t.Fatalf("unsigned request object: error %q, want invalid_request_object", e)
-	}
-}
-
-// TestOIDCCRequestURIUnsignedSupportedCorrectlyOrRejectedAsUnsupported
-// mirrors oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported:
-// request_uri_parameter_supported is false, and a request_uri naming a
-// request object elsewhere is answered request_uri_not_supported.
-func TestOIDCCRequestURIUnsignedSupportedCorrectlyOrRejectedAsUnsupported(t *testing.T) {
-	t.Parallel()
-	c := client(t, "request-object")
-	if srv.discovery["request_uri_parameter_supported"] != false {
-		t.Errorf("request_uri_parameter_supported = %v, want false", srv.discovery["request_uri_parameter_supported"])
-	}
-	form, z := parRequest(c)
-	q := cloneValues(form)
-	q.Set("request_uri", "https://request-object.rp.test/request.jwt")
-	b := newBrowser(t)
-	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{})
-	if e := z.authError(t, c); e != "request_uri_not_supported" {
-		t.Fatalf("external request_uri: error %q, want request_uri_not_supported", e)
+	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{user: u})
+	tok := z.finish(t, c, u)
+	if sc, _ := tok.Extra("scope").(string); sc != "openid profile email" {
+		t.Errorf("scope %q, want the request object's", sc)
 	}
 }
 

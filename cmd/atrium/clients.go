@@ -43,8 +43,12 @@ type clientView struct {
 	Sector              string          `json:"sector,omitempty"`
 	SectorIdentifierURI string          `json:"sector_identifier_uri,omitempty"`
 	JWKS                json.RawMessage `json:"jwks,omitempty"`
-	CreatedAt           time.Time       `json:"created_at"`
-	UpdatedAt           time.Time       `json:"updated_at"`
+	// RequestObjectSigningAlg and RequestURIs: how its request objects
+	// are signed and where it publishes them.
+	RequestObjectSigningAlg string    `json:"request_object_signing_alg,omitempty"`
+	RequestURIs             []string  `json:"request_uris,omitempty"`
+	CreatedAt               time.Time `json:"created_at"`
+	UpdatedAt               time.Time `json:"updated_at"`
 }
 
 func viewClient(c *storage.Client) clientView {
@@ -73,6 +77,8 @@ func viewClient(c *storage.Client) clientView {
 		SubjectType:              c.SubjectType,
 		Sector:                   c.Sector,
 		SectorIdentifierURI:      c.SectorIdentifierURI,
+		RequestObjectSigningAlg:  c.RequestObjectSigningAlg,
+		RequestURIs:              c.RequestURIs,
 		CreatedAt:                c.CreatedAt,
 		UpdatedAt:                c.UpdatedAt,
 	}
@@ -98,6 +104,8 @@ type clientSpec struct {
 	tokenFormat      string
 	subjectType      string
 	sector           string
+	requestAlg       string
+	requestURIs      []string
 }
 
 // build validates s and returns the client to store (its digest set) and
@@ -187,6 +195,14 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 	if s.tokenFormat != "" && !slices.Contains(config.AccessTokenFormats, s.tokenFormat) {
 		bad("access-token-format", "%q is not one of %s", s.tokenFormat, strings.Join(config.AccessTokenFormats, ", "))
 	}
+	if err := config.CheckRequestObjectAlg(s.requestAlg, s.jwks != nil); err != nil {
+		bad("request-object-signing-alg", "%v", err)
+	}
+	for _, u := range s.requestURIs {
+		if err := config.CheckRequestURI(u); err != nil {
+			bad("request-uri", "%v", err)
+		}
+	}
 	sector, err := config.ClientSector(s.subjectType, s.sector, s.redirectURIs)
 	if err != nil {
 		flag := "subject-type"
@@ -214,6 +230,8 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 		JWKS:                     s.jwks,
 		Audience:                 s.resources,
 		AccessTokenFormat:        s.tokenFormat,
+		RequestObjectSigningAlg:  s.requestAlg,
+		RequestURIs:              s.requestURIs,
 		Sector:                   sector,
 		CreatedAt:                now,
 		UpdatedAt:                now,
@@ -241,6 +259,7 @@ func (c *cli) clientsCreate(args []string) error {
 		grants   = &listFlag{split: true}
 		scopes   = &listFlag{split: true}
 		res      = &listFlag{}
+		reqURIs  = &listFlag{}
 		jwksFile string
 	)
 	fs.StringVar(&s.id, "id", "", "client `ID` (default: generated)")
@@ -259,11 +278,13 @@ func (c *cli) clientsCreate(args []string) error {
 	fs.StringVar(&s.subjectType, "subject-type", "", "`type` of the sub the client sees: public (default, the user's ID) or pairwise (OpenID Connect Core §8)")
 	fs.StringVar(&s.sector, "sector", "", "`host` a pairwise client's subs are computed for (default: the one host of its redirect URIs)")
 	fs.StringVar(&jwksFile, "jwks-file", "", "JSON Web Key Set `file` of the client's public keys (private_key_jwt)")
+	fs.StringVar(&s.requestAlg, "request-object-signing-alg", "", "the one `algorithm` the client's request objects may use: "+strings.Join(config.RequestObjectAlgs, ", ")+" (none: unsigned; default any)")
+	fs.Var(reqURIs, "request-uri", "https `URL` where the client publishes request objects it names with request_uri (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	s.redirectURIs, s.postLogoutURIs, s.grantTypes, s.scopes = redirect.values, logout.values, grants.values, scopes.values
-	s.resources = res.values
+	s.resources, s.requestURIs = res.values, reqURIs.values
 	if jwksFile != "" {
 		b, err := os.ReadFile(jwksFile)
 		if err != nil {

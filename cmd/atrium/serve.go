@@ -468,6 +468,8 @@ func upsertStatic(ctx context.Context, st staticStores, cfg *config.Config, log 
 			FirstParty:               sc.FirstParty,
 			Audience:                 sc.Resources,
 			AccessTokenFormat:        sc.AccessTokenFormat,
+			RequestObjectSigningAlg:  sc.RequestObjectSigningAlg,
+			RequestURIs:              sc.RequestURIs,
 			CreatedAt:                now,
 			UpdatedAt:                now,
 		}

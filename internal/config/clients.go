@@ -165,6 +165,14 @@ func (c *Config) validateClients() []error {
 				bad(fmt.Sprintf("scopes[%d]", j), "%v", err)
 			}
 		}
+		if err := CheckRequestObjectAlg(cl.RequestObjectSigningAlg, cl.JWKSFile != ""); err != nil {
+			bad("request_object_signing_alg", "%v", err)
+		}
+		for j, u := range cl.RequestURIs {
+			if err := CheckRequestURI(u); err != nil {
+				bad(fmt.Sprintf("request_uris[%d]", j), "%v", err)
+			}
+		}
 	}
 	return errs
 }

@@ -276,6 +276,13 @@ type Client struct {
 	// TokenExchange widens whose tokens the client may exchange
 	// (tokenexchange.go).
 	TokenExchange *ClientTokenExchange `yaml:"token_exchange"`
+	// RequestObjectSigningAlg is the one algorithm the client's request
+	// objects may use (none: unsigned); empty for any of
+	// RequestObjectAlgs.
+	RequestObjectSigningAlg string `yaml:"request_object_signing_alg"`
+	// RequestURIs are the URLs where the client publishes request objects
+	// it names with request_uri (requestobject.go).
+	RequestURIs []string `yaml:"request_uris"`
 }
 
 // User is an end user declared in the config file.

@@ -154,28 +154,84 @@ func TestFullGoodConfig(t *testing.T) {
 		MasterSecret: "0123456789abcdef0123456789abcdef0123456789",
 		Storage:      Storage{DSN: "postgres://atrium@db.internal:5432/atrium?sslmode=require"},
 		Redis:        Redis{URL: "redis://cache.internal:6379,cache2.internal:6379", Prefix: "prod:"},
-		Signing:      Signing{Algorithm: "ES256", RetireAfter: dur("48h")},
+		Signing:      Signing{Algorithm: "ES256", RetireAfter: dur("48h"), RotateEvery: dur("2160h"), PublishBefore: dur("48h")},
 		Tokens: Tokens{
-			AccessTokenLifespan:   dur("15m"),
-			RefreshTokenLifespan:  dur("240h"),
-			IDTokenLifespan:       dur("10m"),
-			AuthorizeCodeLifespan: dur("2m"),
+			AccessTokenLifespan:    dur("15m"),
+			RefreshTokenLifespan:   dur("240h"),
+			IDTokenLifespan:        dur("10m"),
+			AuthorizeCodeLifespan:  dur("2m"),
+			JWTAccessTokenLifespan: dur("5m"),
 		},
-		Session:        Session{Lifespan: dur("12h"), InteractionLifespan: dur("20m")},
-		Login:          Login{MaxAttempts: 5},
+		Session: Session{Lifespan: dur("12h"), InteractionLifespan: dur("20m")},
+		Login:   Login{MaxAttempts: 5, AttemptsPerIP: 500, RequireMFA: true, RememberDevice: dur("168h")},
+		Signup: Signup{Fields: []SignupField{
+			{Claim: "given_name", Required: true}, {Claim: "family_name", Required: true}, {Claim: "phone_number"},
+		}},
+		SMTP: SMTP{
+			Host: "smtp.example.com", Port: 465, Username: "atrium@example.com", PasswordFile: "testdata/smtp.password",
+			From: "Example ID <id@example.com>", StartTLS: "required",
+		},
 		TrustedProxies: []string{"10.0.0.0/8", "2001:db8::1"},
 		Audit:          Audit{Retention: dur("2160h")},
-		Consent:        Consent{PolicyVersion: "2031-03"},
-		Log:            Log{Format: "text", Level: "debug"},
+		Consent: Consent{PolicyVersion: "2031-03", Purposes: []Purpose{
+			{ID: "newsletter", Label: "Newsletter", Description: "Our monthly newsletter about new features."},
+			{ID: "product-research", Label: "Product research"},
+		}},
+		Events: Events{
+			Webhooks: []Webhook{
+				{URL: "https://crm.example.com/hooks/atrium", Secret: "whsec_noyRrbllB0OunazX4jfQWxTaK+7Bn42hSelQ5I18iAE=", Topics: []string{"user.deleted"}},
+				{URL: "https://billing.example.com/webhooks/identity", SecretFile: "testdata/webhook.secret"},
+			},
+			Retention: dur("720h"),
+		},
+		PAR:           PAR{Required: true, Lifespan: dur("90s")},
+		DPoP:          DPoP{RequireNonce: true},
+		TokenExchange: TokenExchange{Enabled: true},
+		Device:        Device{Enabled: true, Lifespan: dur("15m"), Interval: dur("10s")},
+		Registration: Registration{
+			Mode:                          "token",
+			InitialAccessTokens:           []string{"Cf7/XD8RPXxgtp3toi/O7O0bg5SxzOOAL4BkDK5xUgU="},
+			InitialAccessTokensFile:       "testdata/initial_access_tokens",
+			AllowedRedirectHosts:          []string{"partner.example.net", "apps.example.org"},
+			AllowedGrantTypes:             []string{"authorization_code", "refresh_token", "client_credentials"},
+			AllowedAuthMethods:            []string{"client_secret_basic", "private_key_jwt"},
+			AnonymousRefreshTokenLifespan: dur("12h"),
+			HourlyPerIP:                   50,
+			AllowPrivateNetwork:           true,
+		},
+		ClientIDMetadataDocuments: ClientIDMetadataDocuments{
+			Enabled: true, AllowPrivateNetwork: true,
+			CacheTTL: dur("10m"), MinCacheTTL: dur("2m"), MaxCacheTTL: dur("12h"), FailureCacheTTL: dur("1m"),
+			MaxBytes: 8192, Timeout: dur("3s"),
+		},
+		UI: UI{
+			Name: "Example ID", LogoURL: "https://static.example.com/logo.svg",
+			PrimaryColor: "#0b5fff", BackgroundColor: "#f7f7f9", TemplatesDir: "testdata/templates",
+		},
+		WebAuthn: WebAuthn{RPID: "example.com", RPName: "Example", Origins: []string{"https://id.example.com", "https://www.example.com"}},
+		Attributes: []Attribute{
+			{Name: "employee_id", Label: "Employee ID", Type: "string", MaxLength: 20},
+			{Name: "newsletter_opt_in", Label: "Newsletter", Type: "boolean", Editable: true},
+		},
+		Scopes: []Scope{{Name: "employee", Description: "Your employee ID and name", Claims: []string{"employee_id", "name"}}},
+		Resources: []Resource{
+			{URI: "https://api.example.com", Name: "Example API", Scopes: []string{"orders:read", "orders:write"}},
+			{URI: "https://orders.example.com/api", Name: "Orders API"},
+		},
+		Log: Log{Format: "text", Level: "debug"},
 		Clients: []Client{
 			{
 				ID: "web", Secret: "web-secret-0123456789", Name: "Web app",
-				RedirectURIs:            []string{"https://app.example.com/callback"},
-				PostLogoutRedirectURIs:  []string{"https://app.example.com/"},
-				GrantTypes:              []string{"authorization_code", "refresh_token"},
-				Scopes:                  []string{"openid", "profile", "email"},
-				TokenEndpointAuthMethod: "client_secret_post",
-				FirstParty:              true,
+				RedirectURIs:             []string{"https://app.example.com/callback"},
+				PostLogoutRedirectURIs:   []string{"https://app.example.com/"},
+				GrantTypes:               []string{"authorization_code", "refresh_token"},
+				Scopes:                   []string{"openid", "profile", "email"},
+				TokenEndpointAuthMethod:  "client_secret_post",
+				IDTokenSignedResponseAlg: "RS256",
+				FirstParty:               true,
+				Resources:                []string{"https://api.example.com"},
+				AccessTokenFormat:        "jwt",
+				SubjectType:              "public",
 			},
 			{
 				ID: "mobile", Name: "Mobile app", Public: true,
@@ -183,6 +239,8 @@ func TestFullGoodConfig(t *testing.T) {
 				GrantTypes:              DefaultGrantTypes,
 				Scopes:                  DefaultScopes,
 				TokenEndpointAuthMethod: "none",
+				SubjectType:             "pairwise",
+				Sector:                  "example.com",
 			},
 			{
 				ID: "backend", Name: "Backend job",
@@ -191,11 +249,35 @@ func TestFullGoodConfig(t *testing.T) {
 				TokenEndpointAuthMethod: "private_key_jwt",
 				JWKSFile:                "testdata/client.jwks.json",
 			},
+			{
+				ID: "orders", Secret: "orders-secret-0123456789", Name: "Orders service",
+				GrantTypes:              []string{GrantTokenExchange},
+				Scopes:                  DefaultScopes,
+				TokenEndpointAuthMethod: "client_secret_basic",
+				Resources:               []string{"https://orders.example.com/api"},
+				TokenExchange: &ClientTokenExchange{
+					SubjectClients:   []string{"web", "mobile"},
+					SubjectResources: []string{"https://api.example.com"},
+				},
+			},
+			{
+				ID: "partner", Name: "Partner portal",
+				RedirectURIs:            []string{"https://partner.example.net/callback"},
+				GrantTypes:              DefaultGrantTypes,
+				Scopes:                  DefaultScopes,
+				TokenEndpointAuthMethod: "private_key_jwt",
+				JWKSFile:                "testdata/client.jwks.json",
+				RequestObjectSigningAlg: "RS256",
+				RequestURIs:             []string{"https://partner.example.net/requests/login.jwt"},
+			},
 		},
 		Users: []User{{Email: "ada@example.com", Password: "correct horse battery staple", Name: "Ada Lovelace"}},
 		Federation: Federation{Providers: []Provider{
 			{
-				Config:           federation.Config{ID: "github", Type: "github", ClientID: "gh-client", UpdateProfile: "once"},
+				Config: federation.Config{
+					ID: "github", Type: "github", ClientID: "gh-client", UpdateProfile: "once",
+					APIBaseURL: "https://github.example.com/api/v3",
+				},
 				ClientSecretFile: "testdata/github.secret",
 			},
 			{Config: federation.Config{
@@ -203,7 +285,36 @@ func TestFullGoodConfig(t *testing.T) {
 				Issuer: "https://sso.corp.example.com", ClientID: "atrium", ClientSecret: "corp-secret",
 				Scopes:               []string{"openid", "email", "profile", "groups"},
 				ClaimMapping:         map[string]string{"nickname": "preferred_username"},
+				TokenAuthMethod:      "client_secret_post",
 				RequireVerifiedEmail: true, TrustEmail: true, StoreTokens: true,
+			}},
+			{Config: federation.Config{
+				ID: "legacy", Type: "oauth2", Label: "Continue with Legacy Portal", ClientID: "atrium", ClientSecret: "legacy-secret",
+				AuthURL:      "https://legacy.example.com/oauth/authorize",
+				TokenURL:     "https://legacy.example.com/oauth/token",
+				UserinfoURL:  "https://legacy.example.com/api/me",
+				ClaimMapping: map[string]string{"subject": "id", "email": "contact.email"},
+				DisablePKCE:  true,
+			}},
+			{Config: federation.Config{
+				ID: "google", Type: "google", ClientID: "1234567890-abc.apps.googleusercontent.com", ClientSecret: "google-secret",
+				HostedDomain: "example.com",
+			}},
+			{Config: federation.Config{
+				ID: "microsoft", Type: "microsoft", ClientID: "00000000-0000-0000-0000-000000000000", ClientSecret: "microsoft-secret",
+				Tenant: "example.onmicrosoft.com",
+			}},
+			{
+				Config:         federation.Config{ID: "apple", Type: "apple", ClientID: "com.example.id", TeamID: "TEAM123456", KeyID: "KEY1234567"},
+				PrivateKeyFile: "testdata/apple.p8",
+			},
+			{Config: federation.Config{
+				ID: "apple-kids", Type: "apple", ClientID: "com.example.kids.id", TeamID: "TEAM123456", KeyID: "KEY7654321",
+				PrivateKey: "-----BEGIN PRIVATE KEY-----\n" +
+					"MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgoongxMOhQAJ8xvSp\n" +
+					"dapTsP6BnJJ3aMneNgDmOPc15EKhRANCAATrpzOi8l0fHlofXyhj0DNaAVzxlv4+\n" +
+					"VTgd6kx9g1TDtdL70c/MoWvFGPgOG5xLChQyr5ex5xyDjPvc8lsUBLfM\n" +
+					"-----END PRIVATE KEY-----\n",
 			}},
 		}},
 	}
@@ -213,12 +324,44 @@ func TestFullGoodConfig(t *testing.T) {
 	if got := c.DSN(); got != want.Storage.DSN {
 		t.Errorf("DSN() = %q", got)
 	}
+
+	// The keys naming files are read through.
 	fed, err := c.FederationConfigs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(fed) != 2 || fed[0].ClientSecret != "gh-secret-from-file" || fed[1].ClientSecret != "corp-secret" {
-		t.Errorf("FederationConfigs() = %+v, want the secret of client_secret_file read in", fed)
+	appleKey, err := os.ReadFile("testdata/apple.p8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fed) != 7 || fed[0].ClientSecret != "gh-secret-from-file" || fed[1].ClientSecret != "corp-secret" ||
+		fed[5].PrivateKey != strings.TrimSpace(string(appleKey)) || fed[6].PrivateKey != want.Federation.Providers[6].PrivateKey {
+		t.Errorf("FederationConfigs() = %+v, want the secrets of client_secret_file and private_key_file read in", fed)
+	}
+	if pw, err := c.SMTPPassword(); err != nil || pw != "smtp-password-from-file" {
+		t.Errorf("SMTPPassword() = %q, %v, want smtp.password_file's contents", pw, err)
+	}
+	if key, err := c.WebhookKey(1); err != nil || len(key) != 24 {
+		t.Errorf("WebhookKey(1) = %d bytes, %v, want the 24-byte key of secret_file", len(key), err)
+	}
+	tokens, err := c.InitialAccessTokenList()
+	if err != nil || !reflect.DeepEqual(tokens, []string{
+		"Cf7/XD8RPXxgtp3toi/O7O0bg5SxzOOAL4BkDK5xUgU=",
+		"Ct4sb1GvjS25PLIeutT2PgXA+Pd/ZVU3hvvyU6iyrIk=",
+		"EpWrH8fD1K+LAET3FC4EvsN+7/wlF0nUZP1Q/deBGEI=",
+	}) {
+		t.Errorf("InitialAccessTokenList() = %q, %v, want the listed token and the file's two", tokens, err)
+	}
+
+	// The accessors take the file's values over their defaults.
+	if rpID, rpName, origins := c.Passkeys(); rpID != "example.com" || rpName != "Example" || len(origins) != 2 {
+		t.Errorf("Passkeys() = %q, %q, %q", rpID, rpName, origins)
+	}
+	if got := c.EventsRetention(); got != 720*time.Hour {
+		t.Errorf("EventsRetention() = %s, want 720h", got)
+	}
+	if got := c.SigningPublishBefore(); got != 48*time.Hour {
+		t.Errorf("SigningPublishBefore() = %s, want 48h", got)
 	}
 }
 

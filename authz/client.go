@@ -19,6 +19,9 @@ type client struct {
 	// refreshCap, when positive, caps the lifespan of the client's
 	// refresh tokens (anonymously registered clients, register.go).
 	refreshCap time.Duration
+	// audience are the resources it may ask for: its own list, and for a
+	// self-registered client those open to such clients (resource.go).
+	audience []string
 }
 
 var (
@@ -30,7 +33,7 @@ var (
 )
 
 func newClient(c *storage.Client) (*client, error) {
-	cl := &client{c: c}
+	cl := &client{c: c, audience: c.Audience}
 	if len(c.JWKS) > 0 {
 		var set josev3.JSONWebKeySet
 		if err := json.Unmarshal(c.JWKS, &set); err != nil {
@@ -58,7 +61,7 @@ func (c *client) GetResponseTypes() fosite.Arguments {
 }
 func (c *client) GetScopes() fosite.Arguments   { return c.c.Scopes }
 func (c *client) IsPublic() bool                { return c.c.Public }
-func (c *client) GetAudience() fosite.Arguments { return c.c.Audience }
+func (c *client) GetAudience() fosite.Arguments { return c.audience }
 
 func (c *client) GetRequestURIs() []string                 { return nil }
 func (c *client) GetJSONWebKeys() *josev3.JSONWebKeySet    { return c.jwks }

@@ -39,6 +39,9 @@ type fositeStore struct {
 	// docRefresh caps the refresh tokens of clients resolved from client
 	// ID metadata documents (cimd.go).
 	docRefresh time.Duration
+	// openAudience are the resources every self-registered client may
+	// ask for (Resource.SelfRegisteredClients).
+	openAudience []string
 	// accessRequest is an access token's request as it is stored, with
 	// the token's own audience (resource.go).
 	accessRequest func(ctx context.Context, r fosite.Requester) fosite.Requester
@@ -138,6 +141,9 @@ func (s *fositeStore) GetClient(ctx context.Context, id string) (fosite.Client, 
 			cl.refreshCap = s.anonRefresh
 		case registrationDocument:
 			cl.refreshCap = s.docRefresh
+		}
+		if c.Registration != "" && len(s.openAudience) > 0 {
+			cl.audience = union(c.Audience, s.openAudience)
 		}
 		s.cache.put(id, cl)
 	}

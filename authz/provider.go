@@ -112,6 +112,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	store.reused = p.revokeReused
 	store.parLifespan = cfg.PAR.Lifespan
 	store.accessRequest = p.accessTokenRequest
+	store.openAudience = selfRegisteredAudience(cfg.Resources)
 	if cfg.Registration.Mode == RegistrationOpen {
 		store.anonRefresh = cfg.Registration.AnonymousRefreshTokenLifespan
 	}

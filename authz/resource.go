@@ -27,6 +27,8 @@ import (
 // for is invalid_target (RFC 8707 §2); nothing is issued or spent.
 //
 // Resource URIs compare exactly, as the client's Audience list holds them.
+// A client that registered itself (over HTTP or by a metadata document)
+// may also ask for the resources marked SelfRegisteredClients.
 
 // Resource is one of the operator's APIs (protected resources).
 type Resource struct {
@@ -37,6 +39,21 @@ type Resource struct {
 	Name string
 	// Scopes are the scopes the API understands (scopes_supported).
 	Scopes []string
+	// SelfRegisteredClients lets every client registered over HTTP or
+	// identified by a metadata document ask for it (selfRegisteredAudience).
+	SelfRegisteredClients bool
+}
+
+// selfRegisteredAudience are the URIs of the resources every
+// self-registered client may ask for.
+func selfRegisteredAudience(rs []Resource) []string {
+	var out []string
+	for _, r := range rs {
+		if r.SelfRegisteredClients {
+			out = append(out, r.URI)
+		}
+	}
+	return out
 }
 
 // errInvalidTarget is RFC 8707's error for a resource that is malformed or

@@ -444,7 +444,7 @@ func authzClientIDMetadata(cfg *config.Config) authz.ClientIDMetadataDocuments {
 func authzResources(rs []config.Resource) []authz.Resource {
 	out := make([]authz.Resource, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, authz.Resource{URI: r.URI, Name: r.Name, Scopes: r.Scopes})
+		out = append(out, authz.Resource{URI: r.URI, Name: r.Name, Scopes: r.Scopes, SelfRegisteredClients: r.SelfRegisteredClients})
 	}
 	return out
 }

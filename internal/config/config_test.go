@@ -216,7 +216,7 @@ func TestFullGoodConfig(t *testing.T) {
 		Scopes: []Scope{{Name: "employee", Description: "Your employee ID and name", Claims: []string{"employee_id", "name"}}},
 		Resources: []Resource{
 			{URI: "https://api.example.com", Name: "Example API", Scopes: []string{"orders:read", "orders:write"}},
-			{URI: "https://orders.example.com/api", Name: "Orders API"},
+			{URI: "https://orders.example.com/api", Name: "Orders API", SelfRegisteredClients: true},
 		},
 		Log: Log{Format: "text", Level: "debug"},
 		Clients: []Client{

@@ -20,6 +20,12 @@ type Resource struct {
 	Name string `yaml:"name"`
 	// Scopes are the scopes the API understands (scopes_supported).
 	Scopes []string `yaml:"scopes"`
+	// SelfRegisteredClients lets the clients that registered themselves
+	// (dynamic client registration) or are identified by a client ID
+	// metadata document ask for the resource, as the clients that list
+	// it may: an API open to any app its users approve, such as an MCP
+	// server.
+	SelfRegisteredClients bool `yaml:"self_registered_clients"`
 }
 
 // Access token formats (clients[].access_token_format).

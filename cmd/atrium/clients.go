@@ -167,6 +167,8 @@ func (s clientSpec) build(now time.Time) (*storage.Client, string, error) {
 	case s.jwks != nil:
 		if err := config.CheckJWKS(s.jwks); err != nil {
 			bad("jwks-file", "%v", err)
+		} else if err := config.CheckRequestObjectKeys(s.requestAlg, s.jwks); err != nil {
+			bad("request-object-signing-alg", "%v", err)
 		}
 	}
 	if slices.Contains(s.grantTypes, config.GrantAuthorizationCode) && len(s.redirectURIs) == 0 {

@@ -145,6 +145,8 @@ func (c *Config) validateClients() []error {
 				bad("jwks_file", "%v", err)
 			} else if err := CheckJWKS(b); err != nil {
 				bad("jwks_file", "%s: %v", cl.JWKSFile, err)
+			} else if err := CheckRequestObjectKeys(cl.RequestObjectSigningAlg, b); err != nil {
+				bad("request_object_signing_alg", "%s: %v", cl.JWKSFile, err)
 			}
 		}
 		if slices.Contains(cl.GrantTypes, GrantAuthorizationCode) && len(cl.RedirectURIs) == 0 {

@@ -656,6 +656,12 @@ func (c *Config) Validate() error {
 			bad("redis.url", "must start with redis://, rediss://, redis+sentinel:// or rediss+sentinel://")
 		}
 	}
+	switch rd := c.Login.RememberDevice; {
+	case rd.bad:
+		bad("login.remember_device", "%q is not a duration (use Go syntax such as 720h)", rd.raw)
+	case rd.D < 0:
+		bad("login.remember_device", "must not be negative, got %s", rd.D)
+	}
 	if c.Login.RememberDevice.D > 400*24*time.Hour {
 		bad("login.remember_device", "must be at most 400 days (browsers cap cookie lifetimes there), got %s", c.Login.RememberDevice.D)
 	}

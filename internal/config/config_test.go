@@ -40,6 +40,7 @@ func TestBadConfigs(t *testing.T) {
 		{"wrong_type", []string{"cannot unmarshal !!seq into config.Tokens"}},
 		{"bad_duration", []string{`tokens.access_token_lifespan: "abc" is not a duration`}},
 		{"duration_without_unit", []string{`session.lifespan: "3600" is not a duration`}},
+		{"bad_remember_device", []string{`login.remember_device: "30d" is not a duration`}},
 		{"negative_duration", []string{"signing.retire_after: must be positive, got -5m0s"}},
 		{"bad_algorithm", []string{`signing.algorithm: "HS256" is not one of RS256, ES256, EdDSA`}},
 		{"bad_log_format", []string{`log.format: "xml" is not one of json, text`}},

@@ -1,10 +1,17 @@
 package config
 
 import (
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
+
+	jose "github.com/go-jose/go-jose/v4"
 )
 
 // RequestObjectNone is the request_object_signing_alg of a client whose
@@ -45,6 +52,32 @@ func CheckRequestObjectAlg(alg string, hasKeys bool) error {
 		return fmt.Errorf("%q is not one of %s", alg, strings.Join(RequestObjectAlgs, ", "))
 	case !hasKeys:
 		return fmt.Errorf("a client signs request objects with a key of its key set: %s needs one (private_key_jwt with its public keys)", alg)
+	}
+	return nil
+}
+
+// CheckRequestObjectKeys accepts a client's key set (already checked by
+// CheckJWKS) when it holds a key for its request_object_signing_alg: RSA
+// for RS256, P-256 for ES256, Ed25519 for EdDSA. Empty and none need no
+// key.
+func CheckRequestObjectKeys(alg string, jwks []byte) error {
+	var fits func(any) bool
+	switch alg {
+	case "RS256":
+		fits = func(k any) bool { _, ok := k.(*rsa.PublicKey); return ok }
+	case "ES256":
+		fits = func(k any) bool { e, ok := k.(*ecdsa.PublicKey); return ok && e.Curve == elliptic.P256() }
+	case "EdDSA":
+		fits = func(k any) bool { _, ok := k.(ed25519.PublicKey); return ok }
+	default:
+		return nil
+	}
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		return fmt.Errorf("not a JSON Web Key Set: %w", err)
+	}
+	if !slices.ContainsFunc(set.Keys, func(k jose.JSONWebKey) bool { return fits(k.Key) }) {
+		return fmt.Errorf("the key set has no key for %s", alg)
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ func TestClientRequestObjectKeys(t *testing.T) {
 		{"client_request_uri_http", `clients[0].request_uris[0]: "http://app.example.com/request.jwt" is not an https URL`},
 		{"client_request_object_alg_without_keys", `clients[0].request_object_signing_alg: a client signs request objects with a key of its key set`},
 		{"client_request_object_alg_unknown", `clients[0].request_object_signing_alg: "HS256" is not one of RS256, ES256, EdDSA, none`},
+		{"client_request_object_alg_no_fitting_key", `clients[0].request_object_signing_alg: testdata/client.jwks.json: the key set has no key for ES256`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := load(t, filepath.Join("testdata", tc.file+".bad.yaml"), noEnv)

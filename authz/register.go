@@ -272,7 +272,10 @@ func (p *Provider) readRegistration(w http.ResponseWriter, r *http.Request) {
 }
 
 // updateRegistration serves PUT /register/{id}: the request's metadata
-// replaces the client's, with the checks of a registration.
+// replaces the client's, with the checks of a registration. The answer
+// carries a new registration access token (RFC 7592 §2.2), which replaces
+// the one used: a token that leaked stops working once the client updates
+// its registration.
 func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 	c, ok := p.registeredClient(w, r)
 	if !ok {
@@ -311,13 +314,15 @@ func (p *Provider) updateRegistration(w http.ResponseWriter, r *http.Request) {
 		secret = GenerateSecret()
 		next.SecretHash = HashClientSecret(secret)
 	}
+	token := GenerateSecret()
+	next.RegistrationAccessTokenHash = HashClientSecret(token)
 	next.UpdatedAt = p.now().UTC().Truncate(time.Microsecond)
 	if err := p.stores.Clients.UpdateClient(r.Context(), next); err != nil {
 		p.writeRegistrationError(w, r, err)
 		return
 	}
 	p.store.cache.drop(c.ID)
-	p.writeRegistration(w, http.StatusOK, next, secret, "")
+	p.writeRegistration(w, http.StatusOK, next, secret, token)
 }
 
 // deleteRegistration serves DELETE /register/{id}: the client goes, and

@@ -517,6 +517,18 @@ func TestRegistrationManagement(t *testing.T) {
 	if status != http.StatusOK || got["client_name"] != "After" || got["default_max_age"] != float64(60) {
 		t.Fatalf("PUT = %d %v", status, got)
 	}
+	// The update rotates the registration access token (RFC 7592 §2.2).
+	rotated, _ := got["registration_access_token"].(string)
+	if rotated == "" || rotated == token {
+		t.Fatalf("PUT answered registration_access_token %q, want a new one", rotated)
+	}
+	if status, out, _ := e.call(http.MethodGet, path, token, "", nil); status != http.StatusUnauthorized || out["error"] != "invalid_token" {
+		t.Errorf("GET with the token the update replaced = %d %v, want 401 invalid_token", status, out)
+	}
+	token = rotated
+	if status, got, _ := e.call(http.MethodGet, path, token, "", nil); status != http.StatusOK || got["client_name"] != "After" {
+		t.Errorf("GET with the new token = %d %v", status, got)
+	}
 	c, _ := e.store.GetClient(context.Background(), id)
 	if c.Name != "After" || !slices.Equal(c.RedirectURIs, []string{"https://rp.example/new"}) || !bytes.Equal(c.SecretHash, HashClientSecret(secret)) ||
 		c.Registration != "dynamic" || !c.CreatedAt.Equal(before.CreatedAt) {

@@ -211,21 +211,8 @@ func normalUserCode(s string) (string, bool) {
 // §3.1-3.2).
 func (p *Provider) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
-	if err := r.ParseForm(); err != nil {
-		p.writeTokenError(w, r, fosite.ErrInvalidRequest.WithHint("The request could not be parsed."))
-		return
-	}
-	cl, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
-	if err != nil {
-		var rfc *fosite.RFC6749Error
-		if !errors.Is(err, storage.ErrUnavailable) && (!errors.As(err, &rfc) || rfc.ErrorField != fosite.ErrInvalidClient.ErrorField) {
-			err = fosite.ErrInvalidClient.WithHint("The client could not be authenticated.").WithWrap(err).WithDebug(err.Error())
-		}
-		p.writeTokenError(w, r, err)
-		return
-	}
-	if id := r.Form.Get("client_id"); id != "" && id != cl.GetID() {
-		p.writeTokenError(w, r, fosite.ErrInvalidRequest.WithHint("client_id is not the authenticated client."))
+	cl, ok := p.formClient(ctx, w, r)
+	if !ok {
 		return
 	}
 	if !cl.GetGrantTypes().Has(grantDeviceCode) {

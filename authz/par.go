@@ -56,23 +56,8 @@ const (
 // par serves the pushed authorization request endpoint.
 func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 	ctx := withClientMemo(r.Context())
-	if err := r.ParseForm(); err != nil {
-		p.writeTokenError(w, r, fosite.ErrInvalidRequest.WithHint("The request could not be parsed."))
-		return
-	}
-	cl, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
-	if err != nil {
-		var rfc *fosite.RFC6749Error
-		if !errors.Is(err, storage.ErrUnavailable) && (!errors.As(err, &rfc) || rfc.ErrorField != fosite.ErrInvalidClient.ErrorField) {
-			// As at the token endpoint: an assertion's claim errors
-			// reach here unwrapped.
-			err = fosite.ErrInvalidClient.WithHint("The client could not be authenticated.").WithWrap(err).WithDebug(err.Error())
-		}
-		p.writeTokenError(w, r, err)
-		return
-	}
-	if id := r.Form.Get("client_id"); id != "" && id != cl.GetID() {
-		p.writeTokenError(w, r, fosite.ErrInvalidRequest.WithHint("client_id is not the authenticated client."))
+	cl, ok := p.formClient(ctx, w, r)
+	if !ok {
 		return
 	}
 	r.Form.Set("client_id", cl.GetID())
@@ -91,6 +76,33 @@ func (p *Provider) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.oauth.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// formClient authenticates the client of a form POSTed to an endpoint
+// that authenticates clients as the token endpoint does (/par,
+// /device_authorization). When that fails, or client_id names another
+// client, it answers the error and reports false.
+func (p *Provider) formClient(ctx context.Context, w http.ResponseWriter, r *http.Request) (fosite.Client, bool) {
+	if err := r.ParseForm(); err != nil {
+		p.writeTokenError(w, r, fosite.ErrInvalidRequest.WithHint("The request could not be parsed."))
+		return nil, false
+	}
+	cl, err := p.fosite.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		var rfc *fosite.RFC6749Error
+		if !errors.Is(err, storage.ErrUnavailable) && (!errors.As(err, &rfc) || rfc.ErrorField != fosite.ErrInvalidClient.ErrorField) {
+			// As at the token endpoint: an assertion's claim errors
+			// reach here unwrapped.
+			err = fosite.ErrInvalidClient.WithHint("The client could not be authenticated.").WithWrap(err).WithDebug(err.Error())
+		}
+		p.writeTokenError(w, r, err)
+		return nil, false
+	}
+	if id := r.Form.Get("client_id"); id != "" && id != cl.GetID() {
+		p.writeTokenError(w, r, fosite.ErrInvalidRequest.WithHint("client_id is not the authenticated client."))
+		return nil, false
+	}
+	return cl, true
 }
 
 // pushedRequest redeems a request_uri of /par for the client clientID and

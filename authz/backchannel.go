@@ -444,8 +444,7 @@ func (p *Provider) postLogoutToken(ctx context.Context, d logoutDelivery, token 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	client := p.logouts.client
-	if d.client.Registration == registrationDynamic && !p.cfg.Registration.AllowPrivateNetwork ||
-		d.client.Registration == registrationDocument && !p.cfg.ClientIDMetadata.AllowPrivateNetwork {
+	if p.publicOnly(d.client) {
 		client = p.logouts.public
 	}
 	resp, err := client.Do(req)

@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/atrium-id/atrium/storage"
 )
 
 // errPrivateTarget refuses a connection to an address that is not on the
@@ -59,6 +61,16 @@ func publicOnly(network, address string, _ syscall.RawConn) error {
 		return fmt.Errorf("%s: %w", ap.Addr(), errPrivateTarget)
 	}
 	return nil
+}
+
+// publicOnly reports whether the URLs c registered may be fetched from
+// public addresses only: c registered itself over HTTP, or is described
+// by a metadata document, and the configuration does not allow private
+// addresses for such clients. The operator's clients are trusted as the
+// configuration is.
+func (p *Provider) publicOnly(c *storage.Client) bool {
+	return c.Registration == registrationDynamic && !p.cfg.Registration.AllowPrivateNetwork ||
+		c.Registration == registrationDocument && !p.cfg.ClientIDMetadata.AllowPrivateNetwork
 }
 
 // outboundClient returns an HTTP client for requests to URLs a client

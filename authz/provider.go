@@ -82,7 +82,7 @@ func New(cfg Config, st Stores, keys KeySet, log *slog.Logger) (*Provider, error
 	p.logouts = newBackchannel()
 	p.pairwise = newPairwise(cfg.Secret)
 	p.jwks = newJWKSFetcher(!cfg.Registration.AllowPrivateNetwork, cfg.Now)
-	p.requestURIs = newRequestURIFetcher(!cfg.Registration.AllowPrivateNetwork)
+	p.requestURIs = newRequestURIFetcher()
 
 	fc := &fositeConfig{issuer: cfg.Issuer, Config: &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenLifespan,

@@ -22,9 +22,9 @@ import (
 //
 //   - one GET, bounded by requestURITimeout, following no redirect, reading
 //     at most requestURIMaxBytes;
-//   - for a client registered over HTTP (or described by a document),
-//     from public addresses only, unless Registration.AllowPrivateNetwork,
-//     as its jwks_uri (jwksfetch.go); the operator's clients are not
+//   - for a client registered over HTTP or described by a document, from
+//     public addresses only, unless the configuration allows private ones
+//     for such clients (publicOnly); the operator's clients are not
 //     limited;
 //   - at most requestURIFetches at once; past that the request is answered
 //     temporarily_unavailable rather than queued.
@@ -39,18 +39,14 @@ const (
 
 type requestURIFetcher struct {
 	client, public *http.Client
-	// limited says the clients registered over HTTP fetch from public
-	// addresses only.
-	limited bool
-	slots   chan struct{}
+	slots          chan struct{}
 }
 
-func newRequestURIFetcher(limited bool) *requestURIFetcher {
+func newRequestURIFetcher() *requestURIFetcher {
 	return &requestURIFetcher{
-		client:  outboundClient(requestURITimeout, false),
-		public:  outboundClient(requestURITimeout, true),
-		limited: limited,
-		slots:   make(chan struct{}, requestURIFetches),
+		client: outboundClient(requestURITimeout, false),
+		public: outboundClient(requestURITimeout, true),
+		slots:  make(chan struct{}, requestURIFetches),
 	}
 }
 
@@ -75,7 +71,7 @@ func (p *Provider) referencedRequest(ctx context.Context, clientID, requestURI s
 		return "", fosite.ErrTemporarilyUnavailable.WithHint("Too many request objects are being fetched; try again.")
 	}
 	hc := f.client
-	if f.limited && !operatorClient(cl) {
+	if p.publicOnly(cl.c) {
 		hc = f.public
 	}
 	body, _, err := outboundGet(ctx, hc, requestURI, "application/oauth-authz-req+jwt, application/jwt", requestURIMaxBytes)

@@ -148,7 +148,10 @@ func startServer(tmp string, m *smtptest.Server, mailPassword string) (*server, 
 	// The account pages' optional parts: operator attributes on the
 	// Profile page, a purpose to opt into on the Preferences page.
 	config := filepath.Join(tmp, "atrium.yaml")
-	if err := os.WriteFile(config, []byte(serverConfig), 0o600); err != nil {
+	// An API on the issuer's origin open to self-registered clients, as an
+	// MCP server is (mcp_test.go).
+	resources := "resources:\n  - {uri: " + s.issuer + mcpPath + ", name: Example MCP server, self_registered_clients: true}\n"
+	if err := os.WriteFile(config, []byte(serverConfig+resources), 0o600); err != nil {
 		return nil, err
 	}
 	s.cmd = exec.Command(bin, "serve", "--dev", "--addr", addr, "--issuer", s.issuer, "--data", s.dataDir, "--config", config)

@@ -422,23 +422,12 @@ func (w frameWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-// sessionJoiner is a session store that adds a client to a session
-// without bringing back a session ended meanwhile (the SQL and Redis
-// stores).
-type sessionJoiner interface {
-	AddSessionClient(ctx context.Context, id, clientID string) error
-}
-
 // joinSession records that clientID takes part in sess, so it hears when
-// sess ends: one write the first time per client and session, none after.
+// sess ends: one write the first time per client and session, none after,
+// never bringing back a session ended meanwhile.
 func (p *Provider) joinSession(ctx context.Context, sess *storage.Session, clientID string) error {
 	if slices.Contains(sess.Clients, clientID) {
 		return nil
 	}
-	if sj, ok := p.stores.Sessions.(sessionJoiner); ok {
-		return sj.AddSessionClient(ctx, sess.ID, clientID)
-	}
-	joined := *sess
-	joined.Clients = append(slices.Clip(sess.Clients), clientID)
-	return p.stores.Sessions.PutSession(ctx, &joined)
+	return p.stores.Sessions.AddSessionClient(ctx, sess.ID, clientID)
 }

@@ -48,6 +48,7 @@ var rpKnownGaps = map[string]string{}
 var rpFeatures = []struct{ step, metadata string }{
 	{"registration", "registration_endpoint"},
 	{"par", "pushed_authorization_request_endpoint"},
+	{"jar", "request_parameter_supported"},
 	{"dpop", "dpop_signing_alg_values_supported"},
 	{"logout", "end_session_endpoint"},
 	{"device", "device_authorization_endpoint"},

@@ -128,7 +128,7 @@ async function revokeRefresh(config, refreshToken, params) {
 // and the ID token's claims, all checked by the library. With maxAge the
 // library also requires an auth_time within it.
 async function codeFlow(config, c, flow, {
-  scope = 'openid profile email offline_access', par = false, dpop, responseMode, maxAge,
+  scope = 'openid profile email offline_access', par = false, dpop, responseMode, maxAge, jar,
 } = {}) {
   const verifier = client.randomPKCECodeVerifier();
   const state = client.randomState();
@@ -143,9 +143,17 @@ async function codeFlow(config, c, flow, {
   };
   if (responseMode) params.response_mode = responseMode;
   if (maxAge !== undefined) params.max_age = String(maxAge);
-  const url = par
-    ? await client.buildAuthorizationUrlWithPAR(config, params, { DPoP: dpop })
-    : client.buildAuthorizationUrl(config, params);
+  let url;
+  if (jar) {
+    // The parameters signed into a request object (RFC 9101), sent by
+    // value, or pushed with PAR.
+    url = await client.buildAuthorizationUrlWithJAR(config, params, jar);
+    if (par) url = await client.buildAuthorizationUrlWithPAR(config, url.searchParams, { DPoP: dpop });
+  } else {
+    url = par
+      ? await client.buildAuthorizationUrlWithPAR(config, params, { DPoP: dpop })
+      : client.buildAuthorizationUrl(config, params);
+  }
   const answer = await ask({ step: 'authorize', flow, url: url.href });
   check(answer.callback, `the browser did not come back to the client: ${answer.error}`);
   const back = answer.form === undefined
@@ -294,11 +302,36 @@ function post() {
   return otherAuth(c, client.ClientSecretPost(c.secret), 'post');
 }
 
-// pkjwt is a private_key_jwt client, its RSA key given as a private JWK.
-async function pkjwt() {
+// pkjwtKey is the private_key_jwt client's RSA key, given as a private JWK.
+async function pkjwtKey() {
   const c = cfg.clients.pkjwt;
   const key = await crypto.subtle.importKey('jwk', c.jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
-  return otherAuth(c, client.PrivateKeyJwt({ key, kid: c.jwk.kid }), 'private-key-jwt');
+  return { c, key: { key, kid: c.jwk.kid } };
+}
+
+// pkjwt is a private_key_jwt client.
+async function pkjwt() {
+  const { c, key } = await pkjwtKey();
+  return otherAuth(c, client.PrivateKeyJwt(key), 'private-key-jwt');
+}
+
+// jar signs the authorization request into a request object (RFC 9101)
+// with the private_key_jwt client's key: by value at the authorization
+// endpoint, then pushed with PAR.
+async function jar() {
+  if (meta.request_parameter_supported !== true) {
+    return skip('jar', 'discovery does not say request_parameter_supported');
+  }
+  const { c, key } = await pkjwtKey();
+  const config = configFor(c, client.PrivateKeyJwt(key));
+  await step('jar', async () => {
+    const { tokens } = await codeFlow(config, c, 'jar', { scope: 'openid email', jar: key });
+    await client.fetchUserInfo(config, tokens.access_token, sub);
+    if (meta.pushed_authorization_request_endpoint) {
+      await codeFlow(config, c, 'jar-par', { scope: 'openid email', jar: key, par: true });
+    }
+    return { pushed: Boolean(meta.pushed_authorization_request_endpoint) };
+  });
 }
 
 // pub signs in with a public client: PKCE instead of a secret.
@@ -474,6 +507,7 @@ if (meta) {
   await stateMismatch();
   await registration();
   await par();
+  await jar();
   await dpop();
   await device();
   await logout();

@@ -124,6 +124,10 @@ type Config struct {
 	Consents storage.ConsentStore
 	Clients  storage.ClientStore
 	Tokens   TokenRevoker
+	// ResourceNames are the configured names of the resources (APIs) an
+	// app may be let reach, by URI; the Connected apps page names a
+	// resource without one by its URI.
+	ResourceNames map[string]string
 	// Audit lists the user's security-relevant history (the Activity
 	// page); nil leaves it out.
 	Audit storage.AuditStore

@@ -436,11 +436,14 @@ func (h *Handler) apiMePatch(w http.ResponseWriter, r *http.Request) {
 // Connected apps.
 
 type apiApp struct {
-	ClientID string    `json:"client_id"`
-	Name     string    `json:"name"`
-	LogoURI  string    `json:"logo_uri,omitempty"`
-	Scopes   []string  `json:"scopes"`
-	Since    time.Time `json:"since"`
+	ClientID string   `json:"client_id"`
+	Name     string   `json:"name"`
+	LogoURI  string   `json:"logo_uri,omitempty"`
+	Scopes   []string `json:"scopes"`
+	// Resources are the URIs of the APIs the app may use on the user's
+	// behalf.
+	Resources []string  `json:"resources"`
+	Since     time.Time `json:"since"`
 }
 
 func (h *Handler) apiApps(w http.ResponseWriter, r *http.Request) {
@@ -455,7 +458,8 @@ func (h *Handler) apiApps(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []apiApp{}
 	for _, a := range apps {
-		out = append(out, apiApp{ClientID: a.ClientID, Name: a.Name, LogoURI: a.Logo, Scopes: orEmpty(a.Scopes), Since: a.Since})
+		out = append(out, apiApp{ClientID: a.ClientID, Name: a.Name, LogoURI: a.Logo, Scopes: orEmpty(a.Scopes),
+			Resources: orEmpty(a.Resources), Since: a.Since})
 	}
 	apiJSON(w, http.StatusOK, map[string]any{"apps": out})
 }

@@ -45,7 +45,10 @@ type appView struct {
 	ClientID, Name, Logo string
 	// Scopes are what the app may use, in plain words.
 	Scopes []string
-	Since  time.Time
+	// Resources are the APIs the app may use on the user's behalf, by
+	// name (their URI without one).
+	Resources []string
+	Since     time.Time
 }
 
 func (h *Handler) appsOn() bool { return h.cfg.Consents != nil }
@@ -88,6 +91,7 @@ func (h *Handler) renderApps(w http.ResponseWriter, r *http.Request, status int,
 				v.Scopes = append(v.Scopes, desc)
 			}
 		}
+		v.Resources = h.resourceNames(a.Resources)
 		d.Apps = append(d.Apps, v)
 	}
 	h.render(w, r, status, "apps", d)
@@ -116,7 +120,22 @@ func (h *Handler) appRemove(w http.ResponseWriter, r *http.Request) {
 type connectedApp struct {
 	ClientID, Name, Logo string
 	Scopes               []string
+	Resources            []string // URIs
 	Since                time.Time
+}
+
+// resourceNames names the resources uris as the consent screen does: by
+// their configured name, by URI without one.
+func (h *Handler) resourceNames(uris []string) []string {
+	var out []string
+	for _, u := range uris {
+		if n := h.cfg.ResourceNames[u]; n != "" {
+			out = append(out, n)
+		} else {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // connectedApps lists the apps the user let in, the oldest consent first.
@@ -128,7 +147,7 @@ func (h *Handler) connectedApps(ctx context.Context, userID string) ([]connected
 	slices.SortStableFunc(consents, func(a, b *storage.Consent) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	var out []connectedApp
 	for _, c := range consents {
-		a := connectedApp{ClientID: c.ClientID, Name: c.ClientID, Scopes: c.Scopes, Since: c.CreatedAt.UTC()}
+		a := connectedApp{ClientID: c.ClientID, Name: c.ClientID, Scopes: c.Scopes, Resources: c.Resources, Since: c.CreatedAt.UTC()}
 		client, err := h.cfg.Clients.GetClient(ctx, c.ClientID)
 		switch {
 		case err == nil:

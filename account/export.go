@@ -164,7 +164,8 @@ type exportCredential struct {
 type exportConsent struct {
 	ClientID      string    `json:"client_id"`
 	Scopes        []string  `json:"scopes"`
-	Declined      []string  `json:"declined,omitempty"` // scopes the user left unticked
+	Declined      []string  `json:"declined,omitempty"`  // scopes the user left unticked
+	Resources     []string  `json:"resources,omitempty"` // the APIs the user let the app reach
 	PolicyVersion string    `json:"policy_version,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 	UpdatedAt     time.Time `json:"updated_at"`
@@ -246,7 +247,7 @@ func (h *Handler) collect(r *http.Request, u *storage.User) (*Export, error) {
 	}
 	for _, c := range consents {
 		x.Consents = append(x.Consents, exportConsent{ClientID: c.ClientID, Scopes: orEmpty(c.Scopes), Declined: c.Declined,
-			PolicyVersion: c.PolicyVersion, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt})
+			Resources: c.Resources, PolicyVersion: c.PolicyVersion, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt})
 	}
 	events, err := d.Consents.ListConsentEvents(ctx, u.ID)
 	if err != nil {

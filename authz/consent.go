@@ -23,7 +23,8 @@ func consentScopes(ar fosite.AuthorizeRequester) []string {
 
 // hasConsent reports whether the request may go on without the consent
 // screen (consent.Decide): the user's remembered consent answers every
-// scope it asks for under the current policy version, or the client is
+// scope it asks for and lets the app reach every resource it names (its
+// requested audience) under the current policy version, or the client is
 // first-party, and prompt does not ask for consent. When it may, ix
 // records what the remembered consent grants: the requested scopes but
 // those the user declined.
@@ -39,8 +40,8 @@ func (p *Provider) hasConsent(ctx context.Context, ix *interaction, userID strin
 // consentDecision applies consent.Decide to the request and the user's
 // remembered consent to its client.
 func (p *Provider) consentDecision(ctx context.Context, userID string, ar fosite.AuthorizeRequester) (consent.Decision, error) {
-	req := consent.Request{Requested: ar.GetRequestedScopes(), PolicyVersion: p.cfg.ConsentPolicyVersion,
-		Prompt: prompts(ar.GetRequestForm())}
+	req := consent.Request{Requested: ar.GetRequestedScopes(), Resources: ar.GetRequestedAudience(),
+		PolicyVersion: p.cfg.ConsentPolicyVersion, Prompt: prompts(ar.GetRequestForm())}
 	if cl, ok := ar.GetClient().(*client); ok {
 		req.FirstParty = cl.c.FirstParty
 	}
@@ -73,10 +74,13 @@ func (p *Provider) consentPage(w http.ResponseWriter, r *http.Request) {
 	p.renderConsent(w, r, http.StatusOK, ix, ar, "")
 }
 
-// renderConsent shows the consent screen: the app, and each scope it asks
-// for in plain words with the claims it releases; the optional ones as
-// checkboxes, ticked by default but those the user declined before. When
-// the user answered for some of them before, the others are marked new.
+// renderConsent shows the consent screen: the app, each scope it asks
+// for in plain words with the claims it releases, and each resource (API)
+// it asks to use on the user's behalf, by its configured name with its
+// URI. The optional scopes are checkboxes, ticked by default but those the
+// user declined before; resources are not optional. When the user
+// answered for some scopes before, the others are marked new; when they
+// answered the app before, so are the resources it could not reach.
 func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status int, ix *interaction, ar fosite.AuthorizeRequester, problem string) {
 	cl, _ := p.stores.Clients.GetClient(r.Context(), ar.GetClient().GetID())
 	d, err := p.consentDecision(r.Context(), ix.UserID, ar)
@@ -90,10 +94,26 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 		scopes = append(scopes, scopeView{Name: s, Description: p.claims.describe(s), Claims: p.claims.scopes[s],
 			New: len(d.New) < len(optional) && slices.Contains(d.New, s), Declined: slices.Contains(d.Declined, s)})
 	}
+	var resources []resourceView
+	for _, uri := range ar.GetRequestedAudience() {
+		resources = append(resources, resourceView{Name: p.resourceName(uri), URI: uri,
+			New: d.Answered && slices.Contains(d.NewResources, uri)})
+	}
 	p.render(w, r, status, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, ClientHost: documentHost(cl), Scopes: scopes,
-		Locales: ix.Form.Get("ui_locales"), UserID: ix.UserID, Error: problem, Device: consentDevice(ix),
+		Resources: resources, Locales: ix.Form.Get("ui_locales"), UserID: ix.UserID, Error: problem, Device: consentDevice(ix),
 	})
+}
+
+// resourceName is the configured name of the resource uri, "" when it
+// has none.
+func (p *Provider) resourceName(uri string) string {
+	for _, r := range p.cfg.Resources {
+		if r.URI == uri {
+			return r.Name
+		}
+	}
+	return ""
 }
 
 func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
@@ -135,8 +155,10 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 	// The remembered consent is this answer: scopes asked now are granted
 	// when ticked and declined when not; the answers about scopes not
 	// asked now stay. Only what the request asked for can be granted or
-	// declined: a ticked scope it did not ask for is ignored.
-	granted := consent.Answer(c, p.cfg.ConsentPolicyVersion, ar.GetRequestedScopes(), r.PostForm["scope"])
+	// declined: a ticked scope it did not ask for is ignored. The
+	// resources the request names, all shown, are allowed with those
+	// allowed before; they come from the request, never from the form.
+	granted := consent.Answer(c, p.cfg.ConsentPolicyVersion, ar.GetRequestedScopes(), r.PostForm["scope"], ar.GetRequestedAudience())
 	c.UpdatedAt = now
 	if err := p.stores.Consents.PutConsent(ctx, c); err != nil {
 		p.serverError(w, r, err)

@@ -185,11 +185,19 @@ func TestConsentDeclinedTamperedForm(t *testing.T) {
 	}
 }
 
-// The data export lists the scopes the user declined with each consent.
-func TestConsentDeclinedExported(t *testing.T) {
-	e := newDataEnv(t)
-	if err := e.store.PutConsent(t.Context(), &storage.Consent{UserID: e.userID, ClientID: "app", Scopes: []string{"email"},
-		Declined: []string{"profile", "offline_access"}}); err != nil {
+// exportedConsent is a consent of the data export.
+type exportedConsent struct {
+	ClientID  string   `json:"client_id"`
+	Declined  []string `json:"declined"`
+	Resources []string `json:"resources"`
+}
+
+// exportedConsents stores c, the consent of the user of newDataEnv, and
+// returns the consents their data export lists.
+func (e *testEnv) exportedConsents(t *testing.T, c *storage.Consent) []exportedConsent {
+	t.Helper()
+	c.UserID = e.userID
+	if err := e.store.PutConsent(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
 	b := e.browser()
@@ -198,15 +206,19 @@ func TestConsentDeclinedExported(t *testing.T) {
 	resp := submitForm(t, b, e.srv.URL+"/account/data", page, "/account/export", nil)
 	body := readBody(t, resp)
 	var doc struct {
-		Consents []struct {
-			ClientID string   `json:"client_id"`
-			Declined []string `json:"declined"`
-		} `json:"consents"`
+		Consents []exportedConsent `json:"consents"`
 	}
 	if err := json.Unmarshal([]byte(body), &doc); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("export: %d %v %.300s", resp.StatusCode, err, body)
 	}
-	if len(doc.Consents) != 1 || doc.Consents[0].ClientID != "app" || !slices.Equal(doc.Consents[0].Declined, []string{"profile", "offline_access"}) {
-		t.Fatalf("exported consents = %+v, want app declining profile and offline_access", doc.Consents)
+	return doc.Consents
+}
+
+// The data export lists the scopes the user declined with each consent.
+func TestConsentDeclinedExported(t *testing.T) {
+	e := newDataEnv(t)
+	got := e.exportedConsents(t, &storage.Consent{ClientID: "app", Scopes: []string{"email"}, Declined: []string{"profile", "offline_access"}})
+	if len(got) != 1 || got[0].ClientID != "app" || !slices.Equal(got[0].Declined, []string{"profile", "offline_access"}) {
+		t.Fatalf("exported consents = %+v, want app declining profile and offline_access", got)
 	}
 }

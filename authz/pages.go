@@ -80,6 +80,9 @@ type pageData struct {
 	// Device is the user code of the device page and of the consent
 	// screen of a device request (device.go).
 	Device *deviceView
+	// Resources are the APIs the app of the consent screen asks to use
+	// on the user's behalf (consent.go).
+	Resources []resourceView
 }
 
 type providerButton struct {
@@ -95,6 +98,13 @@ type scopeView struct {
 	Claims      []string // the claims it releases
 	New         bool     // not granted before, when others were
 	Declined    bool     // declined before: shown unticked
+}
+
+// resourceView is a resource (API) on the consent screen (consent.go).
+type resourceView struct {
+	Name string // the configured resource's name, "" without one
+	URI  string
+	New  bool // not allowed before, when the user answered the app before
 }
 
 func (p *Provider) render(w http.ResponseWriter, r *http.Request, status int, name string, d pageData) {

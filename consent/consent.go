@@ -14,6 +14,9 @@ const ScopeOpenID = "openid"
 type Request struct {
 	// Requested are the scopes of the authorization request.
 	Requested []string
+	// Resources are the resources (the URIs of the operator's APIs) the
+	// request asks for: its requested audience.
+	Resources []string
 	// Stored is the user's consent to the client, nil when there is none.
 	Stored *storage.Consent
 	// PolicyVersion is the operator's current consent policy version.
@@ -37,21 +40,35 @@ type Decision struct {
 	// unticked, and a request that goes on without it is not granted
 	// them (Grant).
 	Declined []string
+	// NewResources are the requested resources the user has not let the
+	// app reach under the current policy version, in request order, once
+	// each. Resources are not optional: allowing the screen allows them.
+	NewResources []string
+	// Answered is true when the user has a consent to the client under
+	// the current policy version: the screen then marks what it does not
+	// cover as new.
+	Answered bool
 }
 
 // Decide applies the consent rules: the user is asked when the request
 // has prompt=consent, and otherwise, unless the client is first-party,
 // when they have no consent to the client given under the current policy
-// version or the request asks for a scope that consent neither grants nor
-// declines. A declined scope is remembered as an answer: asking for it
-// again does not ask the user again.
+// version, or the request asks for a scope that consent neither grants nor
+// declines or for a resource it does not let the app reach. A declined
+// scope is remembered as an answer: asking for it again does not ask the
+// user again.
 func Decide(r Request) Decision {
-	var granted, declined []string
+	var granted, declined, reached []string
 	valid := r.Stored != nil && r.Stored.PolicyVersion == r.PolicyVersion
 	if valid {
-		granted, declined = r.Stored.Scopes, r.Stored.Declined
+		granted, declined, reached = r.Stored.Scopes, r.Stored.Declined, r.Stored.Resources
 	}
-	var d Decision
+	d := Decision{Answered: valid}
+	for _, res := range distinct(r.Resources) {
+		if !slices.Contains(reached, res) {
+			d.NewResources = append(d.NewResources, res)
+		}
+	}
 	for _, s := range Optional(r.Requested) {
 		switch {
 		case slices.Contains(granted, s):
@@ -67,7 +84,7 @@ func Decide(r Request) Decision {
 	case r.FirstParty:
 		d.Ask = false
 	default:
-		d.Ask = !valid || len(d.New) > 0
+		d.Ask = !valid || len(d.New) > 0 || len(d.NewResources) > 0
 	}
 	return d
 }
@@ -92,6 +109,17 @@ func Optional(requested []string) []string {
 	return out
 }
 
+// distinct returns the non-empty values of vs, once each, in order.
+func distinct(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // Granted returns the scopes a consent form grants: openid when
 // requested, and the ticked scopes that were requested, in request order.
 // A ticked scope the request did not ask for is ignored.
@@ -111,15 +139,22 @@ func Granted(requested, ticked []string) []string {
 // Answer updates c, the user's consent to a client (stored, or new with
 // its user and client set), with their answer to the consent screen under
 // policyVersion: the scopes of requested they ticked are granted, the
-// other optional ones declined. The decisions of a consent given under
-// another policy version are dropped; those of the same version about
-// scopes not requested now are kept. A ticked scope that was not
-// requested changes nothing. It returns the scopes the answer grants, as
-// Granted.
-func Answer(c *storage.Consent, policyVersion string, requested, ticked []string) []string {
+// other optional ones declined, and the app may reach resources, the
+// resources the request asked for, from now on as well as those it could
+// before. The decisions of a consent given under another policy version
+// are dropped; those of the same version about scopes not requested now
+// are kept. A ticked scope that was not requested changes nothing. It
+// returns the scopes the answer grants, as Granted.
+func Answer(c *storage.Consent, policyVersion string, requested, ticked, resources []string) []string {
 	granted := Granted(requested, ticked)
 	if c.PolicyVersion != policyVersion {
-		c.Scopes, c.Declined = nil, nil
+		c.Scopes, c.Declined, c.Resources = nil, nil, nil
+	}
+	c.Resources = slices.Clone(c.Resources)
+	for _, res := range distinct(resources) {
+		if !slices.Contains(c.Resources, res) {
+			c.Resources = append(c.Resources, res)
+		}
 	}
 	asked := func(s string) bool { return slices.Contains(requested, s) }
 	c.Scopes = slices.DeleteFunc(slices.Clone(c.Scopes), asked)

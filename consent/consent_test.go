@@ -17,6 +17,12 @@ func declining(c *storage.Consent, scopes ...string) *storage.Consent {
 	return c
 }
 
+// reaching is c letting the client reach resources.
+func reaching(c *storage.Consent, resources ...string) *storage.Consent {
+	c.Resources = resources
+	return c
+}
+
 func TestDecide(t *testing.T) {
 	tests := []struct {
 		name     string
@@ -54,6 +60,48 @@ func TestDecide(t *testing.T) {
 			d := Decide(tc.req)
 			if d.Ask != tc.ask || !slices.Equal(d.New, tc.newOnes) || !slices.Equal(d.Declined, tc.declined) {
 				t.Errorf("Decide = ask %v, new %q, declined %q; want ask %v, new %q, declined %q", d.Ask, d.New, d.Declined, tc.ask, tc.newOnes, tc.declined)
+			}
+		})
+	}
+}
+
+const (
+	apiA = "https://a.example.com/api"
+	apiB = "https://b.example.com"
+)
+
+// TestDecideResources: a resource the stored consent does not let the app
+// reach asks, as a new scope does.
+func TestDecideResources(t *testing.T) {
+	oe := []string{"openid", "email"}
+	tests := []struct {
+		name     string
+		req      Request
+		ask      bool
+		newOnes  []string // NewResources
+		answered bool
+	}{
+		{"no consent yet", Request{Requested: oe, Resources: []string{apiA}}, true, []string{apiA}, false},
+		{"remembered", Request{Requested: oe, Resources: []string{apiA}, Stored: reaching(stored("", "email"), apiA)}, false, nil, true},
+		{"a new resource", Request{Requested: oe, Resources: []string{apiB}, Stored: reaching(stored("", "email"), apiA)}, true, []string{apiB}, true},
+		{"one known, one new", Request{Requested: oe, Resources: []string{apiA, apiB}, Stored: reaching(stored("", "email"), apiA)}, true, []string{apiB}, true},
+		{"a resource, scopes known", Request{Requested: []string{"openid"}, Resources: []string{apiA}, Stored: stored("")}, true, []string{apiA}, true},
+		{"no resource requested", Request{Requested: oe, Stored: reaching(stored("", "email"), apiA)}, false, nil, true},
+		{"fewer resources than allowed", Request{Requested: oe, Resources: []string{apiB}, Stored: reaching(stored("", "email"), apiA, apiB)}, false, nil, true},
+		{"a repeated resource", Request{Requested: oe, Resources: []string{apiB, "", apiB}, Stored: reaching(stored("", "email"), apiA)}, true, []string{apiB}, true},
+		{"new scope and new resource", Request{Requested: []string{"openid", "phone"}, Resources: []string{apiB}, Stored: reaching(stored("", "email"), apiA)}, true, []string{apiB}, true},
+		{"policy bumped", Request{Requested: oe, Resources: []string{apiA}, Stored: reaching(stored("1", "email"), apiA), PolicyVersion: "2"}, true, []string{apiA}, false},
+		{"prompt=consent", Request{Requested: oe, Resources: []string{apiA}, Stored: reaching(stored("", "email"), apiA), Prompt: []string{"consent"}}, true, nil, true},
+		{"first party", Request{Requested: oe, Resources: []string{apiA, apiB}, FirstParty: true}, false, []string{apiA, apiB}, false},
+		{"first party, a new resource", Request{Requested: oe, Resources: []string{apiB}, Stored: reaching(stored("", "email"), apiA), FirstParty: true}, false, []string{apiB}, true},
+		{"first party with prompt=consent", Request{Requested: oe, Resources: []string{apiA}, FirstParty: true, Prompt: []string{"consent"}}, true, []string{apiA}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := Decide(tc.req)
+			if d.Ask != tc.ask || !slices.Equal(d.NewResources, tc.newOnes) || d.Answered != tc.answered {
+				t.Errorf("Decide = ask %v, new resources %q, answered %v; want ask %v, new resources %q, answered %v",
+					d.Ask, d.NewResources, d.Answered, tc.ask, tc.newOnes, tc.answered)
 			}
 		})
 	}
@@ -111,10 +159,41 @@ func TestAnswer(t *testing.T) {
 			if tc.stored != nil {
 				c = tc.stored
 			}
-			granted := Answer(c, "v1", tc.requested, tc.ticked)
+			granted := Answer(c, "v1", tc.requested, tc.ticked, nil)
 			if !slices.Equal(granted, tc.granted) || !slices.Equal(c.Scopes, tc.scopes) || !slices.Equal(c.Declined, tc.declined) || c.PolicyVersion != "v1" {
 				t.Errorf("Answer(%q, %q) = %q, consent %q declined %q under %q; want %q, consent %q declined %q under v1",
 					tc.requested, tc.ticked, granted, c.Scopes, c.Declined, c.PolicyVersion, tc.granted, tc.scopes, tc.declined)
+			}
+		})
+	}
+}
+
+// TestAnswerResources: allowing the screen lets the app reach the
+// resources requested as well as those it could before, under the
+// current policy version.
+func TestAnswerResources(t *testing.T) {
+	tests := []struct {
+		name      string
+		stored    *storage.Consent // nil: none yet
+		resources []string         // requested
+		want      []string         // the consent's after
+	}{
+		{"first answer", nil, []string{apiA}, []string{apiA}},
+		{"none requested", nil, nil, nil},
+		{"a new one is added", reaching(stored("v1"), apiA), []string{apiB}, []string{apiA, apiB}},
+		{"a known one stays once", reaching(stored("v1"), apiA), []string{apiA, apiB, apiB, ""}, []string{apiA, apiB}},
+		{"none requested keeps them", reaching(stored("v1"), apiA), nil, []string{apiA}},
+		{"another policy's go", reaching(stored("v0"), apiA), []string{apiB}, []string{apiB}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &storage.Consent{UserID: "u", ClientID: "c"}
+			if tc.stored != nil {
+				c = tc.stored
+			}
+			Answer(c, "v1", []string{"openid"}, nil, tc.resources)
+			if !slices.Equal(c.Resources, tc.want) {
+				t.Errorf("Answer(resources %q) leaves the consent reaching %q, want %q", tc.resources, c.Resources, tc.want)
 			}
 		})
 	}

@@ -1,7 +1,8 @@
 // Package consent owns the rules of consent: when a user must be asked
-// before an app receives what it requests, which scopes a submitted
-// consent form grants, and how each scope is described to the user in
-// plain words.
+// before an app receives what it requests (scopes, and resources it would
+// reach on the user's behalf), which scopes a submitted consent form
+// grants and which resources it allows, and how each scope is described
+// to the user in plain words.
 //
 // It does not render the consent screen nor store anything: authz shows
 // the screen inside its interaction and keeps consents and the consent

@@ -194,8 +194,8 @@ type Identity struct {
 	UpdatedAt time.Time
 }
 
-// Consent records the scopes a user granted a client, and those they
-// declined.
+// Consent records the scopes a user granted a client, those they
+// declined, and the resources they let it reach.
 type Consent struct {
 	UserID   string
 	ClientID string
@@ -204,6 +204,10 @@ type Consent struct {
 	// screen: remembered so the app's next request does not ask again,
 	// and never granted. A scope is in Scopes or Declined, not both.
 	Declined []string
+	// Resources are the URIs of the resources (the operator's APIs) the
+	// user let the client reach on their behalf: an authorization request
+	// naming another asks them again.
+	Resources []string
 	// PolicyVersion is the operator's consent policy version the user
 	// agreed under; a consent given under another version does not count.
 	PolicyVersion string

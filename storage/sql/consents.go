@@ -8,7 +8,7 @@ import (
 	"github.com/atrium-id/atrium/storage"
 )
 
-const consentColumns = `user_id, client_id, scopes, declined, policy_version, created_at, updated_at`
+const consentColumns = `user_id, client_id, scopes, declined, resources, policy_version, created_at, updated_at`
 
 // GetConsent implements storage.ConsentStore.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
@@ -21,10 +21,10 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*stora
 func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
 	s.stamp(&c.CreatedAt, &c.UpdatedAt)
 	_, err := s.exec(ctx, `INSERT INTO consents (`+consentColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, declined = excluded.declined,
-			policy_version = excluded.policy_version, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, list(c.Scopes), list(c.Declined), c.PolicyVersion, storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt))
+			resources = excluded.resources, policy_version = excluded.policy_version, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, list(c.Scopes), list(c.Declined), list(c.Resources), c.PolicyVersion, storage.UnixMicro(c.CreatedAt), storage.UnixMicro(c.UpdatedAt))
 	return err
 }
 
@@ -54,11 +54,11 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]*storage.Con
 
 func scanConsent(r scanner) (*storage.Consent, error) {
 	var (
-		c                storage.Consent
-		scopes, declined string
-		created, updated int64
+		c                           storage.Consent
+		scopes, declined, resources string
+		created, updated            int64
 	)
-	if err := r.Scan(&c.UserID, &c.ClientID, &scopes, &declined, &c.PolicyVersion, &created, &updated); err != nil {
+	if err := r.Scan(&c.UserID, &c.ClientID, &scopes, &declined, &resources, &c.PolicyVersion, &created, &updated); err != nil {
 		return nil, mapErr(err)
 	}
 	var err error
@@ -66,6 +66,9 @@ func scanConsent(r scanner) (*storage.Consent, error) {
 		return nil, err
 	}
 	if c.Declined, err = unlist(declined); err != nil {
+		return nil, err
+	}
+	if c.Resources, err = unlist(resources); err != nil {
 		return nil, err
 	}
 	c.CreatedAt, c.UpdatedAt = storage.FromUnixMicro(created), storage.FromUnixMicro(updated)

@@ -283,6 +283,11 @@ ALTER TABLE clients ADD COLUMN subject_type TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN sector_identifier_uri TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN sector TEXT NOT NULL DEFAULT '';
 `,
+	// 16: the resources (APIs) a user let an app reach, remembered with
+	// their consent.
+	`
+ALTER TABLE consents ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

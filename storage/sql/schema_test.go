@@ -138,3 +138,50 @@ func TestMigrateCredentialsV5(t *testing.T) {
 		t.Errorf("AppendAudit after Migrate = %v, want the audit table created", err)
 	}
 }
+
+// TestMigrateConsentResources upgrades a consent stored before consents
+// remembered resources (schema version 15): it reads back with none, so
+// the app's next request naming a resource asks the user.
+func TestMigrateConsentResources(t *testing.T) {
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "atrium.db"), WithoutMigrations())
+	if err != nil {
+		t.Fatalf("Open(WithoutMigrations) = %v", err)
+	}
+	defer s.Close()
+	const before = 15
+	stmts := []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)`,
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (15, 0)`,
+	}
+	for _, m := range migrations[:before] {
+		stmts = append(stmts, strings.Split(strings.ReplaceAll(m, "{{blob}}", "BLOB"), ";")...)
+	}
+	stmts = append(stmts, `INSERT INTO consents (user_id, client_id, scopes, declined, policy_version, created_at, updated_at)
+		VALUES ('user-1', 'app', '["openid","email"]', '["phone"]', '2031-01', 1, 2)`)
+	for _, stmt := range stmts {
+		if strings.TrimSpace(stmt) == "" {
+			continue
+		}
+		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
+			t.Fatalf("schema v%d: %v\n%s", before, err, stmt)
+		}
+	}
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatalf("Migrate from version %d = %v", before, err)
+	}
+	c, err := s.GetConsent(ctx, "user-1", "app")
+	if err != nil {
+		t.Fatalf("GetConsent after Migrate = %v", err)
+	}
+	if c.Resources != nil || strings.Join(c.Scopes, " ") != "openid email" || strings.Join(c.Declined, " ") != "phone" || c.PolicyVersion != "2031-01" {
+		t.Errorf("consent after Migrate = %+v; want scopes openid email, phone declined, no resources, under 2031-01", c)
+	}
+	c.Resources = []string{"https://api.example.com/orders"}
+	if err := s.PutConsent(ctx, c); err != nil {
+		t.Fatalf("PutConsent(with a resource) after Migrate = %v", err)
+	}
+	if c, err := s.GetConsent(ctx, "user-1", "app"); err != nil || strings.Join(c.Resources, " ") != "https://api.example.com/orders" {
+		t.Errorf("GetConsent after storing a resource = %+v, %v; want the resource", c, err)
+	}
+}

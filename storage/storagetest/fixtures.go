@@ -124,6 +124,7 @@ func fullConsent(userID, clientID string, now time.Time) *storage.Consent {
 		ClientID:      clientID,
 		Scopes:        []string{"openid", "profile", "email"},
 		Declined:      []string{"phone", "address"},
+		Resources:     []string{"https://api.example.com/orders", "https://mcp.example.com/mcp"},
 		PolicyVersion: "2031-01",
 		CreatedAt:     now,
 		UpdatedAt:     now.Add(time.Second),

@@ -100,6 +100,7 @@ func Run(t *testing.T, newStore func(t *testing.T, clock *Clock) Store) {
 		{"Identities", identityTests},
 		{"Consents", consentTests},
 		{"DeclinedScopes", declinedTests},
+		{"ConsentResources", consentResourceTests},
 		{"ConsentLedger", ledgerTests},
 		{"Keys", keyTests},
 		{"Audit", auditTests},

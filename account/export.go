@@ -177,6 +177,7 @@ type exportConsentEvent struct {
 	ClientID      string    `json:"client_id,omitempty"`
 	Purpose       string    `json:"purpose,omitempty"`
 	Scopes        []string  `json:"scopes"`
+	Resources     []string  `json:"resources,omitempty"`
 	PolicyVersion string    `json:"policy_version,omitempty"`
 	IP            string    `json:"ip,omitempty"`
 	UserAgent     string    `json:"user_agent,omitempty"`
@@ -255,7 +256,7 @@ func (h *Handler) collect(r *http.Request, u *storage.User) (*Export, error) {
 	}
 	for _, e := range events {
 		x.ConsentHistory = append(x.ConsentHistory, exportConsentEvent{At: e.At, Action: e.Action, ClientID: e.ClientID,
-			Purpose: e.Purpose, Scopes: orEmpty(e.Scopes), PolicyVersion: e.PolicyVersion, IP: e.IP, UserAgent: e.UserAgent})
+			Purpose: e.Purpose, Scopes: orEmpty(e.Scopes), Resources: e.Resources, PolicyVersion: e.PolicyVersion, IP: e.IP, UserAgent: e.UserAgent})
 	}
 
 	sessions, err := d.Sessions.ListUserSessions(ctx, u.ID)

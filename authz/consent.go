@@ -164,7 +164,7 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 		p.serverError(w, r, err)
 		return
 	}
-	if err := p.appendConsentEvent(r, ix.UserID, clientID, storage.ConsentGranted, granted); err != nil {
+	if err := p.appendConsentEvent(r, ix.UserID, clientID, storage.ConsentGranted, granted, consent.Resources(ar.GetRequestedAudience())); err != nil {
 		p.serverError(w, r, err)
 		return
 	}
@@ -177,9 +177,9 @@ func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 // appendConsentEvent writes an entry of the consent ledger for r.
-func (p *Provider) appendConsentEvent(r *http.Request, userID, clientID, action string, scopes []string) error {
+func (p *Provider) appendConsentEvent(r *http.Request, userID, clientID, action string, scopes, resources []string) error {
 	return p.stores.Consents.AppendConsentEvent(r.Context(), &storage.ConsentEvent{
-		UserID: userID, ClientID: clientID, Scopes: scopes, Action: action, At: p.now(),
+		UserID: userID, ClientID: clientID, Scopes: scopes, Resources: resources, Action: action, At: p.now(),
 		PolicyVersion: p.cfg.ConsentPolicyVersion,
 		IP:            p.clientIP(r), UserAgent: truncate(r.UserAgent(), maxLedgerUserAgent),
 	})
@@ -193,11 +193,11 @@ func (p *Provider) appendConsentEvent(r *http.Request, userID, clientID, action 
 // when the user has neither a consent to nor a token of the client.
 func (p *Provider) RevokeConsent(r *http.Request, userID, clientID string) error {
 	ctx := r.Context()
-	var scopes []string
+	var scopes, resources []string
 	c, err := p.stores.Consents.GetConsent(ctx, userID, clientID)
 	switch {
 	case err == nil:
-		scopes = c.Scopes
+		scopes, resources = c.Scopes, c.Resources
 		if err := p.stores.Consents.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			return err
 		}
@@ -211,5 +211,5 @@ func (p *Provider) RevokeConsent(r *http.Request, userID, clientID string) error
 	if c == nil && n == 0 {
 		return storage.ErrNotFound
 	}
-	return p.appendConsentEvent(r, userID, clientID, storage.ConsentRevoked, scopes)
+	return p.appendConsentEvent(r, userID, clientID, storage.ConsentRevoked, scopes, resources)
 }

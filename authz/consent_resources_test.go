@@ -1,6 +1,8 @@
 package authz
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"slices"
@@ -251,5 +253,35 @@ func TestAccountAPIAppResources(t *testing.T) {
 	}
 	if got := apps[0].(map[string]any)["resources"]; !reflect.DeepEqual(got, []any{apiOrders, apiBilling}) {
 		t.Fatalf("GET /apps resources = %v, want the Orders API and Billing", got)
+	}
+}
+
+// The consent ledger records the resources each answer allowed, and those
+// a revoked consent let the app use.
+func TestConsentResourcesLedger(t *testing.T) {
+	e := newResourceConsentEnv(t)
+	b := e.consentBrowser()
+	_, challenge := pkcePair()
+	e.consentFlow(b, resourceParams("agent", challenge, apiOrders, apiOrders), allow)
+	e.consentFlow(b, resourceParams("agent", challenge, apiOrders, apiBilling), allow)
+	if err := e.p.RevokeConsent(httptest.NewRequest(http.MethodPost, "/account/apps/remove", nil), e.userID, "agent"); err != nil {
+		t.Fatalf("RevokeConsent: %v", err)
+	}
+	l := e.ledger()
+	want := []struct {
+		action    string
+		resources []string
+	}{
+		{storage.ConsentGranted, []string{apiOrders}},
+		{storage.ConsentGranted, []string{apiOrders, apiBilling}},
+		{storage.ConsentRevoked, []string{apiOrders, apiBilling}},
+	}
+	if len(l) != len(want) {
+		t.Fatalf("ledger = %d entries, want %d", len(l), len(want))
+	}
+	for i, w := range want {
+		if l[i].ClientID != "agent" || l[i].Action != w.action || !slices.Equal(l[i].Resources, w.resources) {
+			t.Errorf("ledger entry %d = %s %s %q, want agent %s %q", i, l[i].ClientID, l[i].Action, l[i].Resources, w.action, w.resources)
+		}
 	}
 }

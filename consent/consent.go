@@ -109,6 +109,11 @@ func Optional(requested []string) []string {
 	return out
 }
 
+// Resources returns the resources a request names (its requested
+// audience), once each, in order: those the consent screen lists and
+// allowing it allows.
+func Resources(requested []string) []string { return distinct(requested) }
+
 // distinct returns the non-empty values of vs, once each, in order.
 func distinct(vs []string) []string {
 	var out []string

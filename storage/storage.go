@@ -231,8 +231,11 @@ type ConsentEvent struct {
 	ClientID string // "" for a purpose
 	// Purpose names what the consent is for when it is not a client grant
 	// (e.g. "marketing"); "" for a client grant.
-	Purpose       string
-	Scopes        []string
+	Purpose string
+	Scopes  []string
+	// Resources are the URIs of the resources (APIs) the answer let the
+	// client use on the user's behalf, or that a revoked consent let it.
+	Resources     []string
 	Action        string    // ConsentGranted or ConsentRevoked
 	At            time.Time // the store sets it to now when zero
 	PolicyVersion string

@@ -75,7 +75,7 @@ func scanConsent(r scanner) (*storage.Consent, error) {
 	return &c, nil
 }
 
-const consentEventColumns = `id, user_id, client_id, purpose, scopes, action, at, policy_version, ip, user_agent`
+const consentEventColumns = `id, user_id, client_id, purpose, scopes, resources, action, at, policy_version, ip, user_agent`
 
 // AppendConsentEvent implements storage.ConsentStore. The ledger is only
 // ever inserted into; DeleteUser is the one statement that removes rows.
@@ -91,8 +91,8 @@ func (s *Store) appendConsentEvent(ctx context.Context, db querier, e *storage.C
 	if e.ID == "" {
 		e.ID = auditID(e.At)
 	}
-	_, err := s.execOn(ctx, db, `INSERT INTO consent_events (`+consentEventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		e.ID, e.UserID, e.ClientID, e.Purpose, list(e.Scopes), e.Action, storage.UnixMicro(e.At), e.PolicyVersion, e.IP, e.UserAgent)
+	_, err := s.execOn(ctx, db, `INSERT INTO consent_events (`+consentEventColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		e.ID, e.UserID, e.ClientID, e.Purpose, list(e.Scopes), list(e.Resources), e.Action, storage.UnixMicro(e.At), e.PolicyVersion, e.IP, e.UserAgent)
 	return err
 }
 
@@ -117,15 +117,18 @@ func (s *Store) ListConsentEvents(ctx context.Context, userID string) ([]*storag
 
 func scanConsentEvent(r scanner) (*storage.ConsentEvent, error) {
 	var (
-		e      storage.ConsentEvent
-		scopes string
-		at     int64
+		e                 storage.ConsentEvent
+		scopes, resources string
+		at                int64
 	)
-	if err := r.Scan(&e.ID, &e.UserID, &e.ClientID, &e.Purpose, &scopes, &e.Action, &at, &e.PolicyVersion, &e.IP, &e.UserAgent); err != nil {
+	if err := r.Scan(&e.ID, &e.UserID, &e.ClientID, &e.Purpose, &scopes, &resources, &e.Action, &at, &e.PolicyVersion, &e.IP, &e.UserAgent); err != nil {
 		return nil, mapErr(err)
 	}
 	var err error
 	if e.Scopes, err = unlist(scopes); err != nil {
+		return nil, err
+	}
+	if e.Resources, err = unlist(resources); err != nil {
 		return nil, err
 	}
 	e.At = storage.FromUnixMicro(at)

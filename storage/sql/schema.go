@@ -288,6 +288,10 @@ ALTER TABLE clients ADD COLUMN sector TEXT NOT NULL DEFAULT '';
 	`
 ALTER TABLE consents ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';
 `,
+	// 17: the resources each consent ledger entry allowed or withdrew.
+	`
+ALTER TABLE consent_events ADD COLUMN resources TEXT NOT NULL DEFAULT '[]';
+`,
 }
 
 // Migrate brings the schema up to date. It is safe to run concurrently

@@ -139,9 +139,10 @@ func TestMigrateCredentialsV5(t *testing.T) {
 	}
 }
 
-// TestMigrateConsentResources upgrades a consent stored before consents
-// remembered resources (schema version 15): it reads back with none, so
-// the app's next request naming a resource asks the user.
+// TestMigrateConsentResources upgrades a consent and a consent ledger
+// entry stored before they named resources (schema version 15): they read
+// back with none, so the app's next request naming a resource asks the
+// user.
 func TestMigrateConsentResources(t *testing.T) {
 	ctx := t.Context()
 	s, err := Open(ctx, filepath.Join(t.TempDir(), "atrium.db"), WithoutMigrations())
@@ -158,7 +159,9 @@ func TestMigrateConsentResources(t *testing.T) {
 		stmts = append(stmts, strings.Split(strings.ReplaceAll(m, "{{blob}}", "BLOB"), ";")...)
 	}
 	stmts = append(stmts, `INSERT INTO consents (user_id, client_id, scopes, declined, policy_version, created_at, updated_at)
-		VALUES ('user-1', 'app', '["openid","email"]', '["phone"]', '2031-01', 1, 2)`)
+		VALUES ('user-1', 'app', '["openid","email"]', '["phone"]', '2031-01', 1, 2)`,
+		`INSERT INTO consent_events (id, user_id, client_id, purpose, scopes, action, at, policy_version, ip, user_agent)
+		VALUES ('ev-1', 'user-1', 'app', '', '["openid","email"]', 'granted', 1, '2031-01', '192.0.2.1', 'Zoe/1')`)
 	for _, stmt := range stmts {
 		if strings.TrimSpace(stmt) == "" {
 			continue
@@ -183,5 +186,9 @@ func TestMigrateConsentResources(t *testing.T) {
 	}
 	if c, err := s.GetConsent(ctx, "user-1", "app"); err != nil || strings.Join(c.Resources, " ") != "https://api.example.com/orders" {
 		t.Errorf("GetConsent after storing a resource = %+v, %v; want the resource", c, err)
+	}
+	l, err := s.ListConsentEvents(ctx, "user-1")
+	if err != nil || len(l) != 1 || l[0].ID != "ev-1" || l[0].Resources != nil || strings.Join(l[0].Scopes, " ") != "openid email" {
+		t.Fatalf("ListConsentEvents after Migrate = %+v, %v; want ev-1 granting openid email, no resources", l, err)
 	}
 }

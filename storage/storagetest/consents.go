@@ -92,6 +92,7 @@ func ledgerEvent(userID, clientID, purpose, action string, at time.Time) *storag
 		ClientID:      clientID,
 		Purpose:       purpose,
 		Scopes:        []string{"openid", "profile", "email"},
+		Resources:     []string{"https://api.example.com/orders"},
 		Action:        action,
 		At:            at,
 		PolicyVersion: "2031-01",
@@ -125,7 +126,7 @@ var ledgerTests = []test{
 		seedUser(t, s, "user-2", now)
 		granted := ledgerEvent("user-1", "client-1", "", storage.ConsentGranted, now)
 		marketing := ledgerEvent("user-1", "", "marketing", storage.ConsentGranted, now.Add(time.Second))
-		marketing.Scopes = nil
+		marketing.Scopes, marketing.Resources = nil, nil
 		other := ledgerEvent("user-2", "client-1", "", storage.ConsentGranted, now.Add(2*time.Second))
 		revoked := ledgerEvent("user-1", "client-1", "", storage.ConsentRevoked, now.Add(3*time.Second))
 		var want []*storage.ConsentEvent

@@ -316,8 +316,9 @@ func TestOIDCCRefreshTokenRPKeyRotation(t *testing.T) {
 // request_uri_parameter_supported and require_request_uri_registration. A
 // request_uri the client did not register is refused with
 // invalid_request_uri, by redirect with the query's state, and never
-// fetched.
-func requestURIModule(t *testing.T, name string, signed bool) {
+// fetched. A mode other than "" is the request's response_mode, which
+// both answers must use.
+func requestURIModule(t *testing.T, name string, signed bool, mode string) {
 	t.Parallel()
 	if srv.discovery["request_uri_parameter_supported"] != true || srv.discovery["require_request_uri_registration"] != true {
 		t.Errorf("request_uri_parameter_supported = %v, require_request_uri_registration = %v, want both true",
@@ -349,6 +350,9 @@ func requestURIModule(t *testing.T, name string, signed bool) {
 	u := dynamicUser(t, name)
 
 	form, z := parRequest(kc.rp)
+	if mode != "" {
+		form.Set("response_mode", mode)
+	}
 	claims := requestClaims(kc.rp, form)
 	if !signed {
 		delete(claims, "iss")
@@ -360,6 +364,9 @@ func requestURIModule(t *testing.T, name string, signed bool) {
 	q := url.Values{"client_id": {kc.ID}, "response_type": {"code"}, "scope": {"openid"}, "request_uri": {requestURI}}
 	b := newBrowser(t)
 	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{user: u})
+	if mode != "" {
+		wantMode(t, z, mode)
+	}
 	tok := z.finish(t, kc.rp, u)
 	if sc, _ := tok.Extra("scope").(string); sc != "openid profile email" {
 		t.Errorf("scope %q, want the request object's", sc)
@@ -369,8 +376,14 @@ func requestURIModule(t *testing.T, name string, signed bool) {
 	form, z = parRequest(kc.rp)
 	q = cloneValues(form)
 	q.Set("request_uri", unregistered)
+	if mode != "" {
+		q.Set("response_mode", mode)
+	}
 	b = newBrowser(t)
 	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{})
+	if mode != "" {
+		wantMode(t, z, mode)
+	}
 	if e := z.authError(t, kc.rp); e != "invalid_request_uri" {
 		t.Errorf("unregistered request_uri: error %q, want invalid_request_uri", e)
 	}
@@ -383,19 +396,21 @@ func requestURIModule(t *testing.T, name string, signed bool) {
 
 // TestOIDCCRequestURIUnsigned mirrors oidcc-request-uri-unsigned (see
 // requestURIModule).
-func TestOIDCCRequestURIUnsigned(t *testing.T) { requestURIModule(t, "request-uri-unsigned", false) }
+func TestOIDCCRequestURIUnsigned(t *testing.T) {
+	requestURIModule(t, "request-uri-unsigned", false, "")
+}
 
 // TestOIDCCRequestURIUnsignedSupportedCorrectlyOrRejectedAsUnsupported
 // mirrors
 // oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported:
 // Atrium supports it, so it is the test above (requestURIModule).
 func TestOIDCCRequestURIUnsignedSupportedCorrectlyOrRejectedAsUnsupported(t *testing.T) {
-	requestURIModule(t, "request-uri-unsigned-or-rejected", false)
+	requestURIModule(t, "request-uri-unsigned-or-rejected", false, "")
 }
 
 // TestOIDCCRequestURISignedRS256 mirrors oidcc-request-uri-signed-rs256
 // (see requestURIModule).
-func TestOIDCCRequestURISignedRS256(t *testing.T) { requestURIModule(t, "request-uri-rs256", true) }
+func TestOIDCCRequestURISignedRS256(t *testing.T) { requestURIModule(t, "request-uri-rs256", true, "") }
 
 // TestOIDCCEnsureRequestObjectWithRedirectURIOuter mirrors
 // oidcc-ensure-request-object-with-redirect-uri as the suite sends it:

@@ -165,32 +165,12 @@ func TestOIDCCFormPostPlan(t *testing.T) {
 		}},
 		{"oidcc-server-client-secret-post", func(t *testing.T) { secretPostModule(t, formPost) }},
 		{"oidcc-request-uri-unsigned-supported-correctly-or-rejected-as-unsupported", func(t *testing.T) {
-			t.Parallel()
-			c := registerRP(t, "fp-request-uri", map[string]any{})
-			v := codeParams(c)
-			v.Set("response_mode", formPost)
-			v.Set("request_uri", "https://fp-request-uri.dynamic.rp.test/request.jwt")
-			b := newBrowser(t)
-			z := &authorization{state: v.Get("state")}
-			z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+v.Encode()), actor{})
-			wantMode(t, z, formPost)
-			if e := z.authError(t, c); e != "request_uri_not_supported" {
-				t.Errorf("error = %q, want request_uri_not_supported", e)
-			}
+			requestURIModule(t, "fp-request-uri", false, formPost)
 		}},
 		{"oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported", func(t *testing.T) {
 			t.Parallel()
 			kc := newKeyClient(t, "fp-unsigned-request", false, nil)
-			form, z := parRequest(kc.rp)
-			form.Set("response_mode", formPost)
-			q := cloneValues(form)
-			q.Set("request", kc.signedRequest(t, requestClaims(kc.rp, form), false))
-			b := newBrowser(t)
-			z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{})
-			wantMode(t, z, formPost)
-			if e := z.authError(t, kc.rp); e != "invalid_request_object" && e != "request_not_supported" {
-				t.Errorf("unsigned request object: error %q, want invalid_request_object", e)
-			}
+			unsignedRequestObjectModule(t, kc.rp, dynamicUser(t, "fp-unsigned-request"), formPost)
 		}},
 		{"oidcc-claims-essential", func(t *testing.T) { claimsEssentialModule(t, formPost) }},
 		{"oidcc-ensure-request-object-with-redirect-uri", func(t *testing.T) {

@@ -229,18 +229,30 @@ func TestOIDCCEnsureRequestObjectWithRedirectURI(t *testing.T) {
 // signing algorithm must be signed with it (TestFAPI1RequestObjectRejects).
 func TestOIDCCUnsignedRequestObjectSupportedCorrectlyOrRejectedAsUnsupported(t *testing.T) {
 	t.Parallel()
-	c, u := client(t, "request-unsigned"), account(t, "request-unsigned")
+	unsignedRequestObjectModule(t, client(t, "request-unsigned"), account(t, "request-unsigned"), "")
+}
+
+// unsignedRequestObjectModule is that module for the client c and its user
+// u; a mode other than "" is the request object's response_mode, which
+// the answer must use.
+func unsignedRequestObjectModule(t *testing.T, c *rp, u *user, mode string) {
 	algs, _ := srv.discovery["request_object_signing_alg_values_supported"].([]any)
 	if !slices.Contains(algs, any("none")) {
 		t.Fatalf("request_object_signing_alg_values_supported = %v, want none among them", algs)
 	}
 	form, z := parRequest(c)
+	if mode != "" {
+		form.Set("response_mode", mode)
+	}
 	claims := requestClaims(c, form)
 	delete(claims, "iss")
 	delete(claims, "aud")
 	q := url.Values{"client_id": {c.ID}, "response_type": {"code"}, "scope": {"openid"}, "request": {c.signedRequest(t, claims, false)}}
 	b := newBrowser(t)
 	z.outcome = b.authorizeFrom(b.get(srv.endpoint(t, "authorization_endpoint")+"?"+q.Encode()), actor{user: u})
+	if mode != "" {
+		wantMode(t, z, mode)
+	}
 	tok := z.finish(t, c, u)
 	if sc, _ := tok.Extra("scope").(string); sc != "openid profile email" {
 		t.Errorf("scope %q, want the request object's", sc)

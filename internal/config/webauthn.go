@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // WebAuthn configures passkeys: the WebAuthn relying party. Passkeys are
@@ -16,12 +18,17 @@ type WebAuthn struct {
 	// host name (the default) or a registrable suffix of it. Changing it
 	// later strands every passkey registered under the old one.
 	RPID string `yaml:"rp_id"`
-	// RPName is the name authenticators show; default "Atrium".
+	// RPName is the name authenticators show; default "Atrium". At most
+	// maxRPName bytes, which every authenticator keeps whole.
 	RPName string `yaml:"rp_name"`
 	// Origins are the origins (scheme://host[:port]) of the pages that run
 	// passkey ceremonies; default the issuer's origin.
 	Origins []string `yaml:"origins"`
 }
+
+// maxRPName is the longest webauthn.rp_name, in bytes: WebAuthn has
+// authenticators store at least 64 bytes of the relying party's name.
+const maxRPName = 64
 
 // Passkeys returns the relying party of passkeys with the defaults
 // filled in: rp_id the issuer's host name, rp_name "Atrium", origins the
@@ -52,6 +59,14 @@ func (c *Config) validateWebAuthn() []error {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{c.key(path)}, args...)...))
 	}
 	w := c.WebAuthn
+	switch n := w.RPName; {
+	case len(n) > maxRPName:
+		bad("webauthn.rp_name", "%d bytes; at most %d, the length authenticators must keep (they may cut a longer name)", len(n), maxRPName)
+	case !utf8.ValidString(n) || strings.ContainsFunc(n, unicode.IsControl):
+		bad("webauthn.rp_name", "%q has a control character or is not UTF-8", n)
+	case n != "" && strings.TrimSpace(n) == "":
+		bad("webauthn.rp_name", "is blank; leave it out for the default, Atrium")
+	}
 	w.RPID, _, w.Origins = c.Passkeys()
 	if w.RPID == "" {
 		if len(w.Origins) > 0 {

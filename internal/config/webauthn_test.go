@@ -33,6 +33,12 @@ func TestWebAuthnDefaultsAndChecks(t *testing.T) {
 			wantErr: `webauthn.origins[0]: "https://id.example.com/login" is not an origin`},
 		{name: "http off localhost", yaml: "issuer: https://id.example.com\nwebauthn:\n  origins: [http://id.example.com]\n",
 			wantErr: `webauthn.origins[0]: "http://id.example.com": browsers allow passkeys over http only on localhost`},
+		{name: "long rp_name", yaml: "issuer: https://id.example.com\nwebauthn:\n  rp_name: " + strings.Repeat("n", 65) + "\n",
+			wantErr: "webauthn.rp_name: 65 bytes; at most 64"},
+		{name: "rp_name with a newline", yaml: "issuer: https://id.example.com\nwebauthn:\n  rp_name: \"Example\\nBank\"\n",
+			wantErr: `webauthn.rp_name: "Example\nBank" has a control character`},
+		{name: "blank rp_name", yaml: "issuer: https://id.example.com\nwebauthn:\n  rp_name: \"  \"\n",
+			wantErr: "webauthn.rp_name: is blank"},
 		{name: "origins without rp_id", yaml: "issuer: http://127.0.0.1:8080\nwebauthn:\n  origins: [http://localhost:8080]\n",
 			wantErr: "webauthn.origins: set, but passkeys are off"},
 	} {

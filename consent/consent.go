@@ -144,9 +144,8 @@ func Granted(requested, ticked []string) []string {
 // Answer updates c, the user's consent to a client (stored, or new with
 // its user and client set), with their answer to the consent screen under
 // policyVersion: the scopes of requested they ticked are granted, the
-// other optional ones declined, and the app may reach resources, the
-// resources the request asked for, from now on as well as those it could
-// before. The decisions of a consent given under another policy version
+// other optional ones declined, and resources (those the request named)
+// are added to the resources the app may reach. The decisions of a consent given under another policy version
 // are dropped; those of the same version about scopes not requested now
 // are kept. A ticked scope that was not requested changes nothing. It
 // returns the scopes the answer grants, as Granted.

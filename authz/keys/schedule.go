@@ -120,13 +120,22 @@ func (m *Manager) RotateDue(ctx context.Context) ([]Change, error) {
 	if len(done) == 0 {
 		return nil, errors.Join(errs...)
 	}
-	if s, err = m.reload(ctx); err != nil {
+	// The steps are taken: the cache learns them even when ctx ended
+	// meanwhile (a stop during a rotation), and a reload that still fails
+	// leaves the changes named by kid alone.
+	rctx, cancel := detach(ctx)
+	after, err := m.reload(rctx)
+	cancel()
+	if err != nil {
 		errs = append(errs, err)
 	}
 	changes := make([]Change, len(done))
 	for i, kid := range done {
 		changes[i] = Change{Action: acts[i], Key: KeyInfo{KID: kid}}
-		if k := s.byKID[kid]; k != nil {
+		if after == nil {
+			continue
+		}
+		if k := after.byKID[kid]; k != nil {
 			changes[i].Key = k.info()
 		}
 	}

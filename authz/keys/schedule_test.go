@@ -430,3 +430,37 @@ func TestScheduleEveryAlgorithm(t *testing.T) {
 		}
 	}
 }
+
+// cancelOnPublish is a key store whose PublishKey ends the caller's
+// context once the key is stored: a stop in the middle of a rotation.
+type cancelOnPublish struct {
+	*sqlstore.Store
+	cancel context.CancelFunc
+}
+
+func (s cancelOnPublish) PublishKey(ctx context.Context, next *storage.SigningKey) error {
+	err := s.Store.PublishKey(ctx, next)
+	s.cancel()
+	return err
+}
+
+// A rotation step taken as its context ends is still reported, with the
+// key it published, and the manager's keys include it.
+func TestRotateDueContextEndsMidway(t *testing.T) {
+	c := newSQLClock()
+	ctx, cancel := context.WithCancel(t.Context())
+	st := cancelOnPublish{sqltest.Open(t, filepath.Join(t.TempDir(), "atrium.db"), c.Now), cancel}
+	m := newManager(t, st, masterSecret(1), Options{Algorithm: ES256, RotateEvery: rotateEvery, PublishBefore: publishBefore, Now: c.Now})
+	if err := m.Ensure(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(rotateEvery - publishBefore)
+	changes, err := m.RotateDue(ctx)
+	if err != nil || len(changes) != 1 || changes[0].Action != ActionPublished || changes[0].Key.Algorithm != ES256 || changes[0].Key.Status != storage.KeyNext {
+		t.Fatalf("RotateDue as its context ends = %+v, %v; want the next ES256 key published", changes, err)
+	}
+	list, err := m.List(t.Context())
+	if err != nil || len(list) != 2 || list[1].KID != changes[0].Key.KID {
+		t.Fatalf("keys after the rotation = %+v, %v; want the active key and %s", list, err, changes[0].Key.KID)
+	}
+}

@@ -95,7 +95,7 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 			New: len(d.New) < len(optional) && slices.Contains(d.New, s), Declined: slices.Contains(d.Declined, s)})
 	}
 	var resources []resourceView
-	for _, uri := range ar.GetRequestedAudience() {
+	for _, uri := range consent.Resources(ar.GetRequestedAudience()) {
 		resources = append(resources, resourceView{Name: p.resourceName(uri), URI: uri,
 			New: d.Answered && slices.Contains(d.NewResources, uri)})
 	}

@@ -262,7 +262,9 @@ func TestConsentResourcesLedger(t *testing.T) {
 	e := newResourceConsentEnv(t)
 	b := e.consentBrowser()
 	_, challenge := pkcePair()
-	e.consentFlow(b, resourceParams("agent", challenge, apiOrders, apiOrders), allow)
+	if run := e.consentFlow(b, resourceParams("agent", challenge, apiOrders, apiOrders), allow); strings.Count(run.page, "Use Orders API") != 1 {
+		t.Errorf("a resource named twice is listed %d times: %s", strings.Count(run.page, "Use Orders API"), run.page)
+	}
 	e.consentFlow(b, resourceParams("agent", challenge, apiOrders, apiBilling), allow)
 	if err := e.p.RevokeConsent(httptest.NewRequest(http.MethodPost, "/account/apps/remove", nil), e.userID, "agent"); err != nil {
 		t.Fatalf("RevokeConsent: %v", err)

@@ -124,10 +124,11 @@ type Config struct {
 	Consents storage.ConsentStore
 	Clients  storage.ClientStore
 	Tokens   TokenRevoker
-	// ResourceNames are the configured names of the resources (APIs) an
-	// app may be let reach, by URI; the Connected apps page names a
-	// resource without one by its URI.
-	ResourceNames map[string]string
+	// ResourceName is the configured name of a resource (API) an app may
+	// be let reach, "" without one (authz.Provider.ResourceName); the
+	// Connected apps page then names it by its URI, as it does for all
+	// when ResourceName is nil.
+	ResourceName func(uri string) string
 	// Audit lists the user's security-relevant history (the Activity
 	// page); nil leaves it out.
 	Audit storage.AuditStore

@@ -127,12 +127,13 @@ type connectedApp struct {
 // resourceNames names the resources uris as the consent screen does: by
 // their configured name, by URI without one.
 func (h *Handler) resourceNames(uris []string) []string {
-	var out []string
-	for _, u := range uris {
-		if n := h.cfg.ResourceNames[u]; n != "" {
-			out = append(out, n)
-		} else {
-			out = append(out, u)
+	out := slices.Clone(uris)
+	if h.cfg.ResourceName == nil {
+		return out
+	}
+	for i, u := range out {
+		if n := h.cfg.ResourceName(u); n != "" {
+			out[i] = n
 		}
 	}
 	return out

@@ -96,24 +96,13 @@ func (p *Provider) renderConsent(w http.ResponseWriter, r *http.Request, status 
 	}
 	var resources []resourceView
 	for _, uri := range consent.Resources(ar.GetRequestedAudience()) {
-		resources = append(resources, resourceView{Name: p.resourceName(uri), URI: uri,
+		resources = append(resources, resourceView{Name: p.ResourceName(uri), URI: uri,
 			New: d.Answered && slices.Contains(d.NewResources, uri)})
 	}
 	p.render(w, r, status, "consent", pageData{
 		Title: "Allow access", Interaction: ix.ID, CSRF: ix.CSRF, Client: cl, ClientHost: documentHost(cl), Scopes: scopes,
 		Resources: resources, Locales: ix.Form.Get("ui_locales"), UserID: ix.UserID, Error: problem, Device: consentDevice(ix),
 	})
-}
-
-// resourceName is the configured name of the resource uri, "" when it
-// has none.
-func (p *Provider) resourceName(uri string) string {
-	for _, r := range p.cfg.Resources {
-		if r.URI == uri {
-			return r.Name
-		}
-	}
-	return ""
 }
 
 func (p *Provider) consentSubmit(w http.ResponseWriter, r *http.Request) {

@@ -217,7 +217,7 @@ func TestConsentResourcesExported(t *testing.T) {
 func TestConsentResourcesConnectedApps(t *testing.T) {
 	e := newResourceConsentEnv(t)
 	e.serveAccount(account.Config{Consents: e.store, Clients: e.store, Tokens: e.p.stores.Tokens.(storage.StateStore),
-		ResourceNames: map[string]string{apiOrders: "Orders API", apiBilling: "Billing"}})
+		ResourceName: e.p.ResourceName})
 	b := e.consentBrowser()
 	_, challenge := pkcePair()
 	if run := e.consentFlow(b, resourceParams("agent", challenge, apiOrders, apiReports), allow); run.pages != 1 {

@@ -167,6 +167,18 @@ func union(a, b []string) []string {
 	return out
 }
 
+// ResourceName is the configured name of the resource uri, "" when it has
+// none or is not configured: how the consent screen and the account
+// area's Connected apps page name an API to the user.
+func (p *Provider) ResourceName(uri string) string {
+	for _, r := range p.cfg.Resources {
+		if r.URI == uri {
+			return r.Name
+		}
+	}
+	return ""
+}
+
 // protectedResources lists the configured resource identifiers, for the
 // authorization server metadata (RFC 9728 §4).
 func (p *Provider) protectedResources() []string {

@@ -450,15 +450,3 @@ func authzResources(rs []config.Resource) []authz.Resource {
 	}
 	return out
 }
-
-// resourceNames are the configured names of the resources by URI, for the
-// Connected apps page.
-func resourceNames(rs []config.Resource) map[string]string {
-	out := make(map[string]string, len(rs))
-	for _, r := range rs {
-		if r.Name != "" {
-			out[r.URI] = r.Name
-		}
-	}
-	return out
-}

@@ -235,7 +235,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger) error {
 		Consents:      st,
 		Clients:       st,
 		Tokens:        state,
-		ResourceNames: resourceNames(cfg.Resources),
+		ResourceName:  provider.ResourceName,
 		Audit:         st,
 		Data:          &account.DataStores{Consents: st, Sessions: state, Tokens: state, Audit: st, Eraser: st, Logout: provider},
 		Preferences:   st,
